@@ -1,0 +1,86 @@
+"""Settings: every knob comes from the environment, read once in the app factory.
+
+``Settings()`` is never instantiated at import time; ``create_app(settings=None)`` builds it.
+Production (``PHANANH_ENV=production``) refuses placeholder secrets and the Firebase Auth
+emulator, see :meth:`Settings.check_production`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "dev-insecure-change-me"  # noqa: S105 - the placeholder production refuses
+INSTANCE_DIR = Path("instance")
+
+
+class Settings(BaseSettings):
+    """Configuration of one deployment. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    phananh_env: Literal["development", "production", "test"] = "development"
+    database_url: str = Field(default_factory=lambda: f"sqlite:///{(INSTANCE_DIR / 'phananh.db').resolve()}")
+    redis_url: str | None = None
+    secret_key: str = PLACEHOLDER_SECRET
+    media_dir: Path = Field(default_factory=lambda: (INSTANCE_DIR / "media").resolve())
+    port: int = 5000
+    base_url: str = "http://127.0.0.1:5000"
+    log_json: bool = False
+    log_level: str = "INFO"
+
+    # intake limits
+    max_upload_bytes: int = 15 * 1024 * 1024
+    max_description_chars: int = 4000
+
+    # Firebase (mobile app residents, FCM)
+    firebase_project_id: str = "demo-phananh"
+    google_application_credentials: str | None = None
+    firebase_auth_emulator_host: str | None = None
+    fcm_endpoint: str | None = None
+
+    # Zalo Official Account
+    zalo_app_id: str = ""
+    zalo_app_secret: str = ""
+    zalo_oa_secret_key: str = ""
+    zalo_access_token: str = ""
+    zalo_refresh_token: str = ""
+    zalo_api_base: str = "https://openapi.zalo.me"
+    zalo_oauth_base: str = "https://oauth.zaloapp.com"
+    zalo_media_hosts: str = "zdn.vn,zadn.vn,dlfl.vn"
+    zalo_signature_max_age_s: int = 3600
+
+    # e-mail to units (optional)
+    smtp_url: str | None = None
+    mail_from: str = "phananh@localhost"
+
+    # rate limits
+    ratelimit_enabled: bool = True
+
+    @property
+    def is_production(self) -> bool:
+        return self.phananh_env == "production"
+
+    @property
+    def is_embedded(self) -> bool:
+        """No Redis: jobs run on the in-process runner."""
+        return not self.redis_url
+
+    def check_production(self) -> None:
+        """Refuse to start a production deployment with unsafe settings."""
+        if not self.is_production:
+            return
+        problems = []
+        if self.secret_key in ("", PLACEHOLDER_SECRET) or len(self.secret_key) < 32:
+            problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
+        if self.firebase_auth_emulator_host:
+            problems.append("FIREBASE_AUTH_EMULATOR_HOST must not be set in production")
+        if self.database_url.startswith("sqlite"):
+            problems.append("DATABASE_URL must point to PostgreSQL in production")
+        if self.zalo_app_id and not self.zalo_oa_secret_key:
+            problems.append("ZALO_OA_SECRET_KEY is required when ZALO_APP_ID is set")
+        if problems:
+            raise RuntimeError("Refusing to start in production: " + "; ".join(problems))

@@ -1,0 +1,1 @@
+"""Request/response models (pydantic): XCreate / XUpdate / XPublic, shared by API and services."""

@@ -1,0 +1,1 @@
+"""Chat channels. Each folder translates one platform to services/conversations.py and back."""
