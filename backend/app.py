@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 #: blueprints registered when their module exists: (module, attribute)
 BLUEPRINTS: tuple[tuple[str, str], ...] = (
     ("backend.api.v1", "bp"),
+    ("backend.api.media", "bp"),
     ("backend.api.open311", "bp"),
     ("backend.web", "bp"),
     ("bots.zalo.webhook", "bp"),

@@ -1,13 +1,254 @@
-"""The ``phananh`` command line (also ``flask --app wsgi ...``)."""
+"""The ``phananh`` command line; the same commands are reachable as ``flask --app wsgi ...``.
+
+Commands: run, db upgrade|downgrade|current, demo seed, city load, staff create, worker, cron,
+jobs relay, calendar add|between, apikey create, anonymize.
+"""
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from backend import db as dbmod
+from backend import queue
+from backend.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+DEMO_PASSWORD = "phananh-demo-2026"  # noqa: S105 - printed on purpose for the demo city only
+DEMO_STAFF = (
+    ("admin@demo.phananh.vn", "admin", None, "Quản trị hệ thống"),
+    ("dieuphoi@demo.phananh.vn", "dispatcher", "ioc", "Điều phối viên IOC"),
+    ("truongphong@demo.phananh.vn", "head", "so-xd", "Trưởng phòng Sở Xây dựng"),
+    ("canbo@demo.phananh.vn", "officer", "so-xd", "Cán bộ Sở Xây dựng"),
+    ("xem@demo.phananh.vn", "viewer", None, "Lãnh đạo (chỉ xem)"),
+)
+
+
+def _db() -> dbmod.Database:
+    return current_app.extensions["phananh.db"]
+
+
+def _settings() -> Any:
+    return current_app.extensions["phananh.settings"]
+
+
+def _fail(exc: DomainError) -> None:
+    click.echo(f"Lỗi: {exc.message}", err=True)
+    sys.exit(2)
+
+
+# --------------------------------------------------------------------------- db
+
+
+@click.group("db", help="Database schema migrations (Alembic).")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    dbmod.upgrade(_settings().database_url, revision)
+    click.echo(f"Database upgraded to {revision}.")
+
+
+@db_group.command("downgrade")
+@click.argument("revision", default="-1")
+@with_appcontext
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION (default: one step)."""
+    dbmod.downgrade(_settings().database_url, revision)
+    click.echo(f"Database downgraded to {revision}.")
+
+
+@db_group.command("current")
+@with_appcontext
+def db_current() -> None:
+    """Print the current revision."""
+    from alembic import command
+
+    command.current(dbmod.alembic_config(_settings().database_url))
+
+
+# --------------------------------------------------------------------------- city data
+
+
+@click.group("city", help="City packs: units, categories, wards, routing, calendar, templates.")
+def city_group() -> None:
+    pass
+
+
+@city_group.command("load")
+@click.argument("path", type=click.Path(dir_okay=False))
+@with_appcontext
+def city_load(path: str) -> None:
+    """Load (or update, idempotently) a YAML/JSON city pack from PATH."""
+    from backend.services import cities
+
+    try:
+        pack = cities.read_pack(path)
+        with _db().session_scope() as session:
+            counts = cities.load_city_pack(session, pack)
+    except DomainError as exc:
+        _fail(exc)
+    click.echo("Loaded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@click.group("demo", help="The demo city (synthetic data around Sóc Trăng).")
+def demo_group() -> None:
+    pass
+
+
+def seed_demo(database: dbmod.Database) -> bool:
+    """Load the demo city and demo staff when the database has no unit yet. True if seeded."""
+    from sqlmodel import select
+
+    from backend.models import Unit
+    from backend.services import cities, staff
+
+    with database.session_scope() as session:
+        if session.exec(select(Unit.id).limit(1)).first() is not None:
+            return False
+        cities.load_demo(session=session)
+        session.flush()
+        for email, role, unit, name in DEMO_STAFF:
+            staff.create_staff(session, email=email, password=DEMO_PASSWORD, role=role, unit_code=unit,
+                               name=name)
+    return True
+
+
+@demo_group.command("seed")
+@with_appcontext
+def demo_seed() -> None:
+    """Load the demo city pack and demo staff accounts into an empty database."""
+    if seed_demo(_db()):
+        _print_demo_logins()
+    else:
+        click.echo("Database already has data; demo not loaded.")
+
+
+def _print_demo_logins() -> None:
+    click.echo(f"Demo staff accounts (password for all: {DEMO_PASSWORD}):")
+    for email, role, unit, _ in DEMO_STAFF:
+        click.echo(f"  {email:32} {role:10} {unit or ''}")
+
+
+# --------------------------------------------------------------------------- staff
+
+
+@click.group("staff", help="Staff accounts.")
+def staff_group() -> None:
+    pass
+
+
+@staff_group.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True, help="At least 10 characters.")
+@click.option("--role", required=True, type=click.Choice(["admin", "dispatcher", "head", "officer", "viewer"]))
+@click.option("--unit", "unit_code", default=None, help="Unit code (required for head and officer).")
+@click.option("--name", default="")
+@with_appcontext
+def staff_create(email: str, password: str, role: str, unit_code: str | None, name: str) -> None:
+    """Create a staff account."""
+    from backend.services import staff
+
+    try:
+        with _db().session_scope() as session:
+            account = staff.create_staff(session, email=email, password=password, role=role,
+                                         unit_code=unit_code, name=name)
+            click.echo(f"Created staff #{account.id} {account.email} ({account.role}).")
+    except DomainError as exc:
+        _fail(exc)
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+@click.command("worker")
+@click.option("--queues", "-q", multiple=True, default=queue.QUEUES, show_default=True)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@with_appcontext
+def worker(queues: tuple[str, ...], burst: bool) -> None:
+    """Run an RQ worker (needs REDIS_URL). The app is built once; jobs run in its context."""
+    runner = current_app.extensions["phananh.runner"]
+    if not isinstance(runner, queue.RQRunner):
+        click.echo("REDIS_URL is not set: embedded mode runs jobs inside `phananh run`.", err=True)
+        sys.exit(2)
+    queue.relay_outbox(min_age_s=0)
+    runner.worker(queues).work(burst=burst, with_scheduler=True)
+
+
+@click.command("cron")
+@with_appcontext
+def cron() -> None:
+    """Run RQ's cron scheduler for the periodic jobs (outbox relay, SLA sweep, digests, tokens)."""
+    runner = current_app.extensions["phananh.runner"]
+    if not isinstance(runner, queue.RQRunner):
+        click.echo("REDIS_URL is not set: embedded mode runs periodic jobs inside `phananh run`.", err=True)
+        sys.exit(2)
+    runner.cron().start()
+
+
+@click.group("jobs", help="Job outbox maintenance.")
+def jobs_group() -> None:
+    pass
+
+
+@jobs_group.command("relay")
+@with_appcontext
+def jobs_relay() -> None:
+    """Dispatch outbox rows that never reached the broker; prints how many."""
+    click.echo(f"Dispatched {queue.relay_outbox(min_age_s=0)} job(s); {queue.pending_outbox()} still pending.")
+
+
+# --------------------------------------------------------------------------- run (embedded)
+
+
+@click.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Default: PORT or 5000.")
+@click.option("--no-seed", is_flag=True, help="Do not load the demo city into an empty database.")
+@with_appcontext
+def run(host: str, port: int | None, no_seed: bool) -> None:
+    """All-in-one: migrate, seed the demo city if empty, serve with jobs (embedded mode)."""
+    from werkzeug.serving import run_simple
+
+    settings = _settings()
+    dbmod.upgrade(settings.database_url)
+    if not no_seed and seed_demo(_db()):
+        click.echo("Demo city loaded.")
+    _print_demo_logins()
+    runner = current_app.extensions["phananh.runner"]
+    if isinstance(runner, queue.ThreadRunner):
+        runner.enable_periodic()
+    port = port or settings.port
+    click.echo(f"phananh serving on http://{host}:{port} (jobs: "
+               f"{'RQ ' + str(settings.redis_url) if settings.redis_url else 'embedded'})")
+    run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)  # type: ignore[attr-defined]
+
+
+COMMANDS = (db_group, city_group, demo_group, staff_group, worker, cron, jobs_group, run)
 
 
 def register_commands(app: Any) -> None:
-    """Attach the phananh commands to ``app.cli``."""
+    """Attach the phananh commands to ``app.cli`` (called by create_app)."""
+    for command in COMMANDS:
+        app.cli.add_command(command)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: ``phananh <command>``."""
+    from backend.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    group = FlaskGroup(create_app=create_app, add_default_commands=False, add_version_option=False,
+                       load_dotenv=False, help="phananh — phản ánh hiện trường.")
+    group.main(prog_name="phananh")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import importlib
 import logging
+import os
 import queue as stdqueue
 import threading
 import time
@@ -130,6 +131,14 @@ class Runtime:
     runner: Runner
     context: Callable[[], Any] | None = None  # app-context factory for handlers needing Flask config
     config: dict[str, Any] = field(default_factory=dict)
+    pid: int = field(default_factory=os.getpid)
+
+
+def _after_fork(rt: Runtime) -> None:
+    """RQ forks a work-horse per job: never reuse the parent's pooled connections in the child."""
+    if rt.pid != os.getpid():
+        rt.db.engine.dispose(close=False)
+        rt.pid = os.getpid()
 
 
 _runtime: Runtime | None = None
@@ -195,10 +204,13 @@ def relay_outbox(rt: Runtime | None = None, *, min_age_s: float = 5.0, limit: in
     """Dispatch rows left undispatched (Redis was down, a process died). Idempotent.
 
     Rows younger than ``min_age_s`` are skipped: their own after-commit dispatch is still running.
+    Rows dispatched long ago but never done (the broker lost them, a worker was killed and RQ gave
+    up) are dispatched again, at most ``len(retry) + 2`` times in all.
     """
     rt = rt or runtime()
     cutoff = utcnow() - timedelta(seconds=min_age_s)
     with rt.db.session() as session:
+        _reset_stale(session)
         ids = session.exec(select(Outbox.id).where(Outbox.dispatched_at.is_(None), Outbox.created_at <= cutoff)
                            .order_by(Outbox.id).limit(limit)).scalars().all()
     if not ids:
@@ -207,6 +219,25 @@ def relay_outbox(rt: Runtime | None = None, *, min_age_s: float = 5.0, limit: in
     if pushed:
         log.info("outbox relay dispatched %d job(s)", pushed)
     return pushed
+
+
+def _stale_after(spec: JobSpec) -> timedelta:
+    return timedelta(seconds=spec.timeout + sum(spec.retry) + 120)
+
+
+def _reset_stale(session: Session) -> None:
+    """Mark dispatched-but-never-done rows past their time as undispatched again (counts an attempt)."""
+    now = utcnow()
+    rows = session.exec(select(Outbox).where(Outbox.dispatched_at.is_not(None), Outbox.done_at.is_(None),
+                                             Outbox.dispatched_at < now - timedelta(seconds=130))
+                        .limit(500)).scalars().all()
+    for row in rows:
+        spec = JOBS.get(row.job_name, JobSpec(row.job_name))
+        if row.dispatched_at < now - _stale_after(spec) and row.attempts < len(spec.retry) + 2:
+            row.dispatched_at = None
+            row.attempts += 1
+            row.last_error = (row.last_error or "")[:1900] + " | re-dispatched: never completed"
+    session.commit()
 
 
 def pending_outbox(rt: Runtime | None = None) -> int:
@@ -222,6 +253,7 @@ def pending_outbox(rt: Runtime | None = None) -> int:
 def execute(outbox_id: int) -> str:
     """Run the job of one outbox row to completion at most once. Raises to let the runner retry."""
     rt = runtime()
+    _after_fork(rt)
     with rt.db.session() as session:
         stmt = select(Outbox).where(Outbox.id == outbox_id)
         if not rt.db.is_sqlite:
@@ -231,8 +263,7 @@ def execute(outbox_id: int) -> str:
             return "missing"
         if row.done_at is not None:
             return "already-done"
-        row.attempts += 1
-        token = _current_job.set({"outbox_id": row.id, "job_name": row.job_name, "attempt": row.attempts})
+        token = _current_job.set({"outbox_id": row.id, "job_name": row.job_name, "attempt": row.attempts + 1})
         started = time.perf_counter()
         try:
             with _app_context(rt):
@@ -356,7 +387,7 @@ class ThreadRunner:
     the outbox covers that: anything not done is re-dispatched by the relay after a restart.
     """
 
-    def __init__(self, *, periodic: bool = True, tick_s: float = 1.0) -> None:
+    def __init__(self, *, periodic: bool = False, tick_s: float = 1.0) -> None:
         self._queue: stdqueue.PriorityQueue[tuple[float, int, int]] = stdqueue.PriorityQueue()
         self._attempts: dict[int, int] = {}
         self._periodic = periodic
@@ -367,6 +398,10 @@ class ThreadRunner:
         self._seq = 0
         self._thread = threading.Thread(target=self._loop, name="phananh-jobs", daemon=True)
         self._thread.start()
+
+    def enable_periodic(self) -> None:
+        """Run the periodic jobs (relay, SLA sweep, digests) in this thread: ``phananh run``."""
+        self._periodic = True
 
     def push(self, row: Outbox) -> None:
         self._seq += 1

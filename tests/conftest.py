@@ -130,10 +130,19 @@ def truncate_all(engine: Any) -> None:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
         else:
             for t in tables:
-                conn.execute(text(f'DELETE FROM "{t}"'))
+                conn.execute(text(f'DELETE FROM "{t}"'))  # noqa: S608 - table names from metadata
 
 
 # --------------------------------------------------------------------------- redis and jobs
+
+
+def _redis_db_for_worker(url: str) -> int:
+    """Each pytest-xdist worker gets its own Redis database number (the fixture flushes it)."""
+    from urllib.parse import urlparse
+
+    base = int((urlparse(url).path or "/0").strip("/") or 0)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return (base + int(worker.removeprefix("gw") or 0)) % 16
 
 
 @pytest.fixture
@@ -142,7 +151,7 @@ def redis_conn() -> Iterator[Any]:
     if url:
         from redis import Redis
 
-        conn = Redis.from_url(url)
+        conn = Redis.from_url(url, db=_redis_db_for_worker(url))
         conn.flushdb()
         yield conn
         conn.flushdb()

@@ -1,4 +1,4 @@
-"""Create the whole domain schema: units, areas, routing, categories, reports and events, photos, people, chat, outbox, deliveries
+"""Create the whole domain schema (units, areas, routing, categories, reports, events, photos, people, chat, outbox).
 
 Revision ID: 0001
 Revises: 

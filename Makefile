@@ -1,0 +1,38 @@
+# phananh — two commands do everything: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test test-fast lint install bench load faults clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve the app in embedded mode (SQLite + in-process jobs) on http://127.0.0.1:5000
+run: $(STAMP)
+	$(BIN)/phananh run
+
+## Lint, import contracts, then the whole test suite (real PostgreSQL/Redis when TEST_* are set)
+test: $(STAMP) lint
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+## The suite without browser tests (used for the second, SQLite pass in CI)
+test-fast: $(STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not browser and not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -1,0 +1,125 @@
+"""The transactional outbox: nothing is lost when Redis is down, nothing runs twice."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from redis import Redis
+from sqlmodel import select
+
+from backend import queue
+from backend.models import CitySetting, Outbox
+from jobs_for_tests import CALLS
+
+queue.register_job(queue.JobSpec("jobs_for_tests.touch", queue="default", retry=()))
+queue.register_job(queue.JobSpec("jobs_for_tests.flaky", queue="default", retry=(0, 0)))
+
+
+@pytest.fixture(autouse=True)
+def _reset_calls():
+    CALLS.clear()
+
+
+@pytest.fixture
+def app(db, runner):
+    """Only the job runtime is needed here: the database and the RQ runner, as create_app wires them."""
+    return queue.install(queue.Runtime(db=db, runner=runner))
+
+
+def _rows(db):
+    with db.session() as s:
+        return s.exec(select(Outbox).order_by(Outbox.id)).all()
+
+
+def test_enqueue_is_part_of_the_callers_transaction(app, db, runner):
+    with db.session() as s:
+        queue.enqueue(s, "jobs_for_tests.touch", key="rolled-back")
+        s.rollback()
+    assert _rows(db) == []
+    assert runner.queue("default").count == 0
+
+
+def test_unknown_job_name_is_refused(app, db):
+    with db.session() as s, pytest.raises(KeyError):
+        queue.enqueue(s, "handlers.nope.nothing")
+
+
+def test_redis_down_between_commit_and_dispatch_loses_nothing(app, db, runner, run_jobs):
+    # Redis is "killed": the runner's connection points at a port where nothing listens.
+    alive = runner.connection
+    runner.connection = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    runner._queues.clear()
+    with db.session_scope() as s:
+        oid = queue.enqueue(s, "jobs_for_tests.touch", key="survivor").id
+    row = _rows(db)[0]
+    assert row.id == oid and row.dispatched_at is None  # committed, not dispatched
+
+    # Redis is back: the relay dispatches it, exactly once.
+    runner.connection = alive
+    runner._queues.clear()
+    assert queue.relay_outbox(min_age_s=0) == 1
+    assert queue.relay_outbox(min_age_s=0) == 0
+    assert runner.queue("default").count == 1
+    run_jobs()
+    assert CALLS == ["survivor"]
+    with db.session() as s:
+        assert s.get(CitySetting, "survivor") is not None
+        assert s.get(Outbox, oid).done_at is not None
+
+
+def test_a_job_dispatched_twice_runs_once(app, db, runner, run_jobs):
+    with db.session_scope() as s:
+        oid = queue.enqueue(s, "jobs_for_tests.touch", key="once").id
+    queue.dispatch([oid])  # already dispatched: no second push
+    with db.session_scope() as s:  # simulate a crash after push, before marking
+        s.get(Outbox, oid).dispatched_at = None
+    queue.relay_outbox(min_age_s=0)
+    run_jobs()
+    assert queue.execute(oid) == "already-done"
+    assert CALLS == ["once"]
+
+
+def test_failed_job_is_retried_by_rq_until_it_succeeds(app, db, runner, run_jobs):
+    with db.session_scope() as s:
+        oid = queue.enqueue(s, "jobs_for_tests.flaky", key="flaky", fail_times=2).id
+    for _ in range(5):
+        run_jobs()
+        time.sleep(0.05)
+    assert CALLS == ["flaky", "flaky", "flaky"]
+    with db.session() as s:
+        row = s.get(Outbox, oid)
+        assert row.done_at is not None and row.attempts == 2
+        assert row.last_error is None  # cleared by the success
+
+
+def test_stale_dispatched_job_is_dispatched_again(app, db, runner, run_jobs):
+    from datetime import timedelta
+
+    from backend.models.base import utcnow
+
+    with db.session_scope() as s:
+        oid = queue.enqueue(s, "jobs_for_tests.touch", key="lost-by-broker").id
+    runner.connection.flushdb()  # the broker lost the job (e.g. worker killed, registry cleaned)
+    with db.session_scope() as s:
+        s.get(Outbox, oid).dispatched_at = utcnow() - timedelta(hours=2)
+    assert queue.relay_outbox(min_age_s=0) == 1
+    run_jobs()
+    assert CALLS == ["lost-by-broker"]
+
+
+def test_embedded_thread_runner_runs_jobs_and_retries(live_db):
+    db = live_db  # the job thread needs its own connections: real commits here
+    runner = queue.ThreadRunner()
+    queue.install(queue.Runtime(db=db, runner=runner))
+    try:
+        with db.session_scope() as s:
+            queue.enqueue(s, "jobs_for_tests.flaky", key="embedded", fail_times=1)
+        deadline = time.monotonic() + 10
+        while CALLS.count("embedded") < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        runner.drain()
+        with db.session() as s:
+            assert s.get(CitySetting, "embedded") is not None
+    finally:
+        runner.close()
