@@ -99,13 +99,15 @@ def resolve(name: str) -> Callable[..., Any]:
 # --------------------------------------------------------------------------- writing the outbox
 
 
-def enqueue(session: Session, job_name: str, /, **args: Any) -> Outbox:
+def enqueue(session: Session, job_name: str, /, *, _delay: timedelta | None = None, **args: Any) -> Outbox:
     """Write one job to the outbox in the caller's transaction; it is dispatched after commit.
 
-    Raises ``KeyError`` for an undeclared job name (a programming error, not user input).
+    ``_delay`` postpones the run (quiet hours). Raises ``KeyError`` for an undeclared job name
+    (a programming error, not user input).
     """
     spec = JOBS[job_name]
-    row = Outbox(job_name=job_name, args=args, queue=spec.queue)
+    row = Outbox(job_name=job_name, args=args, queue=spec.queue,
+                 available_at=utcnow() + _delay if _delay else None)
     session.add(row)
     session.flush()
     session.info.setdefault("outbox_ids", []).append(row.id)
@@ -350,9 +352,13 @@ class RQRunner:
 
         spec = JOBS.get(row.job_name, JobSpec(row.job_name))
         retry = Retry(max=len(spec.retry), interval=list(spec.retry)) if spec.retry else None
-        self.queue(spec.queue).enqueue(
-            "backend.queue.execute", row.id, job_id=f"outbox-{row.id}", job_timeout=spec.timeout,
-            retry=retry, result_ttl=3600, failure_ttl=7 * 86400, description=row.job_name)
+        options = {"job_id": f"outbox-{row.id}", "job_timeout": spec.timeout, "retry": retry, "result_ttl": 3600,
+                   "failure_ttl": 7 * 86400, "description": row.job_name}
+        q = self.queue(spec.queue)
+        if row.available_at is not None and row.available_at > utcnow():
+            q.enqueue_at(row.available_at, "backend.queue.execute", row.id, **options)
+        else:
+            q.enqueue("backend.queue.execute", row.id, **options)
 
     def worker(self, queues: Iterable[str] = QUEUES, *, simple: bool = False) -> Any:
         from rq import SimpleWorker, Worker
@@ -405,7 +411,8 @@ class ThreadRunner:
 
     def push(self, row: Outbox) -> None:
         self._seq += 1
-        self._queue.put((time.monotonic(), self._seq, int(row.id)))
+        delay = (row.available_at - utcnow()).total_seconds() if row.available_at else 0.0
+        self._queue.put((time.monotonic() + max(0.0, delay), self._seq, int(row.id)))
 
     def _loop(self) -> None:
         while not self._stop.is_set():

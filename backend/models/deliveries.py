@@ -14,6 +14,7 @@ from backend.models.base import dt_field, json_field
 
 class SendState(StrEnum):
     PENDING = "pending"
+    SENDING = "sending"  # an attempt started; if it crashed mid-send we must not send again
     SENT = "sent"
     FAILED = "failed"
     UNDELIVERABLE = "undeliverable"

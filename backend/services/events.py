@@ -12,8 +12,14 @@ from typing import Any
 
 from sqlmodel import Session
 
+from backend import queue
 from backend.models.base import utcnow
-from backend.models.reports import PUBLIC_EVENT_KINDS, ActorKind, Report, ReportEvent
+from backend.models.reports import PUBLIC_EVENT_KINDS, ActorKind, EventKind, Report, ReportEvent
+
+#: events that may notify someone (services/notifications.py decides whom)
+NOTIFY_KINDS = frozenset({EventKind.CREATED, EventKind.ROUTED, EventKind.TRANSFERRED, EventKind.STATUS_CHANGED,
+                          EventKind.PUBLIC_REPLY, EventKind.RESIDENT_COMMENT, EventKind.REOPENED,
+                          EventKind.SLA_BREACHED})
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,11 @@ def record(session: Session, report: Report, kind: str, *, actor: Actor, at: dat
            is_public: bool | None = None, from_state: str | None = None, to_state: str | None = None,
            from_unit_id: int | None = None, to_unit_id: int | None = None,
            data: dict[str, Any] | None = None) -> ReportEvent:
-    """Append one event for ``report`` (flushed, so it has an id). Public by kind unless told."""
+    """Append one event for ``report`` (flushed, so it has an id). Public by kind unless told.
+
+    Side effect: notifiable kinds (``NOTIFY_KINDS``) enqueue ``handlers.notifications.notify_event``
+    in the same transaction, so nobody is forgotten when Redis is down.
+    """
     if report.id is None:
         session.flush()
     payload = dict(data or {})
@@ -73,4 +83,6 @@ def record(session: Session, report: Report, kind: str, *, actor: Actor, at: dat
     )
     session.add(event)
     session.flush()
+    if kind in NOTIFY_KINDS:
+        queue.enqueue(session, "handlers.notifications.notify_event", event_id=event.id)
     return event
