@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from sqlalchemy import text
 
-from backend import http, queue
+from backend import http, observability, queue
 from backend.config import Settings
 from backend.db import Database
 
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     """Build the WSGI app. ``database`` and ``runner`` are injected by tests and the worker."""
     settings = settings or Settings()
     settings.check_production()
+    observability.configure_logging(settings.log_level, settings.log_json)
     app = Flask(__name__, static_folder=None)
     _configure(app, settings)
     db = database or Database(settings.database_url)
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                                 config={"settings": settings}))
     _install_extensions(app, settings)
     _install_session_lifecycle(app)
+    observability.init_app(app)
     http.install_errors(app)
     _register_health(app)
     _register_blueprints(app)

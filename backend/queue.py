@@ -266,7 +266,7 @@ def execute(outbox_id: int) -> str:
         if row.done_at is not None:
             return "already-done"
         token = _current_job.set({"outbox_id": row.id, "job_name": row.job_name, "attempt": row.attempts + 1})
-        started = time.perf_counter()
+        started, ok = time.perf_counter(), False
         try:
             with _app_context(rt):
                 resolve(row.job_name)(session, **row.args)
@@ -274,6 +274,7 @@ def execute(outbox_id: int) -> str:
             row.last_error = None
             session.add(row)
             session.commit()
+            ok = True
         except Exception as exc:
             session.rollback()
             _record_failure(rt, outbox_id, exc)
@@ -281,7 +282,7 @@ def execute(outbox_id: int) -> str:
             raise
         finally:
             _current_job.reset(token)
-            _observe(row.job_name, row.queue, time.perf_counter() - started)
+            _observe(row.job_name, row.queue, time.perf_counter() - started, ok)
     return "done"
 
 
@@ -289,9 +290,13 @@ def run_periodic(job_name: str) -> None:
     """Entry point of periodic jobs: resolve the handler and run it with a fresh session."""
     rt = runtime()
     started = time.perf_counter()
-    with _app_context(rt), rt.db.session_scope() as session:
-        resolve(job_name)(session)
-    _observe(job_name, "cron", time.perf_counter() - started)
+    ok = False
+    try:
+        with _app_context(rt), rt.db.session_scope() as session:
+            resolve(job_name)(session)
+        ok = True
+    finally:
+        _observe(job_name, "cron", time.perf_counter() - started, ok)
 
 
 def _record_failure(rt: Runtime, outbox_id: int, exc: Exception) -> None:
@@ -313,18 +318,18 @@ def _app_context(rt: Runtime) -> Any:
     return rt.context() if rt.context else _NullContext()
 
 
-JobObserver = Callable[[str, str, float], None]
+JobObserver = Callable[[str, str, float, bool], None]
 _observers: list[JobObserver] = []
 
 
 def add_observer(fn: JobObserver) -> None:
-    """Called with (job name, queue, seconds) after each job: metrics hook."""
+    """Called with (job name, queue, seconds, succeeded) after each job: metrics hook."""
     _observers.append(fn)
 
 
-def _observe(name: str, queue_name: str, seconds: float) -> None:
+def _observe(name: str, queue_name: str, seconds: float, ok: bool) -> None:
     for fn in _observers:
-        fn(name, queue_name, seconds)
+        fn(name, queue_name, seconds, ok)
 
 
 # --------------------------------------------------------------------------- RQ (production)
