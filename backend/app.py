@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from backend import http, observability, queue
 from backend.config import Settings
-from backend.db import Database
+from backend.db import Database, request_session
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,7 @@ def _register_health(app: Flask) -> None:
         checks: dict[str, str] = {}
         ok = True
         try:
-            with app.extensions["phananh.db"].engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            request_session().execute(text("SELECT 1"))
             checks["database"] = "ok"
         except Exception as exc:  # noqa: BLE001
             ok, checks["database"] = False, type(exc).__name__

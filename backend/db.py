@@ -32,7 +32,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock up front: no SQLITE_BUSY_SNAPSHOT
 
 
 def normalize_url(url: str) -> str:
