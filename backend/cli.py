@@ -235,7 +235,26 @@ def run(host: str, port: int | None, no_seed: bool) -> None:
     run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)  # type: ignore[attr-defined]
 
 
-COMMANDS = (db_group, city_group, demo_group, staff_group, worker, cron, jobs_group, run)
+@click.command("anonymize")
+@click.option("--older-than", "older_than", required=True, help="Period since closure, e.g. 24m, 730d, 2y.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be anonymised.")
+@with_appcontext
+def anonymize(older_than: str, dry_run: bool) -> None:
+    """Remove reporter identity, contact data, EXIF and private originals of old closed reports."""
+    from backend.services import retention, storage
+
+    try:
+        with _db().session_scope() as session:
+            counts = retention.anonymize(session, older_than=older_than, dry_run=dry_run,
+                                         storage=storage.get_storage(_settings()))
+    except DomainError as exc:
+        _fail(exc)
+    verb = "Would anonymise" if dry_run else "Anonymised"
+    click.echo(f"{verb}: {counts['reports']} report(s), {counts['photos']} photo(s), "
+               f"{counts['residents']} resident(s).")
+
+
+COMMANDS = (db_group, city_group, demo_group, staff_group, worker, cron, jobs_group, run, anonymize)
 
 
 def register_commands(app: Any) -> None:
