@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
 
 from backend import db as dbmod
 from backend import queue
@@ -261,13 +261,3 @@ def register_commands(app: Any) -> None:
     """Attach the phananh commands to ``app.cli`` (called by create_app)."""
     for command in COMMANDS:
         app.cli.add_command(command)
-
-
-def main() -> None:
-    """Console-script entry point: ``phananh <command>``."""
-    from backend.app import create_app
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    group = FlaskGroup(create_app=create_app, add_default_commands=False, add_version_option=False,
-                       load_dotenv=False, help="phananh — phản ánh hiện trường.")
-    group.main(prog_name="phananh")
