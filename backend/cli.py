@@ -99,6 +99,8 @@ def city_load(path: str) -> None:
             counts = cities.load_city_pack(session, pack)
     except DomainError as exc:
         _fail(exc)
+    except OSError as exc:
+        _fail(DomainError(f"Không đọc được tệp {path}: {exc.strerror or exc}."))
     click.echo("Loaded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
 
 

@@ -71,6 +71,7 @@ class EventKind(StrEnum):
     NOTIFIED = "notified"
     PII_VIEWED = "pii_viewed"
     FLAGGED = "flagged"
+    PHOTO_REDACTED = "photo_redacted"
     ANONYMIZED = "anonymized"
 
 

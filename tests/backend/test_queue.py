@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from backend import queue
 from backend.models import CitySetting, Outbox
+
 from jobs_for_tests import CALLS
 
 queue.register_job(queue.JobSpec("jobs_for_tests.touch", queue="default", retry=()))

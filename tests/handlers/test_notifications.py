@@ -26,6 +26,7 @@ from backend.models import (
 from backend.services import deliveries, events, firebase
 from backend.services import settings as city
 from backend.services.events import Actor
+
 from fakes.google import FakeGoogle
 
 PROJECT = "demo-phananh"
