@@ -13,7 +13,7 @@ from backend.services import intake, kpis, retention, workflow
 from backend.services.events import Actor
 from backend.services.storage import LocalStorage
 
-T0 = datetime(2023, 3, 1, 2, 0, tzinfo=UTC)  # 09:00 in Hồ Chí Minh City
+T0 = datetime(2024, 5, 2, 2, 0, tzinfo=UTC)  # 09:00 in Hồ Chí Minh City
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def _closed_report(session, storage, *, at, rating=4):
     session.add(photo)
     session.flush()
     me = Actor.resident(resident.id)
-    report = intake.create_report(session, channel="app", actor=me, category_code="duong-o-ga",
+    report = intake.create_report(session, channel="app", actor=me, category_code="duong-hu-hong",
                                   description="Ổ gà lớn trước chợ", lat=9.603, lon=105.975,
                                   photo_ids=[photo.id], resident_id=resident.id, at=at)
     from backend.models import Staff
@@ -42,8 +42,13 @@ def _closed_report(session, storage, *, at, rating=4):
     session.add(officer)
     session.flush()
     staff = Actor.staff(officer)
-    workflow.apply(session, report, "acknowledge", actor=staff, at=at + timedelta(hours=2))
-    workflow.apply(session, report, "resolve", actor=staff, reply="Đã vá xong ổ gà.", at=at + timedelta(days=1))
+    workflow.apply(session, report, "acknowledge", actor=staff, expected_version=report.version,
+                   at=at + timedelta(hours=2))
+    after = Photo(staff_id=officer.id, role="after", state="ready", public_key=f"pub/after-{report.id}.jpg")
+    session.add(after)
+    session.flush()
+    workflow.apply(session, report, "resolve", actor=staff, reply="Đã vá xong ổ gà.", expected_version=report.version,
+                   after_photo_ids=[after.id], at=at + timedelta(days=1))
     workflow.apply(session, report, "rate", actor=me, rating=rating, text="Tốt", at=at + timedelta(days=2))
     session.flush()
     return report, resident, photo
@@ -58,7 +63,7 @@ def test_anonymize_removes_personal_data_and_keeps_kpis(session, demo_city, stor
 
     counts = retention.anonymize(session, older_than="24m", storage=storage)
     session.flush()
-    assert counts == {"reports": 1, "photos": 1, "residents": 1}
+    assert counts == {"reports": 1, "photos": 2, "residents": 1}
 
     assert kpis.compute(session, **period) == before
     session.refresh(old)
