@@ -67,7 +67,7 @@ def template_for(event: ReportEvent, report: Report) -> dict[str, list[str]]:
         return {"received": ["reporter"]}
     if kind in (EventKind.ROUTED, EventKind.TRANSFERRED):
         plan = {"new_in_queue": ["unit"]}
-        if not (event.data or {}).get("initial"):
+        if event.from_state != State.RECEIVED:  # the first routing is told in "received"
             plan["routed"] = ["reporter"]
         return plan
     if kind == EventKind.REOPENED:
