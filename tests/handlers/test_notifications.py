@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import urllib3
 from sqlmodel import select
@@ -23,30 +21,14 @@ from backend.models import (
     State,
     Unit,
 )
-from backend.services import deliveries, events, firebase
+from backend.services import deliveries, events
 from backend.services import settings as city
 from backend.services.events import Actor
 
-from fakes.google import FakeGoogle
-
-PROJECT = "demo-phananh"
-
 
 @pytest.fixture
-def fake_google():
-    with FakeGoogle() as fg:
-        yield fg
-
-
-@pytest.fixture
-def settings(settings, fake_google, tmp_path):
-    sa = tmp_path / "sa.json"
-    sa.write_text(json.dumps(fake_google.service_account_info(PROJECT)))
-    settings.firebase_project_id = PROJECT
-    settings.google_application_credentials = str(sa)
-    settings.fcm_endpoint = fake_google.fcm_url_template
-    yield settings
-    firebase.delete_app(settings)
+def settings(push_settings):
+    return push_settings
 
 
 @pytest.fixture
