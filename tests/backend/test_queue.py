@@ -124,3 +124,14 @@ def test_embedded_thread_runner_runs_jobs_and_retries(live_db):
             assert s.get(CitySetting, "embedded") is not None
     finally:
         runner.close()
+
+
+def test_every_declared_job_resolves_to_a_handler():
+    import inspect
+
+    for name in list(queue.JOBS) + [p.name for p in queue.PERIODIC]:
+        if name.startswith("jobs_for_tests."):
+            continue
+        fn = queue.resolve(name)
+        params = list(inspect.signature(fn).parameters)
+        assert params and params[0] == "session", f"{name} must take the session first"

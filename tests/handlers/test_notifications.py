@@ -173,3 +173,21 @@ def test_quiet_hours_delay_non_urgent_pushes(world, session, fake_google, run_jo
     assert len(scheduled) == 3  # one per device, for the end of the quiet hours
     feed = session.exec(select(Delivery).where(Delivery.channel == "feed")).all()
     assert all(d.send_state == SendState.SENT for d in feed)  # the in-app feed is not delayed
+
+
+def test_daily_summary_of_stuck_deliveries_to_admins(world, session, fake_google, run_jobs, no_backoff):
+    from datetime import timedelta
+
+    from backend.models import Staff
+    from backend.models.base import utcnow
+    from handlers.deliveries import sweep_deliveries
+
+    session.add(Staff(email="admin@x.vn", role="admin", name="Quản trị"))
+    fake_google.unregister("dev-dead")
+    resolve(session, world["report"])
+    run_jobs()
+    later = utcnow() + timedelta(hours=2)
+    assert sweep_deliveries(session, now=later) == 1
+    assert sweep_deliveries(session, now=later) == 0  # once a day
+    summary = session.exec(select(Delivery).where(Delivery.template == "stuck_summary")).one()
+    assert summary.recipient_kind == "staff" and "fcm/undeliverable: 1" in summary.body
