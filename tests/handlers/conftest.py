@@ -1,6 +1,7 @@
 """Handler tests run jobs the way a worker does: the job runtime only (database, runner, settings)."""
 
 import json
+import threading
 
 import pytest
 
@@ -33,4 +34,7 @@ def push_settings(settings, fake_google, tmp_path):
     settings.google_application_credentials = str(sa)
     settings.fcm_endpoint = fake_google.fcm_url_template
     yield settings
-    firebase.delete_app(settings)
+    # firebase_admin closes its httpx client with asyncio.run(): do it where no event loop runs
+    cleanup = threading.Thread(target=firebase.delete_app, args=(settings,))
+    cleanup.start()
+    cleanup.join(timeout=10)
