@@ -1,0 +1,161 @@
+"""City settings: small JSON values stored by key in ``city_settings`` (loaded from the city pack).
+
+``get``/``put`` are the raw accessors; the typed helpers below return a sane default when the
+key is missing or holds a value of the wrong shape, so callers never have to guard. Nothing is
+cached: every call reads through the given session (the identity map makes repeats cheap).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlmodel import Session
+
+from backend.models.base import utcnow
+from backend.models.settings import CitySetting
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOTLINES: dict[str, str] = {"police": "113", "fire": "114", "ambulance": "115", "city": "1022"}
+DEFAULT_OFFICE_HOURS: dict[str, list[list[str]]] = {
+    day: [["07:30", "11:30"], ["13:30", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")
+}
+DEFAULT_QUIET_HOURS: list[str] = ["21:00", "07:00"]
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+DEFAULT_JURISDICTION = "phananh.local"
+DEFAULT_CITY_NAME = "phananh"
+
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_TYPES: dict[str, type] = {
+    "city_name": str, "jurisdiction_id": str, "timezone": str, "reopen_window_days": int,
+    "close_after_days": int, "reporter_visible_to_units": bool, "moderation_required": bool,
+    "hotlines": dict, "office_hours": dict, "quiet_hours": list, "bounds": list,
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_span(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(_HHMM.match(str(v)) for v in value)
+
+
+def problem(key: str, value: Any) -> str | None:
+    """Why ``value`` is unacceptable for a known ``key`` (Vietnamese), else None. Other keys take any JSON."""
+    expected = _TYPES.get(key)
+    if expected is None:
+        return None
+    if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+        return f"phải có kiểu {expected.__name__}"
+    if key == "bounds" and not (len(value) == 4 and all(_is_number(v) for v in value)
+                                and value[0] < value[2] and value[1] < value[3]):
+        return "phải là [min_lon, min_lat, max_lon, max_lat]"
+    if key == "quiet_hours" and not _is_span(value):
+        return 'phải là ["HH:MM", "HH:MM"]'
+    if key == "office_hours" and not all(isinstance(spans, list) and all(_is_span(s) for s in spans)
+                                         for spans in value.values()):
+        return 'phải là {thứ: [["HH:MM", "HH:MM"], ...]}'
+    if key in ("reopen_window_days", "close_after_days") and value < 0:
+        return "không được âm"
+    if key == "timezone":
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            return "múi giờ không tồn tại"
+    return None
+
+
+def get(session: Session, key: str, default: Any = None) -> Any:
+    """The stored value for ``key`` (a deep copy, safe to mutate), else ``default``."""
+    row = session.get(CitySetting, key)
+    if row is None or row.value is None:
+        return default
+    return copy.deepcopy(row.value)
+
+
+def put(session: Session, key: str, value: Any) -> bool:
+    """Store ``value`` (JSON-serialisable) under ``key``; ``None`` deletes it. True if anything changed."""
+    row = session.get(CitySetting, key)
+    if value is None:
+        if row is None:
+            return False
+        session.delete(row)
+        session.flush()
+        return True
+    if row is not None and row.value == value:
+        return False
+    if row is None:
+        row = CitySetting(key=key, value=copy.deepcopy(value))
+        session.add(row)
+    else:
+        row.value = copy.deepcopy(value)
+        row.updated_at = utcnow()
+    session.flush()
+    log.info("city setting %s updated", key)
+    return True
+
+
+def _typed(session: Session, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    value = get(session, key)
+    if value is None or (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+        return copy.deepcopy(default)
+    return value
+
+
+def city_name(session: Session) -> str:
+    return _typed(session, "city_name", str, DEFAULT_CITY_NAME)
+
+
+def bounds(session: Session) -> tuple[float, float, float, float] | None:
+    """``(min_lon, min_lat, max_lon, max_lat)`` from the ``bounds`` setting, or None."""
+    value = get(session, "bounds")
+    if not isinstance(value, list | tuple) or len(value) != 4:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return None
+    min_lon, min_lat, max_lon, max_lat = (float(v) for v in value)
+    if min_lon >= max_lon or min_lat >= max_lat:
+        return None
+    return (min_lon, min_lat, max_lon, max_lat)
+
+
+def jurisdiction_id(session: Session) -> str:
+    return _typed(session, "jurisdiction_id", str, DEFAULT_JURISDICTION)
+
+
+def timezone(session: Session) -> str:
+    return _typed(session, "timezone", str, DEFAULT_TIMEZONE)
+
+
+def reopen_window_days(session: Session) -> int:
+    return _typed(session, "reopen_window_days", int, 7)
+
+
+def close_after_days(session: Session) -> int:
+    return _typed(session, "close_after_days", int, 7)
+
+
+def reporter_visible_to_units(session: Session) -> bool:
+    return _typed(session, "reporter_visible_to_units", bool, True)
+
+
+def moderation_required(session: Session) -> bool:
+    return _typed(session, "moderation_required", bool, False)
+
+
+def hotlines(session: Session) -> dict[str, str]:
+    return _typed(session, "hotlines", dict, DEFAULT_HOTLINES)
+
+
+def office_hours(session: Session) -> dict[str, list[list[str]]]:
+    return _typed(session, "office_hours", dict, DEFAULT_OFFICE_HOURS)
+
+
+def quiet_hours(session: Session) -> list[str]:
+    return _typed(session, "quiet_hours", list, DEFAULT_QUIET_HOURS)
