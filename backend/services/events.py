@@ -19,7 +19,7 @@ from backend.models.reports import PUBLIC_EVENT_KINDS, ActorKind, EventKind, Rep
 #: events that may notify someone (services/notifications.py decides whom)
 NOTIFY_KINDS = frozenset({EventKind.CREATED, EventKind.ROUTED, EventKind.TRANSFERRED, EventKind.STATUS_CHANGED,
                           EventKind.PUBLIC_REPLY, EventKind.RESIDENT_COMMENT, EventKind.REOPENED,
-                          EventKind.SLA_BREACHED})
+                          EventKind.SLA_BREACHED, EventKind.DUPLICATE_LINKED})
 
 
 @dataclass(frozen=True)

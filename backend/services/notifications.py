@@ -78,6 +78,8 @@ def template_for(event: ReportEvent, report: Report) -> dict[str, list[str]]:
         return {"reply": ["reporter"]}
     if kind == EventKind.SLA_BREACHED:
         return {"breach": ["escalation"]}
+    if kind == EventKind.DUPLICATE_LINKED and to == State.DUPLICATE:
+        return {"duplicate": ["reporter", "followers"]}
     if kind == EventKind.STATUS_CHANGED:
         return {
             State.ACKNOWLEDGED: {"acknowledged": ["reporter"]},
