@@ -69,6 +69,7 @@ def attach_photos(session: Session, *, photo_ids: list[int], report: Report, res
             photo.role = role
             session.add(photo)
     session.flush()
+    photos.check_provenance(session, report)  # roles are final now: flags judge report photos only
     return attached
 
 
