@@ -54,14 +54,15 @@ def locale() -> str:
     return best or "vi"
 
 
-def title_for(code: str, loc: str | None = None) -> str:
-    vi, en = TITLES.get(code, (code, code))
+def title_for(code: str, loc: str | None = None, status: int | None = None) -> str:
+    """Localized title of a problem type; specific codes fall back to their HTTP status family."""
+    vi, en = TITLES.get(code) or TITLES.get(_HTTP_CODES.get(status or 0, ""), (code, code))
     return en if (loc or locale()) == "en" else vi
 
 
 def problem(status: int, code: str, detail: str | None = None, **extra: Any) -> Response:
     """An RFC 9457 problem+json response with a stable ``type`` and a localized ``title``."""
-    body: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": title_for(code), "status": status}
+    body: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": title_for(code, status=status), "status": status}
     if detail:
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if v is not None})

@@ -1,0 +1,118 @@
+"""Report rows → the app's shapes (public view, owner view, list rows). Never personal data.
+
+The public view is built from an allow-list of columns: no reporter id, no phone/e-mail/Zalo id,
+no EXIF, no storage keys (photos go through ``photos.public_view``, which returns URLs only).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from backend import http
+from backend.models.base import utcnow
+from backend.models.categories import Category
+from backend.models.photos import Photo, PhotoState
+from backend.models.reports import OPEN_STATES, Report, State
+from backend.services import photos, queries, residents, storage
+from backend.services import reports as report_service
+from backend.services import settings as city_settings
+
+_TEXT_KEYS = ("text", "reply", "reason", "guidance")
+
+
+def label(state: str, loc: str | None = None) -> str:
+    return report_service.state_label(state, loc or http.locale())
+
+
+def _category(cat: Category | None, loc: str) -> dict[str, str] | None:
+    return {"code": cat.code, "name": cat.name(loc)} if cat else None
+
+
+def _store() -> Any:
+    return storage.get_storage(http.settings())
+
+
+def _photo(p: Photo, store: Any) -> dict[str, Any]:
+    view = photos.public_view(p, store)
+    return {"id": view["id"], "role": p.role, "url": view.get("url"), "thumbnails": {
+        str(k): v for k, v in (view.get("thumbnails") or {}).items() if v}, "width": view.get("width"),
+        "height": view.get("height")}
+
+
+def public_photos(session: Session, report: Report) -> list[dict[str, Any]]:
+    store = _store()
+    rows = session.exec(select(Photo).where(Photo.report_id == report.id, Photo.state == PhotoState.READY,
+                                            col(Photo.role).in_(["report", "after"])).order_by(Photo.id))
+    return [_photo(p, store) for p in rows]
+
+
+def public_view(session: Session, report: Report) -> dict[str, Any]:
+    loc = http.locale()
+    cat = session.get(Category, report.category_id) if report.category_id else None
+    dup = session.get(Report, report.duplicate_of_id) if report.duplicate_of_id else None
+    return {
+        "code": report.code, "status": report.status, "status_label": label(report.status, loc),
+        "is_open": report.status in OPEN_STATES, "category": _category(cat, loc),
+        "description": report.description, "lat": report.lat, "lon": report.lon, "address": report.address,
+        "created_at": report.created_at, "updated_at": report.updated_at,
+        "resolve_due_at": report.resolve_due_at if report.status in OPEN_STATES else None,
+        "resolved_at": report.resolved_at, "public_reply": report.public_reply,
+        "duplicate_of": dup.code if dup else None,
+        "followers": residents.follower_count(session, report), "photos": public_photos(session, report),
+    }
+
+
+def owner_view(session: Session, report: Report) -> dict[str, Any]:
+    """The reporter's view: the public view plus private fields and the public timeline."""
+    view = public_view(session, report)
+    until = None
+    if report.status in (State.RESOLVED, State.CLOSED) and report.resolved_at:
+        until = report.resolved_at + timedelta(days=city_settings.reopen_window_days(session))
+    view.update({
+        "is_mine": True, "is_anonymous": report.is_anonymous, "accuracy_m": report.accuracy_m,
+        "rating": report.rating, "rating_text": report.rating_text,
+        "can_rate": report.status == State.RESOLVED and report.rating is None,
+        "can_reopen": until is not None and utcnow() <= until, "reopen_until": until,
+        "timeline": timeline(session, report), "attributes": report.attributes or {},
+    })
+    return view
+
+
+def timeline(session: Session, report: Report) -> list[dict[str, Any]]:
+    """The whole public timeline (with the reporter's own comments), oldest first."""
+    out = []
+    for item in report_service.public_timeline(session, report, locale=http.locale(), include_comments=True):
+        text = next((str(item[k]) for k in _TEXT_KEYS if isinstance(item.get(k), str) and item[k]), None)
+        out.append({"at": item["at"], "kind": item["kind"], "label": item.get("label"), "text": text,
+                    "state": item.get("state"), "state_label": item.get("state_label"),
+                    "unit": item.get("unit"), "rating": item.get("rating"), "of_code": item.get("of_code")})
+    return out
+
+
+def summaries(session: Session, reports: list[Report], *, distances: list[float] | None = None) -> list[dict]:
+    """Rows for the map / list / nearby (one query each for categories, thumbnails, followers)."""
+    loc = http.locale()
+    cats = queries.categories_by_id(session, {r.category_id for r in reports if r.category_id})
+    ids = [r.id for r in reports if r.id is not None]
+    thumbs = queries.first_public_photos(session, ids)
+    store = _store()
+    followers = queries.follower_counts(session, ids) if distances is not None else {}
+    out = []
+    for i, r in enumerate(reports):
+        thumb = thumbs.get(r.id)  # type: ignore[arg-type]
+        thumb_url = None
+        if thumb is not None:
+            tview = photos.public_view(thumb, store)
+            thumb_url = next(iter(v for v in (tview.get("thumbnails") or {}).values() if v), tview.get("url"))
+        row = {"code": r.code, "status": r.status, "status_label": label(r.status, loc),
+               "category": _category(cats.get(r.category_id), loc) if r.category_id else None,  # type: ignore[arg-type]
+               "lat": r.lat, "lon": r.lon, "created_at": r.created_at,
+               "resolve_due_at": r.resolve_due_at if r.status in OPEN_STATES else None, "thumbnail": thumb_url}
+        if distances is not None:
+            row["distance_m"] = round(distances[i], 1)
+            row["followers"] = followers.get(r.id, 0)  # type: ignore[arg-type]
+        out.append(row)
+    return out

@@ -1,0 +1,78 @@
+"""Public KPI figures (``GET /api/v1/stats``) and the monthly ranking of units (``/stats/ranking``).
+
+Same numbers as the dashboard and the CSV export: both come from ``services.kpis`` (events only).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import jsonify
+
+from backend import http
+from backend.api.v1 import bp
+from backend.api.v1.openapi import dump, query, route
+from backend.db import request_session
+from backend.errors import InvalidInput
+from backend.schemas.stats import Ranking, RankingQuery, StatsPublic, StatsQuery
+from backend.services import kpis, queries
+from backend.services import settings as city_settings
+
+_KEYS = ("start", "end", "closures", "on_time_closures", "open_overdue", "on_time_rate", "resolutions",
+         "backlog", "reopens", "reopen_rate", "transfer_rate", "time_to_acknowledge", "time_to_resolve",
+         "satisfaction")
+
+
+def _month(text: str | None, *, previous: bool) -> date:
+    tz = ZoneInfo(city_settings.timezone(request_session()))
+    if text:
+        return date(int(text[:4]), int(text[5:7]), 1)
+    today = datetime.now(tz).date().replace(day=1)
+    return (today - timedelta(days=1)).replace(day=1) if previous else today
+
+
+def _range(month: date) -> tuple[datetime, datetime]:
+    tz = ZoneInfo(city_settings.timezone(request_session()))
+    start = datetime(month.year, month.month, 1, tzinfo=tz)
+    return start, (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _cached(resp: Any) -> Any:
+    resp.headers["Cache-Control"] = "public, max-age=300"
+    resp.headers["Vary"] = "Accept-Language"
+    return resp
+
+
+@route(bp, "GET", "/stats", summary="Chỉ số công khai / Public KPIs", tag="stats", query=StatsQuery,
+       responses={200: StatsPublic}, description="Aggregates for one month (city time zone), events only.")
+def public_stats() -> Any:
+    q: StatsQuery = query(StatsQuery)
+    session = request_session()
+    category_id = None
+    if q.category:
+        cat = queries.category_by_code(session, q.category)
+        if cat is None:
+            raise InvalidInput("Lĩnh vực không tồn tại.", code="unknown-category")
+        category_id = cat.id
+    month = _month(q.month, previous=False)
+    start, end = _range(month)
+    period = kpis.compute(session, category_id=category_id, start=start, end=end)["period"]
+    body = {"month": f"{month:%Y-%m}", "category": q.category, **{k: period[k] for k in _KEYS}}
+    return _cached(jsonify(dump(StatsPublic, body)))
+
+
+@route(bp, "GET", "/stats/ranking", summary="Xếp hạng đơn vị theo tháng / Monthly ranking of units",
+       tag="stats", query=RankingQuery, responses={200: Ranking})
+def ranking() -> Any:
+    q: RankingQuery = query(RankingQuery)
+    month = _month(q.month, previous=True)
+    en = http.locale() == "en"
+    rows = kpis.ranking(request_session(), month=month)
+    items = [{"rank": r["rank"], "unit_code": r["unit_code"],
+              "unit_name": (r["unit_name_en"] if en and r["unit_name_en"] else r["unit_name_vi"]),
+              "closures": r["closures"], "on_time_closures": r["on_time_closures"],
+              "open_overdue": r["open_overdue"], "on_time_rate": r["on_time_rate"],
+              "satisfaction": r["satisfaction"]} for r in rows]
+    return _cached(jsonify(dump(Ranking, {"month": f"{month:%Y-%m}", "items": items})))
