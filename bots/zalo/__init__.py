@@ -1,0 +1,1 @@
+"""Zalo Official Account channel: webhook, event parsing, API client, token store, rendering."""

@@ -1,0 +1,108 @@
+"""The webhook: signature, freshness, record-once, echoes, unknown events — through HTTP only."""
+
+from __future__ import annotations
+
+import time
+
+from sqlmodel import select
+
+from backend.models import InboundMessage, Outbox
+
+from fakes import zalo as fz
+
+
+def _inbound(session):
+    return session.exec(select(InboundMessage)).all()
+
+
+def test_signed_text_is_recorded_once_and_enqueued(post_event, session, runner):
+    event = fz.text_event("u100", "Xin chào")
+    first = post_event(event)
+    assert first.status_code == 200 and first.json["status"] == "accepted"
+    again = post_event(event)  # Zalo re-delivers (at least once)
+    assert again.status_code == 200 and again.json["status"] == "duplicate"
+    rows = _inbound(session)
+    assert len(rows) == 1
+    assert rows[0].external_id == event["message"]["msg_id"] and rows[0].external_user_id == "u100"
+    jobs = session.exec(select(Outbox).where(Outbox.job_name == "handlers.inbound.process_inbound")).all()
+    assert [j.args for j in jobs] == [{"inbound_id": rows[0].id}]
+    assert runner.queue("bot").count == 1
+
+
+def test_bare_hex_signature_is_accepted(post_event, session):
+    assert post_event(fz.text_event("u101", "hi"), bare=True).status_code == 200
+    assert len(_inbound(session)) == 1
+
+
+def test_bad_signature_is_401_and_nothing_stored(zclient, session):
+    event = fz.text_event("u102", "Ổ gà")
+    raw, headers = fz.signed(event, secret="wrong-secret")
+    r = zclient.post("/bots/zalo/webhook", data=raw, headers=headers)
+    assert r.status_code == 401 and r.mimetype == "application/problem+json"
+    raw, headers = fz.signed(event)
+    tampered = raw.replace("Ổ gà".encode(), "Ổ voi".encode())
+    assert zclient.post("/bots/zalo/webhook", data=tampered, headers=headers).status_code == 401
+    assert zclient.post("/bots/zalo/webhook", data=raw,
+                        headers={"Content-Type": "application/json"}).status_code == 401
+    assert zclient.post("/bots/zalo/webhook", data=b"not json",
+                        headers={"X-ZEvent-Signature": "mac=00"}).status_code == 401
+    assert zclient.post("/bots/zalo/webhook", data=b"[1,2]", headers=headers).status_code == 401
+    assert _inbound(session) == []
+    assert session.exec(select(Outbox)).all() == []
+
+
+def test_stale_timestamp_is_rejected(post_event, session):
+    old = int((time.time() - 7200) * 1000)
+    r = post_event(fz.text_event("u103", "cũ", ts_ms=old))
+    assert r.status_code == 401
+    assert _inbound(session) == []
+
+
+def test_echoes_of_our_own_messages_are_ignored(post_event, session):
+    r = post_event(fz.echo_event("u104", "Cảm ơn bạn"))
+    assert r.status_code == 200 and r.json["status"] == "ignored"
+    assert _inbound(session) == []
+
+
+def test_unknown_and_receipt_events_are_stored_not_enqueued(post_event, session):
+    weird = {"app_id": fz.APP_ID, "event_name": "user_reacted_message", "sender": {"id": "u105"},
+             "timestamp": str(int(time.time() * 1000)), "message": {"msg_id": "abc", "react_icon": "/-heart"}}
+    assert post_event(weird).json["status"] == "stored"
+    odd = {"timestamp": str(int(time.time() * 1000)), "app_id": fz.APP_ID, "event_name": {"x": 1},
+           "sender": "nobody", "message": [1, 2]}
+    assert post_event(odd).status_code == 200
+    seen = fz.event("user_seen_message", fz.OA_ID, {"msg_ids": ["1", "2"]})
+    seen["recipient"] = {"id": "u105"}
+    assert post_event(seen).status_code == 200
+    rows = _inbound(session)
+    assert len(rows) == 3 and all(r.processed_at is not None for r in rows)
+    assert session.exec(select(Outbox)).all() == []
+
+
+def test_too_large_body_is_refused(zclient, session):
+    event = fz.text_event("u106", "x" * 300_000)
+    raw, headers = fz.signed(event)
+    assert zclient.post("/bots/zalo/webhook", data=raw, headers=headers).status_code == 413
+    assert _inbound(session) == []
+
+
+def test_get_is_405(zclient):
+    assert zclient.get("/bots/zalo/webhook").status_code == 405
+
+
+def test_rate_limited_per_zalo_user_after_the_signature_check(zalo_settings, db, runner, session):
+    from backend.app import create_app
+
+    app = create_app(zalo_settings.model_copy(update={"ratelimit_enabled": True}), database=db, runner=runner)
+    client = app.test_client()
+
+    def post(payload, **kw):
+        raw, headers = fz.signed(payload, **kw)
+        return client.post("/bots/zalo/webhook", data=raw, headers=headers)
+
+    for _ in range(5):  # forged events naming the user do not use up the user's quota
+        assert post(fz.text_event("busy", "x"), secret="forged").status_code == 401
+    statuses = [post(fz.text_event("busy", f"tin {n}")).status_code for n in range(121)]
+    assert statuses[:120] == [200] * 120 and statuses[120] == 429
+    assert post(fz.text_event("calm", "xin chào")).status_code == 200
+    assert len(_inbound(session)) == 121
