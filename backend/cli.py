@@ -237,6 +237,45 @@ def run(host: str, port: int | None, no_seed: bool) -> None:
     run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)  # type: ignore[attr-defined]
 
 
+@click.group("calendar", help="Lịch làm việc của thành phố (giờ hành chính, ngày lễ, ngày làm bù).")
+def calendar_group() -> None:
+    pass
+
+
+@calendar_group.command("add")
+@click.argument("start")
+@click.argument("duration")
+@with_appcontext
+def calendar_add(start: str, duration: str) -> None:
+    """Print START + DURATION of working time as ISO 8601 (DURATION: 8h, 90m, 3d = working days).
+
+    START is ISO 8601; without an offset it is read in the city's time zone."""
+    from backend.services.calendar import load_calendar
+
+    try:
+        with _db().session() as session:
+            cal = load_calendar(session)
+            click.echo(cal.add(cal.parse_instant(start), duration).isoformat())
+    except DomainError as exc:
+        _fail(exc)
+
+
+@calendar_group.command("between")
+@click.argument("start")
+@click.argument("end")
+@with_appcontext
+def calendar_between(start: str, end: str) -> None:
+    """Print the working minutes from START to END (negative if END is before START)."""
+    from backend.services.calendar import load_calendar
+
+    try:
+        with _db().session() as session:
+            cal = load_calendar(session)
+            click.echo(str(cal.between(cal.parse_instant(start), cal.parse_instant(end))))
+    except DomainError as exc:
+        _fail(exc)
+
+
 @click.command("anonymize")
 @click.option("--older-than", "older_than", required=True, help="Period since closure, e.g. 24m, 730d, 2y.")
 @click.option("--dry-run", is_flag=True, help="Only count what would be anonymised.")
@@ -256,7 +295,8 @@ def anonymize(older_than: str, dry_run: bool) -> None:
                f"{counts['residents']} resident(s).")
 
 
-COMMANDS = (db_group, city_group, demo_group, staff_group, worker, cron, jobs_group, run, anonymize)
+COMMANDS = (db_group, city_group, demo_group, staff_group, worker, cron, jobs_group, run, anonymize,
+            calendar_group)
 
 
 def register_commands(app: Any) -> None:

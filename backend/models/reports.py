@@ -64,6 +64,7 @@ class EventKind(StrEnum):
     SLA_PAUSED = "sla_paused"
     SLA_RESUMED = "sla_resumed"
     SLA_EXTENDED = "sla_extended"
+    SLA_STARTED = "sla_started"
     SLA_BREACHED = "sla_breached"
     ESCALATED = "escalated"
     RATED = "rated"
@@ -95,6 +96,7 @@ class Report(SQLModel, table=True):
         Index("ix_reports_created", "created_at"),
         Index("ix_reports_geo", "lat", "lon"),
         Index("ix_reports_resident", "resident_id", "created_at"),
+        Index("ix_reports_unit_updated", "unit_id", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -146,7 +148,10 @@ class ReportEvent(SQLModel, table=True):
 
     __tablename__ = "report_events"
     __table_args__ = (Index("ix_report_events_report_at", "report_id", "at"),
-                      Index("ix_report_events_kind_at", "kind", "at"))
+                      Index("ix_report_events_kind_at", "kind", "at"),
+                      Index("ix_report_events_from_unit", "from_unit_id", "at",
+                            postgresql_where=text("from_unit_id IS NOT NULL"),
+                            sqlite_where=text("from_unit_id IS NOT NULL")))
 
     id: int | None = Field(default=None, primary_key=True)
     report_id: int = Field(foreign_key="reports.id")

@@ -81,6 +81,9 @@ def record(session: Session, report: Report, kind: str, *, actor: Actor, at: dat
         from_state=from_state, to_state=to_state, from_unit_id=from_unit_id, to_unit_id=to_unit_id,
         data=payload,
     )
+    if report.updated_at is None or report.updated_at < event.at:
+        report.updated_at = event.at  # KPIs find a unit's changed reports by updated_at
+        session.add(report)
     session.add(event)
     session.flush()
     if kind in NOTIFY_KINDS:

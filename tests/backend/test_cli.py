@@ -99,3 +99,26 @@ def test_worker_and_cron_need_redis_in_embedded_mode(app, settings, db):
         result = runner.invoke(args=[cmd])
         assert result.exit_code == 2 and "REDIS_URL" in result.output
     embedded.extensions["phananh.runner"].close()
+
+
+@pytest.mark.parametrize("start, duration, expected", [
+    ("2026-11-20T16:55:00+07:00", "8h", "2026-11-25T07:55:00+07:00"),  # Fri 16:55 + 8 working hours
+    ("2026-11-23T12:00:00+07:00", "90m", "2026-11-23T15:00:00+07:00"),  # lunch: counts from 13:30
+    ("2026-04-29T15:00:00+07:00", "1d", "2026-05-04T17:00:00+07:00"),  # over 30/4–1/5
+])
+def test_calendar_add_prints_iso_instants_on_the_demo_calendar(cli, demo_city, start, duration, expected):
+    result = cli.invoke(args=["calendar", "add", start, duration])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == expected
+
+
+def test_calendar_between_prints_working_minutes(cli, demo_city):
+    result = cli.invoke(args=["calendar", "between", "2026-11-23T07:30:00+07:00", "2026-11-23T17:00:00+07:00"])
+    assert result.exit_code == 0 and result.output.strip() == "450"
+
+
+@pytest.mark.parametrize("args", [["add", "yesterday", "8h"], ["add", "2026-11-20T10:00:00", "8 hours"],
+                                  ["add", "--", "2026-11-20T10:00:00", "-3d"], ["between", "2026-13-01", "2026-01-01"]])
+def test_calendar_refuses_bad_input(cli, args):
+    result = cli.invoke(args=["calendar", *args])
+    assert result.exit_code == 2 and "Lỗi" in result.output
