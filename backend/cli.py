@@ -276,6 +276,48 @@ def calendar_between(start: str, end: str) -> None:
         _fail(exc)
 
 
+@click.group("apikey", help="Open311 API keys (shown once, stored hashed).")
+def apikey_group() -> None:
+    pass
+
+
+@apikey_group.command("create")
+@click.option("--name", required=True, help="Who uses the key (application or department system).")
+@click.option("--unit", "unit_code", default=None,
+              help="Bind the key to a unit: its own system may then post servicerequestupdates for its reports.")
+@with_appcontext
+def apikey_create(name: str, unit_code: str | None) -> None:
+    """Create an Open311 API key and print it once (only its SHA-256 hash is stored)."""
+    from backend.services import clients
+
+    try:
+        with _db().session_scope() as session:
+            client, key = clients.create_client(session, name=name, unit_code=unit_code)
+            client_id = client.id
+    except DomainError as exc:
+        _fail(exc)
+        return
+    bound = f", đơn vị {unit_code}" if unit_code else ""
+    click.echo(f"Đã tạo ứng dụng #{client_id} ({name}{bound}). Khoá API chỉ hiển thị một lần:", err=True)
+    click.echo(key)
+
+
+@apikey_group.command("revoke")
+@click.option("--id", "client_id", required=True, type=int)
+@with_appcontext
+def apikey_revoke(client_id: int) -> None:
+    """Revoke an Open311 API key: it stops working at once."""
+    from backend.services import clients
+
+    try:
+        with _db().session_scope() as session:
+            clients.revoke(session, client_id=client_id)
+    except DomainError as exc:
+        _fail(exc)
+        return
+    click.echo(f"Đã thu hồi khoá của ứng dụng #{client_id}.")
+
+
 @click.command("anonymize")
 @click.option("--older-than", "older_than", required=True, help="Period since closure, e.g. 24m, 730d, 2y.")
 @click.option("--dry-run", is_flag=True, help="Only count what would be anonymised.")
@@ -296,7 +338,7 @@ def anonymize(older_than: str, dry_run: bool) -> None:
 
 
 COMMANDS = (db_group, city_group, demo_group, staff_group, worker, cron, jobs_group, run, anonymize,
-            calendar_group)
+            calendar_group, apikey_group)
 
 
 def register_commands(app: Any) -> None:

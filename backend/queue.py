@@ -29,6 +29,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import event, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Session
 
 from backend.db import Database
@@ -107,11 +108,14 @@ def enqueue(session: Session, job_name: str, /, *, _delay: timedelta | None = No
     (a programming error, not user input).
     """
     spec = JOBS[job_name]
-    row = Outbox(job_name=job_name, args=args, queue=spec.queue,
-                 available_at=utcnow() + _delay if _delay else None)
+    now = utcnow()
+    # marked dispatched optimistically: the push after commit needs no second transaction; a failed
+    # push clears the mark (relay within seconds), a crash before the push is caught as stale
+    row = Outbox(job_name=job_name, args=args, queue=spec.queue, dispatched_at=now,
+                 available_at=now + _delay if _delay else None)
     session.add(row)
     session.flush()
-    session.info.setdefault("outbox_ids", []).append(row.id)
+    session.info.setdefault("outbox_rows", []).append(row)
     return row
 
 
@@ -172,13 +176,38 @@ def current_job() -> dict[str, Any] | None:
 
 
 def _after_commit(session: Session) -> None:
-    ids = session.info.pop("outbox_ids", None)
-    if ids and _runtime is not None:
-        dispatch(ids)
+    if session.in_nested_transaction():  # SQLAlchemy also calls this on SAVEPOINT release
+        return
+    rows = session.info.pop("outbox_rows", None)
+    if rows and _runtime is not None:
+        # rows written inside a savepoint that was rolled back are no longer persistent
+        _push_committed([r for r in rows if sa_inspect(r).persistent], _runtime)
 
 
-def _after_rollback(session: Session, _previous: Any) -> None:
-    session.info.pop("outbox_ids", None)
+def _after_rollback(session: Session, previous: Any) -> None:
+    if not previous.nested:
+        session.info.pop("outbox_rows", None)
+
+
+def _push_committed(rows: list[Outbox], rt: Runtime) -> None:
+    """Push rows just committed; on a broker failure, clear their mark so the relay sends them."""
+    failed: list[int] = []
+    for row in rows:
+        if failed:
+            failed.append(row.id)
+            continue
+        try:
+            rt.runner.push(row)
+        except Exception as exc:  # noqa: BLE001 - any broker failure leaves the row for the relay
+            log.warning("outbox %s (%s) not dispatched: %s", row.id, row.job_name, exc)
+            failed.append(row.id)
+    if failed:
+        try:
+            with rt.db.session() as session:
+                session.execute(update(Outbox).where(Outbox.id.in_(failed)).values(dispatched_at=None))
+                session.commit()
+        except Exception as exc:  # noqa: BLE001 - the stale sweep of the relay still finds them
+            log.error("could not release outbox rows %s: %s", failed, exc)
 
 
 def dispatch(ids: Iterable[int], rt: Runtime | None = None) -> int:

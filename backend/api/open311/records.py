@@ -1,0 +1,145 @@
+"""Open311 records built from our rows: services, service definitions, requests, updates.
+
+Only public data leaves here: no reporter field, no EXIF, no private photo key. Text is chosen
+by locale (Vietnamese by default, English when asked and available).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urljoin
+
+from sqlmodel import Session, col, select
+
+from backend.models.categories import Category
+from backend.models.photos import Photo
+from backend.models.reports import Report, ReportEvent
+from backend.models.units import Unit
+from backend.services import open311, photos
+from backend.services.reports import state_label
+
+DATATYPE_HELP = {
+    "string": ("Một dòng văn bản", "A single line of text"),
+    "number": ("Một số", "A number"),
+    "datetime": ("Ngày giờ ISO 8601, ví dụ 2025-01-31T08:00:00Z", "An ISO 8601 datetime"),
+    "text": ("Văn bản nhiều dòng", "Multi-line text"),
+    "singlevaluelist": ("Chọn một giá trị trong danh sách", "Pick one value from the list"),
+    "multivaluelist": ("Chọn một hay nhiều giá trị trong danh sách", "Pick one or more values"),
+}
+
+
+def _pick(vi: str | None, en: str | None, locale: str) -> str:
+    return (en or vi or "") if locale == "en" else (vi or en or "")
+
+
+def _variable(attr: dict[str, Any]) -> bool:
+    return attr.get("variable") is not False
+
+
+def service(category: Category, *, locale: str, batch: bool) -> dict[str, Any]:
+    return {
+        "service_code": category.code,
+        "service_name": category.name(locale),
+        "description": _pick(category.description_vi, category.description_en, locale),
+        "metadata": any(_variable(a) for a in category.attributes or []),
+        "type": "batch" if batch else "realtime",
+        "keywords": category.keywords or "",
+        "group": _pick(category.group_vi, category.group_en, locale) or category.group_code,
+    }
+
+
+def definition(category: Category, *, locale: str) -> dict[str, Any]:
+    attrs = sorted(category.attributes or [], key=lambda a: (a.get("order") or 0, str(a.get("code"))))
+    return {"service_code": category.code, "attributes": [_attribute(a, i, locale) for i, a in
+                                                          enumerate(attrs, start=1)]}
+
+
+def _attribute(attr: dict[str, Any], position: int, locale: str) -> dict[str, Any]:
+    datatype = attr.get("datatype") or "string"
+    help_vi, help_en = DATATYPE_HELP.get(datatype, DATATYPE_HELP["string"])
+    values = [{"key": str(v.get("key")), "name": _pick(v.get("name_vi") or v.get("name"), v.get("name_en"), locale)}
+              for v in attr.get("values") or []] if datatype.endswith("valuelist") else []
+    return {
+        "variable": _variable(attr),
+        "code": str(attr.get("code")),
+        "datatype": datatype,
+        "required": bool(attr.get("required")),
+        "datatype_description": _pick(help_vi, help_en, locale),
+        "order": int(attr.get("order") or position),
+        "description": _pick(attr.get("description_vi"), attr.get("description_en"), locale),
+        "values": values,
+    }
+
+
+def public_url(photo: Photo | None, storage: Any, base_url: str) -> str | None:
+    """Absolute URL of the stripped public copy (never the original), or None if not ready."""
+    if photo is None:
+        return None
+    url = photos.public_view(photo, storage)["url"]
+    return urljoin(base_url.rstrip("/") + "/", url.lstrip("/")) if url else None
+
+
+class RequestRecords:
+    """Builds request records for a batch of reports with one query per related table."""
+
+    def __init__(self, session: Session, reports: list[Report], *, locale: str, base_url: str,
+                 storage: Any, extended: bool = False) -> None:
+        self.locale, self.base_url, self.storage = locale, base_url.rstrip("/") + "/", storage
+        self.extended = extended
+        ids = [r.id for r in reports if r.id is not None]
+        cat_ids = {r.category_id for r in reports if r.category_id}
+        unit_ids = {r.unit_id for r in reports if r.unit_id}
+        self.categories = {c.id: c for c in session.exec(select(Category).where(col(Category.id).in_(cat_ids)))}
+        self.units = {u.id: u for u in session.exec(select(Unit).where(col(Unit.id).in_(unit_ids)))}
+        self.notes = open311.latest_public_replies(session, ids)
+        self.photos = open311.report_photos(session, ids)
+
+    def media_url(self, photo: Photo | None) -> str | None:
+        return public_url(photo, self.storage, self.base_url)
+
+    def record(self, report: Report) -> dict[str, Any]:
+        category = self.categories.get(report.category_id)
+        unit = self.units.get(report.unit_id)
+        notes = self.notes.get(report.id) or report.public_reply  # type: ignore[arg-type]
+        urls = [u for u in (self.media_url(p) for p in self.photos.get(report.id, [])) if u]  # type: ignore[arg-type]
+        record = {
+            "service_request_id": report.code,
+            "status": open311.open311_status(report.status),
+            "status_notes": notes or None,
+            "service_name": category.name(self.locale) if category else None,
+            "service_code": category.code if category else None,
+            "description": report.description or None,
+            "agency_responsible": unit.name(self.locale) if unit else None,
+            "service_notice": None,
+            "requested_datetime": report.created_at,
+            "updated_datetime": report.updated_at,
+            "expected_datetime": report.resolve_due_at,
+            "address": report.address or None,
+            "address_id": None,
+            "zipcode": None,
+            "lat": report.lat,
+            "long": report.lon,
+            "media_url": urls[0] if urls else None,
+        }
+        if self.extended:  # CitySDK / Chicago style, only when asked (``extensions=true``)
+            record["extended_attributes"] = {
+                "detailed_status": str(report.status).upper(), "status_label": state_label(report.status, self.locale),
+                "channel": report.channel, "media_urls": urls}
+        return record
+
+
+def update(event: ReportEvent, report: Report, *, locale: str, labels: Any, media_url: str | None = None
+           ) -> dict[str, Any]:
+    """One ``request_update`` of the mySociety feed (``labels(state, locale)`` names a state)."""
+    text = open311.event_text(event)
+    if not text:
+        state = event.to_state or report.status
+        text = labels(state, locale)
+    return {
+        "update_id": str(event.id),
+        "service_request_id": report.code,
+        "status": open311.feed_status(event, report),
+        "updated_datetime": event.at,
+        "description": text,
+        "media_url": media_url or "",
+    }
