@@ -1,0 +1,403 @@
+"""The staff triage inbox: which reports a staff member may see, and the queue query.
+
+The queue is a unit's open reports sorted by the nearest resolve deadline (reports without a
+deadline last), filtered and searched, paginated by keyset on ``(resolve_due_at, id)``. For a
+single unit the query is served by the partial index ``ix_reports_queue (unit_id, resolve_due_at,
+id) WHERE open`` — the status predicate below is written exactly like the index predicate so
+PostgreSQL can use it (DESIGN §14: ≤ 15 ms p95 at 1,000,000 reports).
+
+Authorisation (also enforced by the workflow service for actions): admin and dispatcher see every
+unit; head and officer see their own unit; a viewer sees their unit, or every unit without one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, false, or_
+from sqlmodel import Session, col, select
+
+from backend.errors import Forbidden, InvalidInput, NotFound
+from backend.models.areas import Area
+from backend.models.categories import Category
+from backend.models.photos import Photo, PhotoRole, PhotoState
+from backend.models.reports import CLOSED_STATES, FIXED_STATES, OPEN_STATES, Channel, Report, State
+from backend.models.staff import Role, SavedView, Staff
+from backend.models.units import Unit
+from backend.services.text import fold
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+DUE_SOON = timedelta(hours=4)
+#: the states excluded by the partial index predicate (keep in the same order as the index)
+NOT_OPEN = ("resolved", "rejected", "not_competent", "duplicate", "closed")
+assert set(NOT_OPEN) == {s.value for s in CLOSED_STATES | FIXED_STATES}
+
+ALL_ROLES = {r.value for r in Role}
+#: report.flags keys (set by services/photos.py, sla.py) -> the flag names the inbox shows
+FLAG_KEYS = (("photo_reused", "reused_photo"), ("photo_far_from_location", "far_from_location"),
+             ("photo_old", "old_photo"), ("escalated", "escalated"))
+ACTING_ROLES = {Role.ADMIN.value, Role.DISPATCHER.value, Role.HEAD.value, Role.OFFICER.value}
+
+
+# --------------------------------------------------------------------------- authorisation
+
+
+def sees_all_units(staff: Staff) -> bool:
+    return staff.role in (Role.ADMIN, Role.DISPATCHER) or (staff.role == Role.VIEWER and staff.unit_id is None)
+
+
+def visible_unit_ids(session: Session, *, staff: Staff) -> list[int] | None:
+    """Units whose queue ``staff`` may read: ``None`` means every unit."""
+    if sees_all_units(staff):
+        return None
+    return [staff.unit_id] if staff.unit_id is not None else []
+
+
+def can_see_report(staff: Staff, report: Report) -> bool:
+    if sees_all_units(staff):
+        return True
+    return staff.unit_id is not None and report.unit_id == staff.unit_id
+
+
+def ensure_can_see(staff: Staff, report: Report) -> None:
+    """Raise Forbidden unless ``staff`` may read ``report``."""
+    if not can_see_report(staff, report):
+        raise Forbidden("Phản ánh này thuộc đơn vị khác; bạn không có quyền xem.", code="other-unit")
+
+
+def can_act(staff: Staff, report: Report | None = None) -> bool:
+    """May ``staff`` change reports (optionally: this one)? Viewers never; units only their own."""
+    if staff.role not in ACTING_ROLES:
+        return False
+    if report is None or staff.role in (Role.ADMIN, Role.DISPATCHER):
+        return True
+    return staff.unit_id is not None and report.unit_id == staff.unit_id
+
+
+def ensure_can_act(staff: Staff, report: Report | None = None) -> None:
+    if staff.role not in ACTING_ROLES:
+        raise Forbidden("Tài khoản chỉ xem không được thực hiện thao tác.", code="read-only")
+    if not can_act(staff, report):
+        raise Forbidden("Phản ánh này thuộc đơn vị khác; bạn không có quyền xử lý.", code="other-unit")
+
+
+def home_unit(session: Session, *, staff: Staff) -> Unit | None:
+    """The unit whose queue opens first: the staff member's unit, else the IOC triage unit."""
+    if staff.unit_id is not None:
+        return session.get(Unit, staff.unit_id)
+    return session.exec(select(Unit).where(Unit.is_triage == True)).first()  # noqa: E712
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+@dataclass
+class QueueFilter:
+    """Parsed queue filters. Unknown values are refused with InvalidInput by :func:`parse_filter`."""
+
+    unit_id: int | None = None
+    states: list[str] = field(default_factory=list)
+    category_id: int | None = None
+    area_id: int | None = None
+    assignee_id: int | None = None
+    unassigned: bool = False
+    overdue: bool = False
+    channel: str | None = None
+    q: str = ""
+    after_due: datetime | None = None
+    after_id: int | None = None
+    after_null: bool = False
+    limit: int = PAGE_SIZE
+
+    def as_query(self) -> dict[str, Any]:
+        """The filter as query-string parameters (saved views, links)."""
+        out: dict[str, Any] = {}
+        for key in ("unit_id", "category_id", "area_id", "assignee_id", "channel"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.states:
+            out["state"] = list(self.states)
+        if self.overdue:
+            out["overdue"] = "1"
+        if self.unassigned:
+            out["unassigned"] = "1"
+        if self.q:
+            out["q"] = self.q
+        return out
+
+
+def _int(value: Any, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise InvalidInput(f"Giá trị không hợp lệ cho {name}.", code="invalid-filter") from None
+    if number < 0 or number > 2**62:
+        raise InvalidInput(f"Giá trị không hợp lệ cho {name}.", code="invalid-filter")
+    return number
+
+
+def parse_filter(args: Any) -> QueueFilter:
+    """Build a :class:`QueueFilter` from a multi-dict (``request.args``) or a plain dict."""
+    getlist = args.getlist if hasattr(args, "getlist") else (
+        lambda k: v if isinstance(v := args.get(k), list) else ([v] if v else []))
+    states = [s for s in getlist("state") if s]
+    open_values = {s.value for s in OPEN_STATES}
+    for s in states:
+        if s not in open_values:
+            raise InvalidInput(f"Trạng thái không hợp lệ: {s}.", code="invalid-filter")
+    channel = args.get("channel") or None
+    if channel and channel not in {c.value for c in Channel}:
+        raise InvalidInput(f"Kênh không hợp lệ: {channel}.", code="invalid-filter")
+    q = (args.get("q") or "").strip()
+    if len(q) > 200:
+        raise InvalidInput("Từ khóa tìm kiếm quá dài.", code="invalid-filter")
+    after_due = None
+    raw_due = args.get("after_due") or ""
+    if raw_due and raw_due != "none":
+        try:
+            after_due = datetime.fromisoformat(raw_due)
+        except ValueError:
+            raise InvalidInput("Con trỏ trang không hợp lệ.", code="invalid-cursor") from None
+        if after_due.tzinfo is None:
+            raise InvalidInput("Con trỏ trang không hợp lệ.", code="invalid-cursor")
+    limit = _int(args.get("limit"), "limit") or PAGE_SIZE
+    return QueueFilter(
+        unit_id=_int(args.get("unit_id"), "unit_id"), states=states,
+        category_id=_int(args.get("category_id"), "category_id"), area_id=_int(args.get("area_id"), "area_id"),
+        assignee_id=_int(args.get("assignee_id"), "assignee_id"),
+        unassigned=args.get("unassigned") in ("1", "on", "true"),
+        overdue=args.get("overdue") in ("1", "on", "true"), channel=channel, q=q,
+        after_due=after_due, after_id=_int(args.get("after_id"), "after_id"),
+        after_null=raw_due == "none", limit=min(max(limit, 1), MAX_PAGE_SIZE),
+    )
+
+
+@dataclass
+class QueueRow:
+    report: Report
+    category: str
+    area: str
+    unit: str
+    deadline: str  # ok | due_soon | overdue | none
+    thumb_key: str | None
+    flags: list[str]
+
+
+@dataclass
+class QueuePage:
+    rows: list[QueueRow]
+    next_cursor: dict[str, str] | None
+
+
+def deadline_class(report: Report, now: datetime) -> str:
+    """``ok`` / ``due_soon`` / ``overdue`` (or ``none`` without a deadline) for colouring."""
+    due = report.resolve_due_at
+    if report.status in (State.RECEIVED, State.TRIAGE) and report.ack_due_at is not None:
+        due = report.ack_due_at if due is None else min(due, report.ack_due_at)
+    if due is None:
+        return "none"
+    if due <= now:
+        return "overdue"
+    return "due_soon" if due - now <= DUE_SOON else "ok"
+
+
+def report_flags(report: Report) -> list[str]:
+    """Flags shown in the queue: reused photo, far from location, reopened, comment waiting."""
+    flags = report.flags or {}
+    out = [label for name, label in FLAG_KEYS if flags.get(name)]
+    if report.reopen_count or report.status == State.REOPENED:
+        out.append("reopened")
+    if flags.get("comment_waiting"):
+        out.append("comment_waiting")
+    return out
+
+
+def queue(session: Session, *, staff: Staff, flt: QueueFilter, now: datetime) -> QueuePage:
+    """One page of the queue visible to ``staff``. Raises Forbidden for a unit they may not see."""
+    stmt = _with_names().where(col(Report.status).not_in(NOT_OPEN))
+    visible = visible_unit_ids(session, staff=staff)
+    if flt.unit_id is not None:
+        if visible is not None and flt.unit_id not in visible:
+            raise Forbidden("Bạn không có quyền xem hàng đợi của đơn vị này.", code="other-unit")
+        stmt = stmt.where(Report.unit_id == flt.unit_id)
+    elif visible is not None:
+        stmt = stmt.where(col(Report.unit_id).in_(visible) if visible else false())
+    stmt = _apply_filters(stmt, flt, now)
+    stmt = _apply_cursor(stmt, flt)
+    stmt = stmt.order_by(col(Report.resolve_due_at).asc().nulls_last(), col(Report.id).asc()).limit(flt.limit + 1)
+    found = list(session.exec(stmt))
+    more = len(found) > flt.limit
+    found = found[: flt.limit]
+    reports = [row[0] for row in found]
+    rows = [QueueRow(report=r, category=cat or "", area=area or "", unit=unit or "", deadline=deadline_class(r, now),
+                     thumb_key=smallest_thumb(thumb, None), flags=report_flags(r))
+            for r, cat, area, unit, thumb in found]
+    cursor = None
+    if more and reports:
+        last = reports[-1]
+        cursor = {"after_due": last.resolve_due_at.isoformat() if last.resolve_due_at else "none",
+                  "after_id": str(last.id)}
+    return QueuePage(rows=rows, next_cursor=cursor)
+
+
+def _with_names() -> Any:
+    """Reports with category, area and unit names and the first thumbnail: one round trip for the page."""
+    thumb = (select(Photo.thumb_keys)
+             .where(Photo.report_id == Report.id, Photo.role == PhotoRole.REPORT, Photo.state == PhotoState.READY)
+             .order_by(col(Photo.id)).limit(1).correlate(Report).scalar_subquery())
+    return (select(Report, Category.name_vi, Area.name, Unit.name_vi, thumb)
+            .outerjoin(Category, col(Category.id) == Report.category_id)
+            .outerjoin(Area, col(Area.id) == Report.area_id)
+            .outerjoin(Unit, col(Unit.id) == Report.unit_id))
+
+
+def _apply_filters(stmt: Any, flt: QueueFilter, now: datetime) -> Any:
+    if flt.states:
+        stmt = stmt.where(col(Report.status).in_(flt.states))
+    if flt.category_id is not None:
+        stmt = stmt.where(Report.category_id == flt.category_id)
+    if flt.area_id is not None:
+        stmt = stmt.where(Report.area_id == flt.area_id)
+    if flt.unassigned:
+        stmt = stmt.where(col(Report.assignee_id).is_(None))
+    elif flt.assignee_id is not None:
+        stmt = stmt.where(Report.assignee_id == flt.assignee_id)
+    if flt.channel:
+        stmt = stmt.where(Report.channel == flt.channel)
+    if flt.overdue:
+        stmt = stmt.where(col(Report.resolve_due_at) < now)
+    for word in fold(flt.q).split()[:8]:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(or_(col(Report.search_text).like(f"%{escaped}%", escape="\\"),
+                              col(Report.code) == word.upper()))
+    return stmt
+
+
+def _apply_cursor(stmt: Any, flt: QueueFilter) -> Any:
+    if flt.after_id is None:
+        return stmt
+    due, rid = col(Report.resolve_due_at), col(Report.id)
+    if flt.after_null or flt.after_due is None:
+        return stmt.where(due.is_(None), rid > flt.after_id)
+    return stmt.where(or_(due > flt.after_due, and_(due == flt.after_due, rid > flt.after_id), due.is_(None)))
+
+
+def decorate(session: Session, *, reports: list[Report], now: datetime) -> list[QueueRow]:
+    """Attach names, deadline colour, a thumbnail key and flags with three small IN queries."""
+    cats = _names(session, Category, {r.category_id for r in reports}, "name_vi")
+    areas = _names(session, Area, {r.area_id for r in reports}, "name")
+    units = _names(session, Unit, {r.unit_id for r in reports}, "name_vi")
+    thumbs = thumbnails(session, report_ids=[r.id for r in reports if r.id is not None])
+    return [QueueRow(report=r, category=cats.get(r.category_id, ""), area=areas.get(r.area_id, ""),
+                     unit=units.get(r.unit_id, ""), deadline=deadline_class(r, now),
+                     thumb_key=thumbs.get(r.id), flags=report_flags(r)) for r in reports]
+
+
+def _names(session: Session, model: Any, ids: set[int | None], attr: str) -> dict[int, str]:
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    rows = session.exec(select(model.id, getattr(model, attr)).where(col(model.id).in_(wanted)))
+    return {row[0]: row[1] for row in rows}
+
+
+def thumbnails(session: Session, *, report_ids: list[int]) -> dict[int, str]:
+    """The first ready report photo's small thumbnail key per report (public copy)."""
+    if not report_ids:
+        return {}
+    stmt = (select(Photo.report_id, Photo.thumb_keys, Photo.public_key)
+            .where(col(Photo.report_id).in_(report_ids), Photo.role == PhotoRole.REPORT,
+                   Photo.state == PhotoState.READY)
+            .order_by(col(Photo.id)))
+    out: dict[int, str] = {}
+    for report_id, thumb_keys, public_key in session.exec(stmt):
+        if report_id in out:
+            continue
+        key = smallest_thumb(thumb_keys, public_key)
+        if key:
+            out[report_id] = key
+    return out
+
+
+def smallest_thumb(thumb_keys: dict[str, Any] | None, public_key: str | None) -> str | None:
+    """The smallest thumbnail key (keys are pixel sizes: ``{"256": ..., "512": ...}``), else the public copy."""
+    sized = [(int(k), v) for k, v in (thumb_keys or {}).items() if str(k).isdigit() and isinstance(v, str)]
+    if sized:
+        return min(sized)[1]
+    named = [v for v in (thumb_keys or {}).values() if isinstance(v, str)]
+    return named[0] if named else public_key
+
+
+def _thumb_key(photo: Photo) -> str | None:
+    return smallest_thumb(photo.thumb_keys, photo.public_key)
+
+
+def overdue_elsewhere(session: Session, *, staff: Staff, now: datetime, limit: int = 50) -> list[QueueRow]:
+    """Every unit's overdue open reports (IOC view). Dispatchers and admins only."""
+    if not sees_all_units(staff):
+        raise Forbidden("Chỉ trung tâm điều hành xem được quá hạn của mọi đơn vị.", code="ioc-only")
+    stmt = (select(Report).where(col(Report.status).not_in(NOT_OPEN), col(Report.resolve_due_at) < now)
+            .order_by(col(Report.resolve_due_at).asc(), col(Report.id)).limit(limit))
+    return decorate(session, reports=list(session.exec(stmt)), now=now)
+
+
+def counts_by_unit(session: Session, *, unit_ids: list[int], now: datetime) -> dict[int, tuple[int, int]]:
+    """``{unit_id: (open, overdue)}`` for the unit switcher."""
+    from sqlalchemy import case, func
+
+    if not unit_ids:
+        return {}
+    overdue = func.sum(case((col(Report.resolve_due_at) < now, 1), else_=0))
+    stmt = (select(Report.unit_id, func.count(), overdue)
+            .where(col(Report.status).not_in(NOT_OPEN), col(Report.unit_id).in_(unit_ids))
+            .group_by(Report.unit_id))
+    return {row[0]: (int(row[1]), int(row[2] or 0)) for row in session.exec(stmt)}
+
+
+def newer_than(session: Session, *, staff: Staff, unit_id: int | None, since_id: int) -> int:
+    """How many visible open reports have an id above ``since_id`` (the live-refresh badge)."""
+    from sqlalchemy import func
+
+    stmt = select(func.count()).select_from(Report).where(col(Report.status).not_in(NOT_OPEN),
+                                                          col(Report.id) > since_id)
+    visible = visible_unit_ids(session, staff=staff)
+    if unit_id is not None:
+        if visible is not None and unit_id not in visible:
+            raise Forbidden("Bạn không có quyền xem hàng đợi của đơn vị này.", code="other-unit")
+        stmt = stmt.where(Report.unit_id == unit_id)
+    elif visible is not None:
+        stmt = stmt.where(col(Report.unit_id).in_(visible) if visible else false())
+    return int(session.exec(stmt).one())
+
+
+# --------------------------------------------------------------------------- saved views
+
+
+def save_view(session: Session, *, staff: Staff, name: str, flt: QueueFilter) -> SavedView:
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("Tên bộ lọc phải có từ 1 đến 100 ký tự.", code="invalid-name")
+    view = SavedView(staff_id=staff.id, name=name, query=flt.as_query())
+    session.add(view)
+    session.flush()
+    return view
+
+
+def saved_views(session: Session, *, staff: Staff) -> list[SavedView]:
+    return list(session.exec(select(SavedView).where(SavedView.staff_id == staff.id).order_by(col(SavedView.name))))
+
+
+def delete_view(session: Session, *, staff: Staff, view_id: int) -> None:
+    view = session.get(SavedView, view_id)
+    if view is None or view.staff_id != staff.id:
+        raise NotFound("Không tìm thấy bộ lọc đã lưu.", code="view-not-found")
+    session.delete(view)
+    session.flush()

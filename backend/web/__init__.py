@@ -1,0 +1,30 @@
+"""Staff web UI: triage inbox, report page, dashboard, exports and admin pages.
+
+Server-rendered Jinja + htmx; vendored Leaflet and Chart.js (``static/vendor``), no CDN.
+Security for these pages only (``/api``, ``/open311`` and ``/bots`` are untouched): CSRF on every
+unsafe request (Flask-WTF, checked in our blueprints' ``before_request``), a strict CSP without
+inline scripts or styles, and HTML error pages instead of problem+json.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from backend.web import common
+
+#: serves ``backend/web/static`` at ``/static/web``
+assets = Blueprint("web_assets", __name__, static_folder="static", static_url_path="/static/web")
+
+
+def init_app(app: Flask) -> None:
+    """Register the web blueprints, CSRF and the security headers of the HTML pages."""
+    from backend.web import admin, auth, dashboard, exports, inbox, reports
+
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
+    app.config.setdefault("WTF_CSRF_SSL_STRICT", True)
+    common.csrf.init_app(app)
+    app.register_blueprint(assets)
+    for module in (auth, inbox, reports, dashboard, exports, admin):
+        app.register_blueprint(module.bp)
+    common.install(app)

@@ -1,0 +1,212 @@
+"""Admin pages: staff accounts, units, categories, routing rules, calendar, reply templates, API clients."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlmodel import col, select
+
+from backend.db import request_session
+from backend.errors import InvalidInput
+from backend.models.areas import Area
+from backend.models.calendar import CalendarOverride
+from backend.models.categories import Category
+from backend.models.clients import ApiClient
+from backend.models.routing import RoutingRule
+from backend.models.staff import Role, Staff
+from backend.models.templates import ReplyTemplate
+from backend.models.units import Unit
+from backend.services import admin as admin_service
+from backend.services import calendar as calendar_service
+from backend.services import clients as clients_service
+from backend.services.inbox import _int
+from backend.web import common
+
+bp = Blueprint("web_admin", __name__, url_prefix="/admin", template_folder="templates")
+common.protect(bp)
+
+
+@bp.before_request
+def _admins_only() -> Any:
+    staff = common.current_staff()
+    if staff is not None and staff.role != Role.ADMIN:
+        return common.error_page(403, _("Chỉ quản trị viên được vào trang này."))
+    return None
+
+
+def _day(name: str, *, required: bool = False) -> date | None:
+    raw = (request.form.get(name) or "").strip()
+    if not raw:
+        if required:
+            raise InvalidInput(_("Thiếu ngày."), code="missing-date")
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(_("Ngày không hợp lệ."), code="invalid-date") from None
+
+
+def _done(endpoint: str, message: str) -> Any:
+    flash(message, "success")
+    return redirect(url_for(endpoint), code=303)
+
+
+def _lists() -> dict[str, Any]:
+    s = request_session()
+    return {"units": list(s.exec(select(Unit).order_by(col(Unit.code)))),
+            "categories": list(s.exec(select(Category).order_by(col(Category.sort_order), col(Category.code)))),
+            "areas": list(s.exec(select(Area.id, Area.name).order_by(col(Area.name)).limit(5000)))}
+
+
+@bp.get("")
+@bp.get("/")
+def index() -> Any:
+    return redirect(url_for("web_admin.staff"))
+
+
+@bp.get("/staff")
+def staff() -> Any:
+    rows = list(request_session().exec(select(Staff).order_by(col(Staff.email))))
+    return render_template("web/admin/staff.html", rows=rows, roles=[r.value for r in Role], **_lists())
+
+
+@bp.post("/staff")
+def staff_create() -> Any:
+    f = request.form
+    admin_service.create_staff(request_session(), actor=common.require_staff(), email=f.get("email", ""),
+                               password=f.get("password", ""), role=f.get("role", ""),
+                               unit_code=f.get("unit_code") or None, name=f.get("name", ""))
+    return _done("web_admin.staff", _("Đã tạo tài khoản."))
+
+
+@bp.post("/staff/<int:staff_id>/active")
+def staff_active(staff_id: int) -> Any:
+    active = request.form.get("active") == "1"
+    admin_service.set_staff_active(request_session(), actor=common.require_staff(), staff_id=staff_id, active=active)
+    return _done("web_admin.staff", _("Đã mở khóa tài khoản.") if active else _("Đã khóa tài khoản."))
+
+
+@bp.get("/units")
+def units() -> Any:
+    return render_template("web/admin/units.html", **_lists())
+
+
+@bp.post("/units")
+def unit_create() -> Any:
+    f = request.form
+    admin_service.create_unit(request_session(), actor=common.require_staff(), code=f.get("code", ""),
+                              name_vi=f.get("name_vi", ""), name_en=f.get("name_en", ""),
+                              kind=f.get("kind", "department"), email=f.get("email"))
+    return _done("web_admin.units", _("Đã thêm đơn vị."))
+
+
+@bp.get("/categories")
+def categories() -> Any:
+    return render_template("web/admin/categories.html", **_lists())
+
+
+@bp.post("/categories/<int:category_id>")
+def category_update(category_id: int) -> Any:
+    f = request.form
+    admin_service.update_category(request_session(), actor=common.require_staff(), category_id=category_id,
+                                  active=f.get("active") == "1",
+                                  requires_after_photo=f.get("requires_after_photo") == "1",
+                                  priority_default=f.get("priority_default", "normal"),
+                                  default_unit_id=_int(f.get("default_unit_id"), "default_unit_id"))
+    return _done("web_admin.categories", _("Đã lưu lĩnh vực."))
+
+
+@bp.get("/rules")
+def rules() -> Any:
+    rows = list(request_session().exec(select(RoutingRule).order_by(col(RoutingRule.id).desc()).limit(1000)))
+    return render_template("web/admin/rules.html", rows=rows, **_lists())
+
+
+@bp.post("/rules")
+def rule_create() -> Any:
+    f = request.form
+    unit_id = _int(f.get("unit_id"), "unit_id")
+    if unit_id is None:
+        raise InvalidInput(_("Hãy chọn đơn vị."), code="unit-required")
+    admin_service.create_rule(request_session(), actor=common.require_staff(), unit_id=unit_id,
+                              category_id=_int(f.get("category_id"), "category_id"),
+                              area_id=_int(f.get("area_id"), "area_id"), priority=f.get("priority") or None,
+                              active_from=_day("active_from"), active_to=_day("active_to"), note=f.get("note", ""))
+    return _done("web_admin.rules", _("Đã thêm quy tắc phân luồng."))
+
+
+@bp.post("/rules/<int:rule_id>/end")
+def rule_end(rule_id: int) -> Any:
+    admin_service.end_rule(request_session(), actor=common.require_staff(), rule_id=rule_id,
+                           on=_day("on", required=True))  # type: ignore[arg-type]
+    return _done("web_admin.rules", _("Đã đặt ngày hết hiệu lực."))
+
+
+@bp.get("/calendar")
+def calendar() -> Any:
+    rows = list(request_session().exec(select(CalendarOverride).order_by(col(CalendarOverride.day).desc())))
+    return render_template("web/admin/calendar.html", rows=rows)
+
+
+@bp.post("/calendar")
+def calendar_set() -> Any:
+    admin_service.ensure_admin(common.require_staff())
+    calendar_service.set_override(request_session(), day=_day("day", required=True),  # type: ignore[arg-type]
+                                  is_working=request.form.get("is_working") == "1",
+                                  note=(request.form.get("note") or "").strip())
+    return _done("web_admin.calendar", _("Đã lưu ngày điều chỉnh."))
+
+
+@bp.post("/calendar/remove")
+def calendar_remove() -> Any:
+    admin_service.ensure_admin(common.require_staff())
+    calendar_service.remove_override(request_session(), day=_day("day", required=True))  # type: ignore[arg-type]
+    return _done("web_admin.calendar", _("Đã xóa ngày điều chỉnh."))
+
+
+@bp.get("/templates")
+def templates() -> Any:
+    rows = list(request_session().exec(select(ReplyTemplate).order_by(col(ReplyTemplate.category_id),
+                                                                      col(ReplyTemplate.state))))
+    return render_template("web/admin/templates.html", rows=rows, states=list(common.STATE_LABELS), **_lists())
+
+
+@bp.post("/templates")
+def template_save() -> Any:
+    f = request.form
+    admin_service.save_template(request_session(), actor=common.require_staff(),
+                                template_id=_int(f.get("template_id"), "template_id"),
+                                category_id=_int(f.get("category_id"), "category_id"), state=f.get("state", ""),
+                                title=f.get("title", ""), body=f.get("body", ""), locale=f.get("locale", "vi"))
+    return _done("web_admin.templates", _("Đã lưu mẫu trả lời."))
+
+
+@bp.post("/templates/<int:template_id>/delete")
+def template_delete(template_id: int) -> Any:
+    admin_service.delete_template(request_session(), actor=common.require_staff(), template_id=template_id)
+    return _done("web_admin.templates", _("Đã xóa mẫu trả lời."))
+
+
+@bp.get("/clients")
+def clients() -> Any:
+    rows = list(request_session().exec(select(ApiClient).order_by(col(ApiClient.id))))
+    return render_template("web/admin/clients.html", rows=rows, new_key=None, **_lists())
+
+
+@bp.post("/clients")
+def client_create() -> Any:
+    admin_service.ensure_admin(common.require_staff())
+    client, key = clients_service.create_client(request_session(), name=request.form.get("name", ""),
+                                                unit_code=request.form.get("unit_code") or None)
+    rows = list(request_session().exec(select(ApiClient).order_by(col(ApiClient.id))))
+    return render_template("web/admin/clients.html", rows=rows, new_key=key, new_client=client, **_lists())
+
+
+@bp.post("/clients/<int:client_id>/revoke")
+def client_revoke(client_id: int) -> Any:
+    admin_service.ensure_admin(common.require_staff())
+    clients_service.revoke(request_session(), client_id=client_id)
+    return _done("web_admin.clients", _("Đã thu hồi khóa API."))

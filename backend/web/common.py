@@ -1,0 +1,266 @@
+"""Shared glue for the staff pages: the signed-in staff member, role guards, error pages, headers.
+
+Sessions are Flask's signed cookie (HttpOnly, SameSite=Lax, Secure in production — set by the
+factory) holding the staff id and a stamp of the password-change time, so changing a password
+signs out every other session.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode, urlparse
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Flask, Response, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from backend.db import request_session
+from backend.errors import DomainError
+from backend.http import mark_rollback
+from backend.models.base import utcnow
+from backend.models.staff import Role, Staff
+from backend.services import staff as staff_service
+
+log = logging.getLogger(__name__)
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+       "form-action 'self'")
+
+STATE_LABELS: dict[str, str] = {
+    "received": "Mới tiếp nhận", "triage": "Chờ phân loại", "assigned": "Đã chuyển đơn vị xử lý",
+    "acknowledged": "Đơn vị đã tiếp nhận", "in_progress": "Đang xử lý", "on_hold": "Gia hạn / Chờ phối hợp",
+    "resolved": "Đã xử lý", "reopened": "Người dân phản ánh lại", "rejected": "Không hợp lệ",
+    "not_competent": "Không thuộc thẩm quyền", "duplicate": "Trùng phản ánh", "closed": "Đã đóng",
+}
+ROLE_LABELS: dict[str, str] = {"admin": "Quản trị", "dispatcher": "Điều phối (IOC)", "head": "Trưởng đơn vị",
+                               "officer": "Cán bộ xử lý", "viewer": "Chỉ xem"}
+CHANNEL_LABELS: dict[str, str] = {"app": "Ứng dụng", "zalo": "Zalo", "open311": "Open311", "staff": "Cán bộ"}
+PRIORITY_LABELS: dict[str, str] = {"urgent": "Khẩn", "normal": "Thường", "complex": "Phức tạp"}
+DEADLINE_LABELS: dict[str, str] = {"ok": "Trong hạn", "due_soon": "Sắp đến hạn", "overdue": "Quá hạn",
+                                   "none": "Chưa có hạn"}
+FLAG_LABELS: dict[str, str] = {"reused_photo": "Ảnh dùng lại", "far_from_location": "Ảnh xa vị trí",
+                               "old_photo": "Ảnh cũ", "reopened": "Phản ánh lại",
+                               "comment_waiting": "Người dân vừa bổ sung", "escalated": "Đã báo cáo cấp trên"}
+
+csrf = CSRFProtect()
+
+PUBLIC_ENDPOINTS = {"web_auth.login", "web_auth.login_post"}
+
+
+# --------------------------------------------------------------------------- current staff
+
+
+def current_staff() -> Staff | None:
+    if "staff" in g:
+        return g.staff
+    staff = None
+    staff_id = session.get("staff_id")
+    if isinstance(staff_id, int):
+        staff = staff_service.get(request_session(), staff_id)
+        if staff is not None and session.get("pw") != password_stamp(staff):
+            staff = None
+    g.staff = staff
+    return staff
+
+
+def password_stamp(staff: Staff) -> str:
+    return staff.password_changed_at.isoformat() if staff.password_changed_at else "-"
+
+
+def login(staff: Staff) -> None:
+    """Start a fresh session (no fixation: the old cookie's content is dropped)."""
+    session.clear()
+    session["staff_id"] = staff.id
+    session["pw"] = password_stamp(staff)
+    session.permanent = False
+    g.staff = staff
+
+
+def logout() -> None:
+    session.clear()
+    g.pop("staff", None)
+
+
+def require_staff() -> Staff:
+    staff = current_staff()
+    assert staff is not None  # guaranteed by the blueprint guard
+    return staff
+
+
+def roles(*allowed: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Refuse the view (403 page) unless the staff member has one of ``allowed`` roles."""
+
+    def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            staff = require_staff()
+            if staff.role not in allowed:
+                return error_page(403, _("Bạn không có quyền truy cập trang này."))
+            return view(*args, **kwargs)
+
+        return inner
+
+    return wrap
+
+
+def now() -> datetime:
+    return utcnow()
+
+
+# --------------------------------------------------------------------------- blueprint guards
+
+
+def protect(bp: Blueprint) -> Blueprint:
+    """CSRF on unsafe methods, sign-in required (except the login page), HTML error pages."""
+
+    @bp.before_request
+    def _guard() -> Any:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            csrf.protect()
+        if request.endpoint in PUBLIC_ENDPOINTS:
+            return None
+        if current_staff() is None:
+            if request.headers.get("HX-Request"):
+                resp = Response(status=401)
+                resp.headers["HX-Redirect"] = url_for("web_auth.login")
+                return resp
+            return redirect(url_for("web_auth.login", next=_safe_next(request.full_path)))
+        return None
+
+    bp.register_error_handler(DomainError, _domain_error)
+    bp.register_error_handler(CSRFError, _csrf_error)
+    bp.register_error_handler(HTTPException, _http_error)
+    return bp
+
+
+def _safe_next(target: str | None) -> str | None:
+    if not target:
+        return None
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target.rstrip("?")
+
+
+def back_url(default: str) -> str:
+    """Where to go after a form: the same-origin ``next`` field or the default."""
+    return _safe_next(request.form.get("next")) or default
+
+
+def _domain_error(exc: DomainError) -> Any:
+    mark_rollback()
+    if request.method == "POST" and not request.headers.get("HX-Request") and request.endpoint != "web_auth.login_post":
+        flash(exc.message, "error")
+        return redirect(back_url(request.referrer if _same_origin(request.referrer) else url_for("web_inbox.queue")),
+                        code=303)
+    return error_page(exc.status, exc.message)
+
+
+def _same_origin(url: str | None) -> bool:
+    if not url:
+        return False
+    parsed = urlparse(url)
+    return parsed.netloc == request.host
+
+
+def _csrf_error(exc: CSRFError) -> Any:
+    mark_rollback()
+    log.info("CSRF refused on %s: %s", request.path, exc.description)
+    return error_page(400, _("Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ. "
+                             "Vui lòng tải lại trang và thử lại."))
+
+
+def _http_error(exc: HTTPException) -> Any:
+    mark_rollback()
+    messages = {404: _("Không tìm thấy trang."), 405: _("Phương thức không được hỗ trợ."),
+                413: _("Tệp tải lên quá lớn."), 400: _("Yêu cầu không hợp lệ.")}
+    return error_page(exc.code or 400, messages.get(exc.code or 400, exc.description or ""))
+
+
+def error_page(status: int, message: str) -> Response:
+    if request.headers.get("HX-Request"):
+        resp = Response(render_template("web/_flash_one.html", message=message, category="error"), status=status)
+        resp.headers["HX-Reswap"] = "none"
+        return resp
+    return Response(render_template("web/error.html", status=status, message=message), status=status)
+
+
+# --------------------------------------------------------------------------- app-level hooks
+
+
+def install(app: Flask) -> None:
+    app.after_request(_security_headers)
+    app.context_processor(_context)
+    app.jinja_env.filters["localtime"] = localtime
+    app.jinja_env.filters["age"] = age
+    app.jinja_env.filters["countdown"] = countdown
+    app.jinja_env.globals["qs"] = qs
+
+
+def _is_web() -> bool:
+    return bool(request.blueprint and request.blueprint.startswith("web_"))
+
+
+def _security_headers(response: Response) -> Response:
+    if not _is_web():
+        return response
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    if response.mimetype == "text/html":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _context() -> dict[str, Any]:
+    if not _is_web():
+        return {}
+    return {"me": current_staff() if request.endpoint not in PUBLIC_ENDPOINTS else None,
+            "STATE_LABELS": STATE_LABELS, "ROLE_LABELS": ROLE_LABELS, "CHANNEL_LABELS": CHANNEL_LABELS,
+            "PRIORITY_LABELS": PRIORITY_LABELS, "DEADLINE_LABELS": DEADLINE_LABELS, "FLAG_LABELS": FLAG_LABELS,
+            "Role": Role, "now": now()}
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def qs(query: dict[str, Any], **extra: Any) -> str:
+    """A query string from a filter dict (lists repeat the key) plus ``extra``."""
+    merged = {**query, **{k: v for k, v in extra.items() if v is not None}}
+    return urlencode(merged, doseq=True)
+
+
+def localtime(value: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
+    return value.astimezone(TZ).strftime(fmt) if value else ""
+
+
+def _span(seconds: float) -> str:
+    minutes = int(abs(seconds) // 60)
+    if minutes < 60:
+        return f"{minutes} phút"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} giờ"
+    return f"{hours // 24} ngày"
+
+
+def age(value: datetime | None) -> str:
+    return _span((now() - value).total_seconds()) if value else ""
+
+
+def countdown(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    delta = (value - now()).total_seconds()
+    return f"còn {_span(delta)}" if delta >= 0 else f"quá {_span(delta)}"

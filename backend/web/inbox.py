@@ -1,0 +1,213 @@
+"""The triage queue: list, live refresh, map, saved views, bulk actions and the IOC view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from sqlmodel import Session, col, select
+
+from backend.db import request_session
+from backend.errors import DomainError, InvalidInput
+from backend.models.areas import Area
+from backend.models.categories import Category
+from backend.models.reports import OPEN_STATES, Channel, Report
+from backend.models.staff import Role, Staff
+from backend.models.units import Unit
+from backend.services import inbox as inbox_service
+from backend.web import common
+
+bp = Blueprint("web_inbox", __name__, url_prefix="/inbox", template_folder="templates")
+common.protect(bp)
+
+BULK_ACTIONS = ("acknowledge", "assign", "transfer")
+
+
+def _filter_for(staff: Staff) -> inbox_service.QueueFilter:
+    flt = inbox_service.parse_filter(request.args)
+    if flt.unit_id is None and request.args.get("all") != "1":
+        unit = inbox_service.home_unit(request_session(), staff=staff)
+        flt.unit_id = unit.id if unit is not None else None
+    return flt
+
+
+def options(session: Session, *, staff: Staff, unit_id: int | None) -> dict[str, Any]:
+    """Choices for the filter form and action forms."""
+    units = list(session.exec(select(Unit).order_by(col(Unit.is_triage).desc(), col(Unit.name_vi))))
+    categories = list(session.exec(select(Category).where(Category.active == True)  # noqa: E712
+                                   .order_by(col(Category.sort_order), col(Category.name_vi))))
+    areas = list(session.exec(select(Area.id, Area.name).order_by(col(Area.name)).limit(5000)))
+    people_stmt = select(Staff).where(Staff.is_active == True,  # noqa: E712
+                                      col(Staff.role).in_([Role.OFFICER, Role.HEAD]))
+    if unit_id is not None:
+        people_stmt = people_stmt.where(Staff.unit_id == unit_id)
+    people = list(session.exec(people_stmt.order_by(col(Staff.name)).limit(500)))
+    visible = inbox_service.visible_unit_ids(session, staff=staff)
+    switchable = [u for u in units if visible is None or u.id in visible]
+    return {"units": units, "switchable": switchable, "categories": categories, "areas": areas,
+            "people": people, "open_states": [s.value for s in OPEN_STATES], "channels": [c.value for c in Channel]}
+
+
+@bp.get("")
+@bp.get("/")
+def queue() -> Any:
+    staff = common.require_staff()
+    session = request_session()
+    flt = _filter_for(staff)
+    page = inbox_service.queue(session, staff=staff, flt=flt, now=common.now())
+    opts = options(session, staff=staff, unit_id=flt.unit_id)
+    switchable = opts["switchable"]
+    counts = inbox_service.counts_by_unit(session, unit_ids=[u.id for u in switchable][:300],
+                                          now=common.now()) if len(switchable) > 1 else {}
+    return render_template("web/queue.html", page=page, flt=flt, query=flt.as_query(), counts=counts,
+                           views=inbox_service.saved_views(session, staff=staff),
+                           can_act=inbox_service.can_act(staff), **opts)
+
+
+@bp.get("/rows")
+def rows() -> Any:
+    """The table body (htmx: live refresh and "more")."""
+    staff = common.require_staff()
+    flt = _filter_for(staff)
+    page = inbox_service.queue(request_session(), staff=staff, flt=flt, now=common.now())
+    template = "web/_queue_more.html" if flt.after_id is not None else "web/_queue_body.html"
+    return render_template(template, page=page, flt=flt, query=flt.as_query(),
+                           can_act=inbox_service.can_act(staff))
+
+
+@bp.get("/map")
+def map_page() -> Any:
+    staff = common.require_staff()
+    session = request_session()
+    flt = _filter_for(staff)
+    opts = options(session, staff=staff, unit_id=flt.unit_id)
+    return render_template("web/queue_map.html", flt=flt, query=flt.as_query(), **opts)
+
+
+@bp.get("/map.json")
+def map_json() -> Any:
+    """The same list as GeoJSON points (at most 500) for the Leaflet map."""
+    staff = common.require_staff()
+    flt = _filter_for(staff)
+    flt.limit = inbox_service.MAX_PAGE_SIZE
+    features = []
+    for _round in range(3):
+        page = inbox_service.queue(request_session(), staff=staff, flt=flt, now=common.now())
+        for row in page.rows:
+            r = row.report
+            if r.lat is None or r.lon is None:
+                continue
+            features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
+                             "properties": {"code": r.code, "state": common.STATE_LABELS.get(r.status, r.status),
+                                            "category": row.category, "deadline": row.deadline,
+                                            "url": url_for("web_reports.show", code=r.code)}})
+        if not page.next_cursor:
+            break
+        flt.after_due = None if page.next_cursor["after_due"] == "none" else \
+            inbox_service.parse_filter(page.next_cursor).after_due
+        flt.after_null = page.next_cursor["after_due"] == "none"
+        flt.after_id = int(page.next_cursor["after_id"])
+    return jsonify({"type": "FeatureCollection", "features": features})
+
+
+@bp.post("/views")
+def save_view() -> Any:
+    staff = common.require_staff()
+    flt = inbox_service.parse_filter(request.form)
+    view = inbox_service.save_view(request_session(), staff=staff, name=request.form.get("name", ""), flt=flt)
+    flash(_("Đã lưu bộ lọc “%(name)s”.", name=view.name), "success")
+    return redirect(url_for("web_inbox.queue", **view.query), code=303)
+
+
+@bp.post("/views/<int:view_id>/delete")
+def delete_view(view_id: int) -> Any:
+    inbox_service.delete_view(request_session(), staff=common.require_staff(), view_id=view_id)
+    flash(_("Đã xóa bộ lọc."), "success")
+    return redirect(url_for("web_inbox.queue"), code=303)
+
+
+@bp.post("/bulk")
+def bulk() -> Any:
+    """Acknowledge / assign / transfer several reports; each goes through the workflow service."""
+    from backend.services import workflow
+    from backend.services.events import Actor
+
+    staff = common.require_staff()
+    action = request.form.get("action", "")
+    if action not in BULK_ACTIONS:
+        raise InvalidInput(_("Thao tác hàng loạt không hợp lệ."), code="invalid-action")
+    fields = _bulk_fields(action)
+    session = request_session()
+    done, failed = 0, []
+    for item in request.form.getlist("report")[:200]:
+        code, _sep, version = item.partition(":")
+        report = session.exec(select(Report).where(Report.code == code)).first()
+        if report is None or not version.isdigit():
+            failed.append(f"{code}: {_('không tìm thấy')}")
+            continue
+        try:
+            with session.begin_nested():
+                inbox_service.ensure_can_act(staff, report)
+                workflow.apply(session, report, action, actor=Actor.staff(staff),
+                               expected_version=int(version), **fields)
+            done += 1
+        except DomainError as exc:
+            failed.append(f"{code}: {exc.message}")
+    if done:
+        flash(ngettext("Đã xử lý %(num)d phản ánh.", "Đã xử lý %(num)d phản ánh.", done), "success")
+    for message in failed[:10]:
+        flash(message, "error")
+    if not done and not failed:
+        flash(_("Chưa chọn phản ánh nào."), "error")
+    return redirect(common.back_url(url_for("web_inbox.queue")), code=303)
+
+
+def _bulk_fields(action: str) -> dict[str, Any]:
+    if action == "assign":
+        assignee = inbox_service._int(request.form.get("assignee_id"), "assignee_id")
+        if assignee is None:
+            raise InvalidInput(_("Hãy chọn cán bộ được giao."), code="assignee-required")
+        return {"assignee_id": assignee}
+    if action == "transfer":
+        unit_id = inbox_service._int(request.form.get("unit_id"), "unit_id")
+        reason = (request.form.get("reason") or "").strip()
+        if unit_id is None or not reason:
+            raise InvalidInput(_("Chuyển đơn vị cần chọn đơn vị và ghi lý do."), code="reason-required")
+        return {"unit_id": unit_id, "reason": reason}
+    return {}
+
+
+@bp.get("/ioc")
+@common.roles(Role.ADMIN, Role.DISPATCHER)
+def ioc() -> Any:
+    """The IOC: the triage queue with routing suggestions, and every unit's overdue items."""
+    from backend.services import routing
+
+    staff = common.require_staff()
+    session = request_session()
+    triage = routing.triage_unit(session)
+    flt = inbox_service.parse_filter(request.args)
+    flt.unit_id = triage.id
+    page = inbox_service.queue(session, staff=staff, flt=flt, now=common.now())
+    suggestions = {}
+    for row in page.rows:
+        suggestions[row.report.id] = _suggest(session, row.report)
+    overdue = inbox_service.overdue_elsewhere(session, staff=staff, now=common.now())
+    opts = options(session, staff=staff, unit_id=None)
+    return render_template("web/ioc.html", page=page, overdue=overdue, suggestions=suggestions,
+                           triage=triage, flt=flt, query=flt.as_query(), **opts)
+
+
+def _suggest(session: Session, report: Report) -> Unit | None:
+    from backend.services import routing
+
+    category = session.get(Category, report.category_id) if report.category_id else None
+    try:
+        found = routing.route(session, category=category, lat=report.lat, lon=report.lon)
+    except DomainError:
+        return None
+    if found.is_triage:
+        return None
+    return session.get(Unit, found.unit_id)

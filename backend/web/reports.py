@@ -1,0 +1,146 @@
+"""The report page (photos, map, timeline, deadlines, duplicate candidates) and its actions.
+
+Every action is one ``workflow.apply`` call with the version the page rendered: a second officer
+acting on a stale page gets a clear conflict message, never a silent overwrite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlmodel import select
+
+from backend.db import request_session
+from backend.errors import Conflict, InvalidInput, NotFound
+from backend.models.photos import Photo
+from backend.models.reports import Report
+from backend.services import inbox as inbox_service
+from backend.services import report_page
+from backend.services.events import Actor
+from backend.web import common
+from backend.web.inbox import options
+
+bp = Blueprint("web_reports", __name__, url_prefix="/inbox/r", template_folder="templates")
+common.protect(bp)
+
+#: form fields each action reads (text fields are stripped; empty optional fields are omitted)
+ACTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "route": ("unit_id", "priority"), "acknowledge": (), "start": (), "resume": (), "close": ("reason",),
+    "assign": ("assignee_id",), "transfer": ("unit_id", "reason"), "hold": ("reason",),
+    "extend": ("budget", "reason"), "reply": ("text",), "note": ("text",),
+    "change_category": ("category_code",), "change_priority": ("priority",), "mark_duplicate": ("of_code",),
+    "reject": ("reason",), "not_competent": ("reason", "guidance"), "resolve": ("reply",), "reopen": ("reason",),
+}
+INT_FIELDS = {"unit_id", "assignee_id"}
+
+
+def _load(code: str) -> Report:
+    report = request_session().exec(select(Report).where(Report.code == code.strip().upper()[:16])).first()
+    if report is None:
+        raise NotFound(_("Không tìm thấy phản ánh %(code)s.", code=code[:16]), code="report-not-found")
+    inbox_service.ensure_can_see(common.require_staff(), report)
+    return report
+
+
+@bp.get("/<code>")
+def show(code: str) -> Any:
+    staff = common.require_staff()
+    session = request_session()
+    report = _load(code)
+    page = report_page.build(session, report=report, staff=staff, now=common.now())
+    opts = options(session, staff=staff, unit_id=report.unit_id)
+    return render_template("web/report.html", r=report, p=page, ACTION_LABELS=report_page.ACTION_LABELS, **opts)
+
+
+@bp.post("/<code>/act")
+def act(code: str) -> Any:
+    """One workflow action from the report page (or the IOC one-click routing)."""
+    from backend.services import workflow
+
+    staff = common.require_staff()
+    session = request_session()
+    report = _load(code)
+    action = request.form.get("action", "")
+    if action not in ACTION_FIELDS:
+        raise InvalidInput(_("Thao tác không hợp lệ."), code="unknown-action")
+    inbox_service.ensure_can_act(staff, report)
+    version = request.form.get("version", "")
+    if not version.isdigit():
+        raise InvalidInput(_("Thiếu phiên bản của phản ánh; vui lòng tải lại trang."), code="version-required")
+    fields = _fields(action)
+    if action == "resolve":
+        fields["after_photo_ids"] = _upload_after_photos(staff)
+    try:
+        workflow.apply(session, report, action, actor=Actor.staff(staff), expected_version=int(version), **fields)
+    except Conflict as exc:
+        if exc.code != "version-conflict":
+            raise
+        session.rollback()
+        fresh = session.get(Report, report.id)
+        flash(_("Phản ánh %(code)s vừa được người khác cập nhật (trạng thái hiện tại: %(state)s). "
+                "Thao tác của bạn chưa được lưu; trang đã tải lại dữ liệu mới nhất, vui lòng kiểm tra rồi "
+                "thao tác lại.", code=report.code,
+                state=common.STATE_LABELS.get(fresh.status if fresh else report.status, "")), "conflict")
+        return redirect(url_for("web_reports.show", code=report.code), code=303)
+    flash(_("Đã thực hiện: %(action)s.", action=report_page.ACTION_LABELS.get(action, action)), "success")
+    return redirect(common.back_url(url_for("web_reports.show", code=report.code)), code=303)
+
+
+def _fields(action: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name in ACTION_FIELDS[action]:
+        raw = (request.form.get(name) or "").strip()
+        if not raw:
+            continue
+        if name in INT_FIELDS:
+            value = inbox_service._int(raw, name)
+            if value is not None:
+                fields[name] = value
+        else:
+            fields[name] = raw
+    return fields
+
+
+def _upload_after_photos(staff: Any) -> list[int]:
+    from backend.services import photos, storage
+
+    settings = current_app.extensions["phananh.settings"]
+    ids = []
+    for upload in request.files.getlist("after_photo")[:5]:
+        if not upload or not upload.filename:
+            continue
+        data = upload.read(settings.max_upload_bytes + 1)
+        photo = photos.accept_upload(request_session(), data=data, storage=storage.get_storage(settings),
+                                     staff_id=staff.id, role="after", max_bytes=settings.max_upload_bytes)
+        ids.append(photo.id)
+    return ids
+
+
+@bp.post("/<code>/photos/<int:photo_id>/original")
+def original(code: str, photo_id: int) -> Any:
+    """The private original, after an explicit click; the view is logged (``pii_viewed``)."""
+    from backend.services import photos, storage
+
+    staff = common.require_staff()
+    report = _load(code)
+    photo = request_session().get(Photo, photo_id)
+    if photo is None or photo.report_id != report.id:
+        raise NotFound(_("Không tìm thấy ảnh."), code="photo-not-found")
+    settings = current_app.extensions["phananh.settings"]
+    data = photos.original_for_staff(request_session(), photo=photo, actor=Actor.staff(staff),
+                                     storage=storage.get_storage(settings))
+    resp = Response(data, mimetype=photo.mime or "application/octet-stream")
+    resp.headers["Content-Disposition"] = f'inline; filename="{report.code}-{photo.id}-goc"'
+    resp.headers["Cache-Control"] = "no-store, private"
+    return resp
+
+
+@bp.post("/<code>/contact")
+def contact(code: str) -> Any:
+    """The reporter's contact, where city policy allows; each view is a ``pii_viewed`` event."""
+    staff = common.require_staff()
+    report = _load(code)
+    info = report_page.reporter_contact(request_session(), report=report, staff=staff)
+    return render_template("web/_contact.html", r=report, info=info)

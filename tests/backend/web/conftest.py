@@ -1,0 +1,142 @@
+"""Web UI fixtures: a seeded city, logged-in test clients, a live server and a Chromium page.
+
+Browser tests (``@pytest.mark.browser``) drive Debian's Chromium through Playwright; they are
+skipped with a clear reason when ``/usr/bin/chromium`` is missing. Screenshots go to
+``tests/artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from web_seed import Seed, login, seed
+
+from backend.app import create_app
+from backend.db import Database
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same argon2id code path, test-sized cost (the production cost is ~0.5 s per hash on CI)."""
+    from argon2 import PasswordHasher
+
+    from backend.services import staff as staff_service
+
+    monkeypatch.setattr(staff_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+def city(session: Any) -> Seed:
+    return seed(session)
+
+
+@pytest.fixture
+def login_as(app: Any, city: Seed) -> Callable[[str], Any]:
+    """A fresh test client signed in as ``who`` (``admin``, ``ioc``, ``head``, ``officer``, ...)."""
+
+    def make(who: str) -> Any:
+        client = app.test_client()
+        resp = login(client, who)
+        assert resp.status_code == 303, resp.get_data(as_text=True)[:500]
+        return client
+
+    return make
+
+
+# --------------------------------------------------------------------------- live server + browser
+
+
+@dataclass
+class LiveServer:
+    url: str
+    db: Database
+    seed: Seed
+
+
+@pytest.fixture
+def live_server(live_db: Database, settings: Any, runner: Any) -> Iterator[LiveServer]:
+    with live_db.session_scope() as s:
+        data = seed(s)
+    app = create_app(settings, database=live_db, runner=runner)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", live_db, data)
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+class PageProbe:
+    """A browser context with console-error and CSP-violation capture."""
+
+    def __init__(self, browser: Any, base: str) -> None:
+        self.base = base
+        self.context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="vi-VN",
+                                           accept_downloads=True)
+        self.context.set_default_timeout(10_000)
+        self.errors: list[str] = []
+        self.pages: list[Any] = []
+
+    def new_page(self) -> Any:
+        page = self.context.new_page()
+        page.on("console", lambda msg: self.errors.append(f"console {msg.type}: {msg.text}")
+                if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        self.pages.append(page)
+        return page
+
+    def login(self, page: Any, who: str) -> None:
+        from web_seed import PASSWORD
+
+        page.goto(self.base + "/auth/login")
+        page.get_by_label("E-mail").fill(f"{who}@demo.vn")
+        page.get_by_label("Mật khẩu").fill(PASSWORD)
+        page.get_by_role("button", name="Đăng nhập").click()
+        page.wait_for_url("**/inbox**")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def probe(browser: Any, live_server: LiveServer) -> Iterator[PageProbe]:
+    p = PageProbe(browser, live_server.url)
+    yield p
+    p.close()
+
+
+def shot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
