@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from fixtures import images as corpus
 
 from backend.services import photos
 from backend.services.storage import get_storage
+
+from fixtures import images as corpus
 
 
 @pytest.fixture

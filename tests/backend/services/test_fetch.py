@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from fixtures import images as corpus
-from fixtures.images import FakeMedia
 
 from backend.config import Settings
 from backend.services import fetch
 from backend.services.fetch import FetchPolicy, FetchRejected, FetchUnavailable
+
+from fixtures import images as corpus
+from fixtures.images import FakeMedia
 
 LOCAL = frozenset({"127.0.0.1"})
 

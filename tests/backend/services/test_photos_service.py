@@ -6,7 +6,6 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fixtures import images as corpus
 from PIL import Image
 from sqlmodel import select
 
@@ -19,6 +18,8 @@ from backend.models.staff import Staff
 from backend.services import photos
 from backend.services.events import Actor
 from backend.services.storage import LocalStorage
+
+from fixtures import images as corpus
 
 
 @pytest.fixture
