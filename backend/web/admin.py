@@ -22,6 +22,7 @@ from backend.models.units import Unit
 from backend.services import admin as admin_service
 from backend.services import calendar as calendar_service
 from backend.services import clients as clients_service
+from backend.services import deliveries as deliveries_service
 from backend.services.inbox import _int
 from backend.web import common
 
@@ -210,3 +211,18 @@ def client_revoke(client_id: int) -> Any:
     admin_service.ensure_admin(common.require_staff())
     clients_service.revoke(request_session(), client_id=client_id)
     return _done("web_admin.clients", _("Đã thu hồi khóa API."))
+
+
+@bp.get("/deliveries")
+def deliveries() -> Any:
+    """Failed and undeliverable notifications, newest first, with a retry button each."""
+    session = request_session()
+    return render_template("web/admin/deliveries.html", rows=deliveries_service.problems(session),
+                           summary=deliveries_service.stuck_summary(session))
+
+
+@bp.post("/deliveries/<int:delivery_id>/retry")
+def delivery_retry(delivery_id: int) -> Any:
+    admin_service.ensure_admin(common.require_staff())
+    deliveries_service.retry(request_session(), delivery_id=delivery_id)
+    return _done("web_admin.deliveries", _("Đã xếp lịch gửi lại thông báo."))

@@ -144,3 +144,27 @@ def test_admin_pages_and_staff_creation(login_as: Any, city: Any, session: Any) 
 def test_admin_pages_refuse_other_roles(login_as: Any, city: Any) -> None:
     for who in ("ioc", "head", "officer", "viewer"):
         assert login_as(who).get("/admin/staff").status_code == 403
+
+
+def test_admin_sees_failed_deliveries_and_retries_one(login_as: Any, city: Any, session: Any,
+                                                      runner: Any) -> None:
+    from backend.models import Delivery
+
+    stuck = Delivery(dedupe_key="test:dead-phone", recipient_kind="resident", recipient_id=1, channel="fcm",
+                     target="token:dead", template="resolved", title="Phản ánh PA-TEST01 đã được xử lý",
+                     send_state="undeliverable", attempts=1, last_error="UnregisteredError: gone",
+                     payload={"code": "PA-TEST01"})
+    session.add(stuck)
+    session.commit()
+    client = login_as("admin")
+    page = client.get("/admin/deliveries").get_data(as_text=True)
+    assert "PA-TEST01" in page and "UnregisteredError: gone" in page and "Gửi lại" in page
+    resp = client.post(f"/admin/deliveries/{stuck.id}/retry",
+                       data={"csrf_token": token(client, "/admin/deliveries")})
+    assert resp.status_code == 303
+    session.refresh(stuck)
+    assert stuck.send_state == "pending"
+    assert runner.queue("default").count >= 1  # the send job is queued again
+    assert login_as("officer").get("/admin/deliveries").status_code == 403
+    no_csrf = client.post(f"/admin/deliveries/{stuck.id}/retry")
+    assert no_csrf.status_code in (400, 403)
