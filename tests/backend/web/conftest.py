@@ -20,6 +20,7 @@ from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from web_browser import PageProbe
 from web_seed import Seed, login, seed
 
 from backend.app import create_app
@@ -28,7 +29,6 @@ from backend.db import Database
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
 @pytest.fixture(autouse=True)
@@ -84,48 +84,18 @@ def live_server(live_db: Database, settings: Any, runner: Any) -> Iterator[LiveS
         thread.join(5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests")
     from playwright.sync_api import sync_playwright
 
+    # module scope: Playwright's sync API keeps an event loop running in this thread while it is
+    # open, which would break asyncio.run() (firebase_admin's cleanup) in later test files
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield chromium
         chromium.close()
-
-
-class PageProbe:
-    """A browser context with console-error and CSP-violation capture."""
-
-    def __init__(self, browser: Any, base: str) -> None:
-        self.base = base
-        self.context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="vi-VN",
-                                           accept_downloads=True)
-        self.context.set_default_timeout(10_000)
-        self.errors: list[str] = []
-        self.pages: list[Any] = []
-
-    def new_page(self) -> Any:
-        page = self.context.new_page()
-        page.on("console", lambda msg: self.errors.append(f"console {msg.type}: {msg.text}")
-                if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-        self.pages.append(page)
-        return page
-
-    def login(self, page: Any, who: str) -> None:
-        from web_seed import PASSWORD
-
-        page.goto(self.base + "/auth/login")
-        page.get_by_label("E-mail").fill(f"{who}@demo.vn")
-        page.get_by_label("Mật khẩu").fill(PASSWORD)
-        page.get_by_role("button", name="Đăng nhập").click()
-        page.wait_for_url("**/inbox**")
-
-    def close(self) -> None:
-        self.context.close()
 
 
 @pytest.fixture
@@ -133,10 +103,3 @@ def probe(browser: Any, live_server: LiveServer) -> Iterator[PageProbe]:
     p = PageProbe(browser, live_server.url)
     yield p
     p.close()
-
-
-def shot(page: Any, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=False)
-    return path

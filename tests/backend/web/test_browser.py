@@ -10,8 +10,8 @@ import re
 from typing import Any
 
 import pytest
-from conftest import PageProbe, shot
 from sqlmodel import select
+from web_browser import PageProbe, shot
 from web_seed import PASSWORD
 
 from backend.models.photos import Photo
