@@ -31,8 +31,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+## Every benchmark of DESIGN §14 on private PostgreSQL + Redis + gunicorn; writes bench/RESULTS.md
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+## Mixed load (app intake with photos, webhook events, map and inbox reads) with loss checks
+load: $(STAMP)
+	$(BIN)/python -m bench.load
+
+## Redis down, worker SIGKILL, PostgreSQL restart, unwritable media: nothing lost or doubled
+faults: $(STAMP)
+	$(BIN)/python -m bench.faults
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

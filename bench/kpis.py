@@ -18,7 +18,7 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-# run as a script: the repository root replaces bench/ on the path (bench/queue.py would shadow the stdlib)
+# run as a script: the repository root replaces bench/ on the path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from sqlalchemy import text  # noqa: E402

@@ -40,6 +40,10 @@ def process_photo(session: Session, *, photo_id: int) -> None:
         return
     try:
         photos.process(session, photo=photo, storage=get_storage(_settings()))
+    except Unavailable:  # the media store is briefly unwritable: retry like any transient failure
+        if not _last_attempt():
+            raise
+        photos.reject(session, photo=photo, error="storage-unavailable", state=PhotoState.FAILED)
     except (DomainError, MemoryError) as exc:  # NotFound original, exhausted memory...
         photos.reject(session, photo=photo, error=exc if isinstance(exc, DomainError) else "out-of-memory",
                       state=PhotoState.FAILED)

@@ -83,6 +83,10 @@ PUBLIC_EVENT_KINDS = frozenset({EventKind.CREATED, EventKind.ROUTED, EventKind.T
                                 EventKind.PHOTO_ADDED})
 
 
+_OPEN_NOT_DUPLICATE = ("status IN ('received','triage','assigned','acknowledged','in_progress','on_hold','reopened')"
+                       " AND duplicate_of_id IS NULL")
+
+
 class Report(SQLModel, table=True):
     """One field report. ``version`` implements optimistic locking (see services/workflow.py).
 
@@ -97,6 +101,8 @@ class Report(SQLModel, table=True):
         Index("ix_reports_geo", "lat", "lon"),
         Index("ix_reports_resident", "resident_id", "created_at"),
         Index("ix_reports_unit_updated", "unit_id", "updated_at"),
+        Index("ix_reports_open_geo", "lat", "lon", postgresql_where=text(_OPEN_NOT_DUPLICATE),
+              sqlite_where=text(_OPEN_NOT_DUPLICATE)),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
-from backend.errors import NotFound
+from backend.errors import NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +84,20 @@ class LocalStorage:
     def put(self, key: str, data: bytes, *, content_type: str, public: bool) -> None:
         target = self._file(key, public)
         other = self._file(key, not public)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        except OSError as exc:
+            log.error("media storage not writable (%s): %s", target.parent, exc)
+            raise Unavailable("Không lưu được ảnh lúc này; vui lòng thử lại sau.", code="unavailable") from exc
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, target)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            log.error("media storage write failed (%s): %s", key, exc)
+            raise Unavailable("Không lưu được ảnh lúc này; vui lòng thử lại sau.", code="unavailable") from exc
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

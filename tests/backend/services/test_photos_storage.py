@@ -54,3 +54,18 @@ def test_get_storage_uses_media_dir(tmp_path):
     store = get_storage(Settings(media_dir=tmp_path / "media"))
     store.put("p/a.jpg", b"x", content_type="image/jpeg", public=True)
     assert (tmp_path / "media/public/p/a.jpg").exists()
+
+
+def test_unwritable_media_store_is_a_clear_503_and_leaves_nothing(tmp_path):
+    import pytest
+
+    from backend.errors import Unavailable
+    from backend.services.storage import LocalStorage
+
+    blocker = tmp_path / "media"
+    blocker.write_text("not a directory")  # even root cannot create directories under a file
+    store = LocalStorage(blocker)
+    with pytest.raises(Unavailable) as err:
+        store.put("abc/photo.jpg", b"bytes", content_type="image/jpeg", public=False)
+    assert err.value.status == 503 and "thử lại" in err.value.message
+    assert blocker.read_text() == "not a directory"

@@ -1,7 +1,7 @@
 """Queue page benchmark (DESIGN §14): a unit's triage queue page ≤ 15 ms p95 at 1,000,000 reports.
 
     python bench/generate.py --reports 1000000 --database-url postgresql://postgres@127.0.0.1/bench
-    python bench/queue.py --database-url postgresql://postgres@127.0.0.1/bench
+    python bench/queue_page.py --database-url postgresql://postgres@127.0.0.1/bench
 
 Measures, for the busiest unit, a median unit and the IOC triage queue:
 
@@ -26,15 +26,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-# this file is named like the stdlib ``queue`` (which psycopg imports): keep bench/ off the path
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import text
 
-from backend.db import Database  # noqa: E402
-from backend.models.staff import Staff  # noqa: E402
-from backend.services import inbox  # noqa: E402
+from backend.db import Database
+from backend.models.staff import Staff
+from backend.services import inbox
 
 BUDGET_MS = 15.0
 
