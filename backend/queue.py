@@ -111,7 +111,8 @@ def enqueue(session: Session, job_name: str, /, *, _delay: timedelta | None = No
     now = utcnow()
     # marked dispatched optimistically: the push after commit needs no second transaction; a failed
     # push clears the mark (relay within seconds), a crash before the push is caught as stale
-    row = Outbox(job_name=job_name, args=args, queue=spec.queue, dispatched_at=now,
+    row = Outbox(job_name=job_name, args=args, queue=spec.queue,
+                 dispatched_at=now if _runtime is not None else None,  # no runtime: the relay sends it
                  available_at=now + _delay if _delay else None)
     session.add(row)
     session.flush()

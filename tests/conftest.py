@@ -149,9 +149,12 @@ def _redis_db_for_worker(url: str) -> int:
 def redis_conn() -> Iterator[Any]:
     url = os.environ.get("TEST_REDIS_URL")
     if url:
+        from urllib.parse import urlparse, urlunparse
+
         from redis import Redis
 
-        conn = Redis.from_url(url, db=_redis_db_for_worker(url))
+        # the database number must be in the URL: from_url() lets the URL's /N win over a db= argument
+        conn = Redis.from_url(urlunparse(urlparse(url)._replace(path=f"/{_redis_db_for_worker(url)}")))
         conn.flushdb()
         yield conn
         conn.flushdb()
@@ -165,8 +168,12 @@ def redis_conn() -> Iterator[Any]:
 
 
 @pytest.fixture
-def runner(redis_conn: Any) -> queue.RQRunner:
-    return queue.RQRunner(connection=redis_conn)
+def runner(redis_conn: Any, db: Database, settings: Settings) -> Iterator[queue.RQRunner]:
+    """The test's RQ runner, installed as the job runtime (jobs never go to an earlier test's)."""
+    rq_runner = queue.RQRunner(connection=redis_conn)
+    queue.install(queue.Runtime(db=db, runner=rq_runner, config={"settings": settings}))
+    yield rq_runner
+    queue._runtime = None
 
 
 @pytest.fixture
