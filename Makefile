@@ -21,11 +21,11 @@ run: $(STAMP)
 
 ## Lint, import contracts, then the whole test suite (real PostgreSQL/Redis when TEST_* are set)
 test: $(STAMP) lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 ## The suite without browser tests (used for the second, SQLite pass in CI)
 test-fast: $(STAMP)
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not browser and not slow"
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not browser and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -36,6 +36,8 @@ REPORTS_OVERDUE = Gauge("phananh_reports_overdue", "Open reports past their reso
                         ["unit_id"], registry=REGISTRY)
 
 _installed_observer = False
+QUIET_LOGGERS = ("google", "google.auth", "google.auth.transport", "urllib3", "firebase_admin", "httpx",
+                 "httpcore")
 
 
 class JsonFormatter(logging.Formatter):
@@ -61,6 +63,9 @@ def configure_logging(level: str, as_json: bool) -> None:
         handler.setFormatter(JsonFormatter())
         root.handlers = [handler]
     root.setLevel(level.upper())
+    # third-party request/response debug logs can carry OAuth tokens and keys: never below INFO
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 def _observe_job(name: str, queue_name: str, seconds: float, ok: bool) -> None:
