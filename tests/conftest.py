@@ -95,10 +95,12 @@ def engine(database_url: str) -> Iterator[Any]:
 @pytest.fixture
 def connection(engine: Any) -> Iterator[Any]:
     conn = engine.connect()
+    conn.info["sqlite_deferred"] = True  # SQLite: do not hold the write lock for the whole test
     trans = conn.begin()
     yield conn
     if trans.is_active:
         trans.rollback()
+    conn.info.pop("sqlite_deferred", None)
     conn.close()
 
 
