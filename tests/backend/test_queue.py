@@ -61,7 +61,8 @@ def test_redis_down_between_commit_and_dispatch_loses_nothing(app, db, runner, r
     runner._queues.clear()
     assert queue.relay_outbox(min_age_s=0) == 1
     assert queue.relay_outbox(min_age_s=0) == 0
-    assert runner.queue("default").count == 1
+    jobs = [(j.id, j.description) for j in runner.queue("default").get_jobs()]
+    assert runner.queue("default").count == 1, jobs
     run_jobs()
     assert CALLS == ["survivor"]
     with db.session() as s:
