@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, or_
+from sqlalchemy import Integer, any_, case, func, literal, or_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, select
 
 from backend.errors import InvalidInput
@@ -221,9 +222,13 @@ def _events(session: Session, ids: list[int], end: datetime) -> Iterable[Any]:
     not_ack = or_(kind != "sla_started", func.coalesce(data["clock"].as_string(), "resolve") != "ack")
     cols = (ReportEvent.report_id, ReportEvent.at, kind, ReportEvent.from_state, ReportEvent.to_state,
             ReportEvent.to_unit_id, value)
+    postgres = session.get_bind().dialect.name == "postgresql"
     for i in range(0, len(ids), CHUNK):
-        stmt = (select(*cols).where(ReportEvent.report_id.in_(ids[i:i + CHUNK]), ReportEvent.at < end, wanted,
-                                    not_ack)
+        chunk = ids[i:i + CHUNK]
+        # one array parameter on PostgreSQL: thousands of IN bind parameters cost more than the query
+        of_chunk = (ReportEvent.report_id == any_(literal(chunk, ARRAY(Integer))) if postgres
+                    else ReportEvent.report_id.in_(chunk))
+        stmt = (select(*cols).where(of_chunk, ReportEvent.at < end, wanted, not_ack)
                 .order_by(ReportEvent.report_id, ReportEvent.at, ReportEvent.id))
         yield from session.connection().execute(stmt).all()  # Core rows, fetched at once
 
