@@ -32,16 +32,14 @@ def sweep_deliveries(session: Session, *, now: datetime | None = None) -> int:
     for admin in session.exec(select(Staff).where(Staff.role == Role.ADMIN, Staff.is_active)).all():
         channels = ["feed"] + (["email"] if settings is not None and settings.smtp_url else [])
         for channel in channels:
-            key = f"stuck:{day}:staff{admin.id}:{channel}"
-            if session.exec(select(Delivery.id).where(Delivery.dedupe_key == key)).first():
+            row = deliveries.insert_once(session, Delivery(
+                dedupe_key=f"stuck:{day}:staff{admin.id}:{channel}", recipient_kind="staff",
+                recipient_id=admin.id, channel=channel, target=admin.email if channel == "email" else None,
+                template="stuck_summary", locale=admin.locale, title="Thông báo chưa gửi được", body=body,
+                payload=summary, send_state=SendState.SENT if channel == "feed" else SendState.PENDING,
+                sent_at=now if channel == "feed" else None))
+            if row is None:  # already told today
                 continue
-            row = Delivery(dedupe_key=key, recipient_kind="staff", recipient_id=admin.id, channel=channel,
-                           target=admin.email if channel == "email" else None, template="stuck_summary",
-                           locale=admin.locale, title="Thông báo chưa gửi được", body=body, payload=summary,
-                           send_state=SendState.SENT if channel == "feed" else SendState.PENDING,
-                           sent_at=now if channel == "feed" else None)
-            session.add(row)
-            session.flush()
             if channel != "feed":
                 queue.enqueue(session, "handlers.notifications.send_delivery", delivery_id=row.id)
             written += 1

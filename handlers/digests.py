@@ -6,13 +6,12 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, time
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backend import queue
 from backend.models import Delivery, Outbox, Report, Role, SendState, Staff, Unit
 from backend.models.base import utcnow
-from backend.services import sla
+from backend.services import deliveries, sla
 from backend.services.calendar import load_calendar
 
 log = logging.getLogger(__name__)
@@ -69,13 +68,13 @@ def send_unit_digest(session: Session, *, unit_id: int, day: str) -> None:
     staff = session.exec(select(Staff).where(Staff.unit_id == unit_id, Staff.is_active,
                                              Staff.role != Role.VIEWER)).all()
     for person in staff:
-        _insert_once(session, Delivery(
+        deliveries.insert_once(session, Delivery(
             dedupe_key=f"digest:{unit_id}:{day}:staff{person.id}:feed", recipient_kind="staff",
             recipient_id=person.id, channel="feed", template="digest", locale=person.locale or "vi", title=title,
             body=body, payload=payload, send_state=SendState.SENT, sent_at=now))
     settings = _settings()
     if unit.email and settings is not None and getattr(settings, "smtp_url", None):
-        row = _insert_once(session, Delivery(
+        row = deliveries.insert_once(session, Delivery(
             dedupe_key=f"digest:{unit_id}:{day}:unit{unit_id}:email", recipient_kind="unit", recipient_id=unit_id,
             channel="email", target=unit.email, template="digest", title=title, body=body, payload=payload))
         if row is not None:
@@ -91,13 +90,3 @@ def _settings() -> object | None:
         return None
 
 
-def _insert_once(session: Session, row: Delivery) -> Delivery | None:
-    if session.exec(select(Delivery.id).where(Delivery.dedupe_key == row.dedupe_key)).first():
-        return None
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return None
-    return row

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backend import queue
@@ -81,6 +82,20 @@ def _deactivate_device(session: Session, delivery: Delivery, reason: str) -> Non
         device.deactivated_reason = reason[:255]
         session.add(device)
         log.info("device %s deactivated: %s", device.id, reason)
+
+
+def insert_once(session: Session, row: Delivery) -> Delivery | None:
+    """Insert ``row`` unless a delivery with its ``dedupe_key`` exists (also under concurrency: the
+    unique index decides). Returns the row, or None when it was already there."""
+    if session.exec(select(Delivery.id).where(Delivery.dedupe_key == row.dedupe_key)).first():
+        return None
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row
 
 
 def retry(session: Session, *, delivery_id: int) -> Delivery:

@@ -26,7 +26,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backend import queue
@@ -46,6 +45,7 @@ from backend.models import (
     State,
     Unit,
 )
+from backend.services import deliveries
 from backend.services.notification_texts import render
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def _deliveries_for(session: Session, event: ReportEvent, report: Report, recipi
             targets.append(("email", staff.email))
     rows = []
     for channel, target in targets:
-        row = _insert_once(session, Delivery(
+        row = deliveries.insert_once(session, Delivery(
             dedupe_key=f"ev{event.id}:{recipient.kind}{recipient.id}:{channel}:{_short(target)}",
             report_id=report.id, event_id=event.id, recipient_kind=recipient.kind, recipient_id=recipient.id,
             channel=channel, target=target, template=template, locale=recipient.locale, title=title, body=body,
@@ -173,19 +173,6 @@ def _short(target: str | None) -> str:
     import hashlib
 
     return hashlib.sha256(target.encode()).hexdigest()[:16]
-
-
-def _insert_once(session: Session, row: Delivery) -> Delivery | None:
-    """Insert unless a delivery with the same dedupe key exists (also under concurrency)."""
-    if session.exec(select(Delivery.id).where(Delivery.dedupe_key == row.dedupe_key)).first():
-        return None
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return None
-    return row
 
 
 def _context(session: Session, report: Report, event: ReportEvent, base_url: str) -> dict[str, Any]:

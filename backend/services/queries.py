@@ -35,6 +35,16 @@ def category_by_code(session: Session, code: str) -> Category | None:
     return session.exec(select(Category).where(Category.code == code)).first()
 
 
+def category_id_for(session: Session, code: str | None) -> int | None:
+    """The id of the category ``code`` (None when no code is given); InvalidInput for an unknown code."""
+    if not code:
+        return None
+    category = category_by_code(session, code)
+    if category is None:
+        raise InvalidInput("Lĩnh vực không tồn tại.", code="unknown-category")
+    return category.id
+
+
 def categories_by_id(session: Session, ids: set[int]) -> dict[int, Category]:
     if not ids:
         return {}

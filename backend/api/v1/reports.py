@@ -107,12 +107,7 @@ def create_report() -> Any:
 def list_reports() -> Any:
     q: ReportListQuery = query(ReportListQuery)
     session = request_session()
-    category_id = None
-    if q.category:
-        cat = queries.category_by_code(session, q.category)
-        if cat is None:
-            raise InvalidInput("Lĩnh vực không tồn tại.", code="unknown-category")
-        category_id = cat.id
+    category_id = queries.category_id_for(session, q.category)
     flt = queries.ReportFilter(bbox=queries.parse_bbox(q.bbox) if q.bbox else None, status=q.status,
                                category_id=category_id, since=q.since)
     rows = queries.list_reports(session, flt, page=q.page, per_page=q.per_page)
@@ -126,12 +121,7 @@ def list_reports() -> Any:
 def nearby_reports() -> Any:
     q: NearbyQuery = query(NearbyQuery)
     session = request_session()
-    category_id = None
-    if q.category:
-        cat = queries.category_by_code(session, q.category)
-        if cat is None:
-            raise InvalidInput("Lĩnh vực không tồn tại.", code="unknown-category")
-        category_id = cat.id
+    category_id = queries.category_id_for(session, q.category)
     hits = queries.nearby_open(session, lat=q.lat, lon=q.lon, radius_m=q.radius_m, category_id=category_id)
     items = render.summaries(session, [r for r, _ in hits], distances=[d for _, d in hits])
     return _json(dump(Page[NearbyReport], {"items": items, "page": 1, "per_page": queries.NEARBY_LIMIT,

@@ -15,7 +15,6 @@ from backend import http
 from backend.api.v1 import bp
 from backend.api.v1.openapi import dump, query, route
 from backend.db import request_session
-from backend.errors import InvalidInput
 from backend.schemas.stats import Ranking, RankingQuery, StatsPublic, StatsQuery
 from backend.services import kpis, queries
 from backend.services import settings as city_settings
@@ -80,12 +79,7 @@ def _cached(resp: Any) -> Any:
 def public_stats() -> Any:
     q: StatsQuery = query(StatsQuery)
     session = request_session()
-    category_id = None
-    if q.category:
-        cat = queries.category_by_code(session, q.category)
-        if cat is None:
-            raise InvalidInput("Lĩnh vực không tồn tại.", code="unknown-category")
-        category_id = cat.id
+    category_id = queries.category_id_for(session, q.category)
     month = _month(q.month, previous=False)
     start, end = _range(month)
     period = _memo(("stats", _data_version(session), month, category_id),
