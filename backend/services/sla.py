@@ -10,6 +10,9 @@
   A reopen (resident says it is not fixed) restarts it with a fresh budget from the reopen instant.
   A *gia hạn* (extension) adds a budget to the current deadline; it needs a reason and a head (of the
   report's unit), dispatcher or admin, and is refused once the deadline has passed.
+  A change of category or priority while the clock runs reschedules it: the new budget counts from the
+  same clock start, and the working time already added by pauses and extensions is kept
+  (``sla_started`` with ``rescheduled: true`` and ``from_due_at``).
 
 Every clock change is an event (``sla_started``, ``sla_paused``, ``sla_resumed``, ``sla_extended``,
 ``sla_breached``) whose data carries the clock and the resulting ``due_at``: KPIs read deadlines from
@@ -180,6 +183,44 @@ def extend(session: Session, report: Report, *, actor: Actor, budget: str, reaso
     session.add(report)
     session.flush()
     return report.resolve_due_at
+
+
+def _resolve_clock_start(session: Session, report: Report) -> ReportEvent | None:
+    """The ``sla_started`` event of the resolve clock now running (the latest one)."""
+    rows = session.exec(select(ReportEvent).where(ReportEvent.report_id == report.id,
+                                                  ReportEvent.kind == SLA_STARTED)
+                        .order_by(ReportEvent.at.desc(), ReportEvent.id.desc())).all()
+    return next((e for e in rows if (e.data or {}).get("clock") == RESOLVE), None)
+
+
+def on_budget_change(session: Session, report: Report, *, at: datetime) -> datetime | None:
+    """Reschedule the running resolve clock after a category or priority change (see module doc).
+
+    Returns the new deadline, or None when nothing changes (report closed, no clock yet, same budget).
+    A deadline already breached stays breached only if the new deadline has passed too.
+    """
+    if report.status not in OPEN_STATES or report.resolve_due_at is None:
+        return None
+    started = _resolve_clock_start(session, report)
+    budget = resolve_budget(_category(session, report), report.priority)
+    if started is None or (started.data or {}).get("budget") == budget:
+        return None
+    calendar = load_calendar(session)
+    old_budget = str(started.data.get("budget") or DEFAULT_SLA[Priority.NORMAL.value])
+    added_s = max(0.0, calendar.between_seconds(calendar.add(started.at, old_budget), report.resolve_due_at))
+    previous = report.resolve_due_at
+    due = calendar.add_seconds(calendar.add(started.at, budget), added_s) if added_s else calendar.add(
+        started.at, budget)
+    report.resolve_due_at = due
+    if report.resolve_breached_at is not None and due > at:
+        report.resolve_breached_at = None  # no longer overdue: a later breach is marked again, once
+    _touch(report, at)
+    events.record(session, report, SLA_STARTED, actor=Actor.system("sla"), at=at,
+                  data={"clock": RESOLVE, "budget": budget, "due_at": _iso(due), "unit_id": report.unit_id,
+                        "rescheduled": True, "from_due_at": _iso(previous)})
+    session.add(report)
+    session.flush()
+    return due
 
 
 def expected_resolution(report: Report) -> datetime | None:

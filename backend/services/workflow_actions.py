@@ -219,8 +219,10 @@ def change_category(ctx: Context) -> Effect:
     def effect() -> ReportEvent:
         report.category_id = category.id
         report.search_text = build_search_text(report, category)
-        return record(ctx, EventKind.CATEGORY_CHANGED, data={
+        event = record(ctx, EventKind.CATEGORY_CHANGED, data={
             "from_category": old.code if old else None, "to_category": category.code})
+        sla.on_budget_change(ctx.session, report, at=ctx.at)
+        return event
 
     return effect
 
@@ -234,7 +236,9 @@ def change_priority(ctx: Context) -> Effect:
     def effect() -> ReportEvent:
         previous = report.priority
         report.priority = priority
-        return record(ctx, EventKind.PRIORITY_CHANGED, data={"from_priority": previous, "to_priority": priority})
+        event = record(ctx, EventKind.PRIORITY_CHANGED, data={"from_priority": previous, "to_priority": priority})
+        sla.on_budget_change(ctx.session, report, at=ctx.at)
+        return event
 
     return effect
 

@@ -204,3 +204,47 @@ def test_sweep_marks_each_breach_once(session, units, category) -> None:
     jobs = session.exec(select(Outbox).where(Outbox.job_name == "handlers.sla.escalate_breach")).all()
     assert sorted((j.args["report_id"], j.args["clock"]) for j in jobs) == sorted(
         [(late.id, "ack"), (late.id, "resolve"), (acked.id, "resolve")])
+
+
+def _rescheduled(session, report: Report) -> list[dict]:
+    return [d for k, d in kinds(session, report) if k == "sla_started" and d.get("rescheduled")]
+
+
+def test_raising_the_priority_reschedules_the_running_clock(session, units, category) -> None:
+    report = new_report(session, units["a"], category)
+    sla.on_routed(session, report, at=at(11, 16, 8, 0))       # normal 2d → Wed 18/11 17:00
+    report.priority = "urgent"
+    assert sla.on_budget_change(session, report, at=at(11, 16, 9, 0)) == at(11, 16, 10, 0)  # 2h from 08:00
+    assert report.resolve_due_at == at(11, 16, 10, 0)
+    [event] = _rescheduled(session, report)
+    assert event["budget"] == "2h" and event["from_due_at"] == "2026-11-18T17:00:00+07:00"
+    assert event["due_at"] == "2026-11-16T10:00:00+07:00"
+
+
+def test_rescheduling_keeps_the_time_added_by_a_pause(session, units, category) -> None:
+    report = new_report(session, units["a"], category)
+    sla.on_routed(session, report, at=at(11, 16, 8, 0))
+    actor = Actor.system()
+    sla.on_state_change(session, report, from_state="in_progress", to_state="on_hold", at=at(11, 17, 8, 0),
+                        reason="Chờ phối hợp", actor=actor)
+    sla.on_state_change(session, report, from_state="on_hold", to_state="in_progress", at=at(11, 17, 14, 0),
+                        reason=None, actor=actor)
+    assert report.resolve_due_at == at(11, 19, 11, 30)        # 2d + 4h paused
+    report.priority = "complex"
+    # 10 working days from Mon 16/11 (Tue 24/11 off) → Tue 1/12 17:00, + the 4 h paused → Wed 2/12 11:30
+    assert sla.on_budget_change(session, report, at=at(11, 17, 15, 0)) == at(12, 2, 11, 30)
+
+
+def test_a_later_deadline_lifts_the_breach_and_an_unchanged_budget_changes_nothing(session, units,
+                                                                                    category) -> None:
+    report = new_report(session, units["a"], category, priority="urgent")
+    sla.on_routed(session, report, at=at(11, 16, 8, 0))       # 2h → 10:00
+    report.resolve_breached_at = at(11, 16, 10, 1)
+    report.priority = "normal"
+    assert sla.on_budget_change(session, report, at=at(11, 16, 11, 0)) == at(11, 18, 17, 0)
+    assert report.resolve_breached_at is None                 # the sweep may mark the new deadline once
+    assert sla.on_budget_change(session, report, at=at(11, 16, 11, 5)) is None  # same budget again
+    report.status = "resolved"
+    report.priority = "complex"
+    assert sla.on_budget_change(session, report, at=at(11, 16, 11, 10)) is None  # closed: no clock
+    assert len(_rescheduled(session, report)) == 1

@@ -486,3 +486,15 @@ def test_close_resolved_sweeps_only_what_is_due(session, city: City) -> None:
     event = session.exec(select(ReportEvent).where(ReportEvent.report_id == due.id)
                          .order_by(ReportEvent.id.desc())).first()
     assert (event.actor_kind, event.to_state, event.data["automatic"]) == ("system", "closed", True)
+
+
+def test_priority_and_category_changes_reschedule_the_resolve_deadline(session, city: City) -> None:
+    report = new(city)
+    before = report.resolve_due_at
+    act(city, report, "change_priority", priority="complex")
+    assert report.resolve_due_at > before
+    act(city, report, "change_priority", priority="urgent")
+    assert report.resolve_due_at < before
+    started = session.exec(select(ReportEvent).where(ReportEvent.report_id == report.id,
+                                                     ReportEvent.kind == "sla_started")).all()
+    assert [e.data.get("rescheduled", False) for e in started if e.data["clock"] == "resolve"] == [False, True, True]
