@@ -177,15 +177,25 @@ def staff_create(email: str, password: str, role: str, unit_code: str | None, na
 @click.command("worker")
 @click.option("--queues", "-q", multiple=True, default=queue.QUEUES, show_default=True)
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--simple", is_flag=True,
+              help="Run jobs in this process instead of forking a work-horse per job: many more jobs/s "
+                   "for the bot and default queues; keep the forking worker for media (Pillow memory).")
 @with_appcontext
-def worker(queues: tuple[str, ...], burst: bool) -> None:
-    """Run an RQ worker (needs REDIS_URL). The app is built once; jobs run in its context."""
+def worker(queues: tuple[str, ...], burst: bool, simple: bool) -> None:
+    """Run an RQ worker (needs REDIS_URL). The app is built once; jobs run in its context.
+
+    A job killed with its process (SIGKILL, OOM) is retried by RQ's abandoned-job handling or, at the
+    latest, re-dispatched by the outbox relay: either way it runs to completion once."""
+    unknown = sorted(set(queues) - set(queue.QUEUES))
+    if unknown:
+        click.echo(f"Unknown queue(s): {', '.join(unknown)}; known: {', '.join(queue.QUEUES)}.", err=True)
+        sys.exit(2)
     runner = current_app.extensions["phananh.runner"]
     if not isinstance(runner, queue.RQRunner):
         click.echo("REDIS_URL is not set: embedded mode runs jobs inside `phananh run`.", err=True)
         sys.exit(2)
     queue.relay_outbox(min_age_s=0)
-    runner.worker(queues).work(burst=burst, with_scheduler=True)
+    runner.worker(queues, simple=simple).work(burst=burst, with_scheduler=True)
 
 
 @click.command("cron")

@@ -122,3 +122,25 @@ def test_calendar_between_prints_working_minutes(cli, demo_city):
 def test_calendar_refuses_bad_input(cli, args):
     result = cli.invoke(args=["calendar", *args])
     assert result.exit_code == 2 and "Lỗi" in result.output
+
+
+def test_simple_worker_runs_jobs_in_its_own_process(app, db, runner):
+    from backend import queue
+    from backend.models import CitySetting
+
+    import jobs_for_tests
+
+    queue.register_job(queue.JobSpec("jobs_for_tests.touch", queue="default", retry=()))
+    jobs_for_tests.CALLS.clear()
+    with db.session_scope() as s:
+        queue.enqueue(s, "jobs_for_tests.touch", key="simple-worker")
+    result = app.test_cli_runner().invoke(args=["worker", "--simple", "--burst", "-q", "default"])
+    assert result.exit_code == 0, result.output
+    assert jobs_for_tests.CALLS == ["simple-worker"]  # ran here, not in a forked work-horse
+    with db.session() as s:
+        assert s.get(CitySetting, "simple-worker") is not None
+
+
+def test_worker_refuses_an_unknown_queue(app):
+    result = app.test_cli_runner().invoke(args=["worker", "-q", "bot", "-q", "urgentissimo"])
+    assert result.exit_code == 2 and "urgentissimo" in result.output
