@@ -21,7 +21,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from backend.db import request_session
-from backend.errors import DomainError
+from backend.errors import DomainError, Forbidden
 from backend.http import mark_rollback
 from backend.models.base import utcnow
 from backend.models.staff import Role, Staff
@@ -157,8 +157,10 @@ def back_url(default: str) -> str:
 
 
 def _domain_error(exc: DomainError) -> Any:
+    """A refusal (Forbidden) is a 403 page; other errors of a form post go back to the form as a message."""
     mark_rollback()
-    if request.method == "POST" and not request.headers.get("HX-Request") and request.endpoint != "web_auth.login_post":
+    if (request.method == "POST" and not isinstance(exc, Forbidden) and not request.headers.get("HX-Request")
+            and request.endpoint != "web_auth.login_post"):
         flash(exc.message, "error")
         return redirect(back_url(request.referrer if _same_origin(request.referrer) else url_for("web_inbox.queue")),
                         code=303)

@@ -135,6 +135,7 @@ def bulk() -> Any:
     from backend.services.events import Actor
 
     staff = common.require_staff()
+    inbox_service.ensure_can_act(staff)  # a read-only account is refused as a whole, not item by item
     action = request.form.get("action", "")
     if action not in BULK_ACTIONS:
         raise InvalidInput(_("Thao tác hàng loạt không hợp lệ."), code="invalid-action")
