@@ -13,9 +13,10 @@ from sqlmodel import Session, col, select
 
 from backend.models.categories import Category
 from backend.models.photos import Photo
-from backend.models.reports import Report, ReportEvent
+from backend.models.reports import OPEN_STATES, Report, ReportEvent
 from backend.models.units import Unit
 from backend.services import open311, photos
+from backend.services.calendar import WorkingCalendar, load_calendar
 from backend.services.reports import state_label
 
 DATATYPE_HELP = {
@@ -79,6 +80,24 @@ def public_url(photo: Photo | None, storage: Any, base_url: str) -> str | None:
     return urljoin(base_url.rstrip("/") + "/", url.lstrip("/")) if url else None
 
 
+def service_notice(report: Report, unit: Unit | None, calendar: WorkingCalendar, locale: str) -> str | None:
+    """What the resident can expect next (GeoReport's ``service_notice``): the promised date while open,
+    triage at the operations centre while no unit holds it; None once closed."""
+    if report.status not in OPEN_STATES:
+        return None
+    english = locale.startswith("en")
+    if unit is None or unit.is_triage:
+        return ("Awaiting triage by the city operations centre." if english
+                else "Đang chờ Trung tâm điều hành phân loại và chuyển đơn vị xử lý.")
+    name = unit.name(locale)
+    if report.resolve_due_at is None:
+        return f"Assigned to {name}." if english else f"Đã chuyển {name} xử lý."
+    due = calendar.local(report.resolve_due_at)
+    if english:
+        return f"Expected to be resolved by {name} by {due:%H:%M} on {due:%d/%m/%Y}."
+    return f"{name} dự kiến xử lý xong trước {due:%H:%M} ngày {due:%d/%m/%Y}."
+
+
 class RequestRecords:
     """Builds request records for a batch of reports with one query per related table."""
 
@@ -93,6 +112,7 @@ class RequestRecords:
         self.units = {u.id: u for u in session.exec(select(Unit).where(col(Unit.id).in_(unit_ids)))}
         self.notes = open311.latest_public_replies(session, ids)
         self.photos = open311.report_photos(session, ids)
+        self.calendar = load_calendar(session)
 
     def media_url(self, photo: Photo | None) -> str | None:
         return public_url(photo, self.storage, self.base_url)
@@ -110,7 +130,7 @@ class RequestRecords:
             "service_code": category.code if category else None,
             "description": report.description or None,
             "agency_responsible": unit.name(self.locale) if unit else None,
-            "service_notice": None,
+            "service_notice": service_notice(report, unit, self.calendar, self.locale),
             "requested_datetime": report.created_at,
             "updated_datetime": report.updated_at,
             "expected_datetime": report.resolve_due_at,

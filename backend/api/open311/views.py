@@ -12,8 +12,10 @@ from backend.db import request_session
 from backend.errors import InvalidInput, NotFound
 from backend.http import settings
 from backend.models.reports import State
+from backend.models.units import Unit
 from backend.services import clients, intake, open311, photos
 from backend.services import settings as city_settings
+from backend.services.calendar import load_calendar
 from backend.services.events import Actor
 from backend.services.reports import state_label
 from backend.services.storage import get_storage
@@ -167,7 +169,8 @@ def post_request(fmt: str) -> Response:
             resident_id=resident_id, attributes=attributes, external_ref=open311.token_ref(token))
     moderated = city_settings.moderation_required(session)
     item: dict[str, Any] = {"token": token} if moderated else {"service_request_id": report.code}
-    item["service_notice"] = None
+    item["service_notice"] = records.service_notice(report, session.get(Unit, report.unit_id) if report.unit_id
+                                                     else None, load_calendar(session), params.locale())
     item["account_id"] = reporter["account_id"]
     return render.respond([item], fmt, root="service_requests")
 

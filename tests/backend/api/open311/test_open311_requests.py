@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from o311_support import (
     INSIDE,
@@ -254,6 +255,11 @@ def test_get_request_by_id_both_formats(client, session, post_report):
     assert rec["address"] == "Chợ Sóc Trăng"
     assert rec["lat"] == report.lat and rec["long"] == report.lon
     assert W3C_Z.match(rec["requested_datetime"]) and W3C_Z.match(rec["expected_datetime"])
+    due = report.resolve_due_at.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))  # the promise, in city time
+    assert rec["service_notice"] == (f"{rec['agency_responsible']} dự kiến xử lý xong trước "
+                                     f"{due:%H:%M} ngày {due:%d/%m/%Y}.")
+    english = client.get(f"/open311/v2/requests/{code}.json?locale=en").get_json()[0]
+    assert english["service_notice"].startswith("Expected to be resolved by ")
     root = parse_xml(client.get(f"/open311/v2/requests/{code.lower()}.xml").data)
     (req,) = root.findall("request")
     assert [c.tag for c in req] == list(rec)
@@ -345,3 +351,4 @@ def test_address_only_goes_to_triage(client, session, post_report):
     rec = client.get(f"/open311/v2/requests/{r.get_json()[0]['service_request_id']}.json").get_json()[0]
     assert rec["address"] == "Chợ Mới" and rec["lat"] is None and rec["long"] is None
     assert rec["status"] == "open"
+    assert rec["service_notice"] == "Đang chờ Trung tâm điều hành phân loại và chuyển đơn vị xử lý."
