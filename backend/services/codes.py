@@ -2,8 +2,10 @@
 
 The alphabet leaves out every character that is easily confused with another one
 (``0``/``O``, ``1``/``I``/``L``) and ``U`` (``U``/``V`` in handwriting): 30 symbols, so there are
-30**6 ≈ 729 million codes. Codes are drawn with :mod:`secrets` and checked against the table;
-the UNIQUE constraint on ``reports.code`` remains the final guard.
+30**6 ≈ 729 million codes. Codes are drawn with :mod:`secrets`. :func:`insert_with_code` (intake)
+lets the UNIQUE index on ``reports.code`` do the check: it inserts the report inside a SAVEPOINT and,
+when the code is taken (by a committed report or by a concurrent intake that drew the same one),
+rolls back to the savepoint and tries a new code. :func:`new_code` checks against the table first.
 
 :func:`normalize_code` turns whatever a resident typed ("pa 7k3m9q", "PA7K3M9Q", "PA–7K3M9Q",
 "7k3m9q", full-width digits) into the canonical ``PA-7K3M9Q`` or ``None``. Because *both* members
@@ -19,6 +21,7 @@ import secrets
 import unicodedata
 from collections.abc import Callable
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backend.models.reports import Report
@@ -51,6 +54,40 @@ def new_code(session: Session, *, draw: Callable[[], str] = random_code) -> str:
             return code
         log.warning("public code collision on attempt %d: %s", attempt + 1, code)
     raise RuntimeError("could not find a free public code")
+
+
+def insert_with_code(session: Session, report: Report, *, prepare: Callable[[Report], None] | None = None,
+                     draw: Callable[[], str] = random_code) -> Report:
+    """Give the new ``report`` a free code and INSERT it (flushed): SAVEPOINT, INSERT, RELEASE.
+
+    ``prepare(report)`` runs after each draw (fields derived from the code, e.g. the search text).
+    Anything else pending is flushed first, so a rolled-back attempt loses nothing but the report
+    row. Raises RuntimeError after ``MAX_ATTEMPTS`` collisions (never in practice); any other
+    integrity error propagates.
+    """
+    session.flush()
+    for attempt in range(MAX_ATTEMPTS):
+        report.code = draw()
+        if prepare is not None:
+            prepare(report)
+        try:
+            with session.begin_nested():
+                session.add(report)
+                session.flush()
+            return report
+        except IntegrityError as exc:
+            if not _is_code_clash(exc):
+                raise
+            log.warning("public code collision on attempt %d: %s", attempt + 1, report.code)
+    raise RuntimeError("could not find a free public code")
+
+
+def _is_code_clash(exc: IntegrityError) -> bool:
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name is not None:
+        return name == "ix_reports_code"
+    return "reports.code" in str(exc.orig)   # SQLite: "UNIQUE constraint failed: reports.code"
 
 
 def normalize_code(text: str | None) -> str | None:

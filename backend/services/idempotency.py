@@ -5,10 +5,12 @@ Protocol, all in the caller's transaction:
 1. ``claim(session, resident_id=, key=, request_hash=)`` — before doing the work. Returns the stored
    row when this key was already used with the same request (replay its response), raises
    ``Conflict`` (``idempotency-key-reused``) when it was used with a different request, or inserts
-   a placeholder row and returns None (go ahead). The insert comes *first*, so a concurrent
+   a placeholder row and returns None (go ahead). The insert comes *first*
+   (``INSERT … ON CONFLICT DO NOTHING RETURNING id``: one statement, no savepoint), so a concurrent
    duplicate blocks on the unique ``(resident_id, key)`` index and, once the first transaction
    commits, finds its finished response instead of creating a second report.
-2. ``complete(session, row_key=..., status=, body=, report_id=)`` — after the work, same transaction.
+2. ``complete(session, resident_id=, key=, status=, body=, report_id=)`` — after the work, same
+   transaction: one ``UPDATE`` of the claimed row.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import logging
 import re
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from backend.errors import Conflict, InvalidInput, Unavailable
+from backend.models.base import utcnow
 from backend.models.idempotency import IdempotencyKey
 
 log = logging.getLogger(__name__)
@@ -57,33 +61,35 @@ def _replay(row: IdempotencyKey, digest: str) -> IdempotencyKey:
     return row
 
 
+def _insert_pending(session: Session, resident_id: int, key: str, digest: str) -> bool:
+    """Insert the placeholder row unless the key exists (waits for a concurrent claimer). True if inserted."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = (dialect.insert(IdempotencyKey)
+            .values(resident_id=resident_id, key=key, request_hash=digest, response_status=PENDING,
+                    response_body={}, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["resident_id", "key"])
+            .returning(IdempotencyKey.id))
+    return session.execute(stmt).first() is not None
+
+
 def claim(session: Session, *, resident_id: int, key: str, request_hash: str) -> IdempotencyKey | None:
     """The finished row to replay, or None after claiming the key for this request (see module doc)."""
     check_key(key)
+    if _insert_pending(session, resident_id, key, request_hash):
+        return None
     row = _find(session, resident_id, key)
-    if row is not None:
-        return _replay(row, request_hash)
-    try:
-        with session.begin_nested():
-            session.add(IdempotencyKey(resident_id=resident_id, key=key, request_hash=request_hash,
-                                       response_status=PENDING, response_body={}))
-            session.flush()
-    except IntegrityError:
-        log.info("idempotency key raced for resident %s; replaying the winner", resident_id)
-        row = _find(session, resident_id, key)
-        if row is None:
-            raise Unavailable("Không xử lý được yêu cầu lúc này; vui lòng thử lại.", code="unavailable") from None
-        return _replay(row, request_hash)
-    return None
+    if row is None:   # the other claimer rolled back between our insert and our read
+        log.info("idempotency key raced for resident %s and vanished", resident_id)
+        raise Unavailable("Không xử lý được yêu cầu lúc này; vui lòng thử lại.", code="unavailable")
+    return _replay(row, request_hash)
 
 
 def complete(session: Session, *, resident_id: int, key: str, status: int, body: dict[str, Any],
-             report_id: int | None = None) -> IdempotencyKey:
-    """Store the response of the claimed request (same transaction as the work)."""
-    row = _find(session, resident_id, key)
-    if row is None:  # pragma: no cover - claim() always ran first
+             report_id: int | None = None) -> None:
+    """Store the response of the claimed request (same transaction as the work; one UPDATE)."""
+    result = session.execute(
+        update(IdempotencyKey).where(IdempotencyKey.resident_id == resident_id, IdempotencyKey.key == key)
+        .values(response_status=status, response_body=body, report_id=report_id)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # pragma: no cover - claim() always ran first
         raise Conflict("Idempotency-Key chưa được giữ chỗ.", code="idempotency-key-missing")
-    row.response_status, row.response_body, row.report_id = status, body, report_id
-    session.add(row)
-    session.flush()
-    return row

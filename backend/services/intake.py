@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from backend.errors import Forbidden, InvalidInput
@@ -78,23 +80,22 @@ def create_report(session: Session, *, channel: str, actor: Actor, category_code
                         resident_id=resident_id, attributes=attributes, external_ref=external_ref)
     ids = photo_id_list(photo_ids)
     staff_id = actor.staff_id
-    check_photos(session, photo_ids=ids, resident_id=checked.resident_id, staff_id=staff_id)
+    photo_rows = check_photos(session, photo_ids=ids, resident_id=checked.resident_id, staff_id=staff_id)
     if not (checked.category or checked.description or ids):
         raise InvalidInput("Vui lòng chọn lĩnh vực, mô tả sự việc hoặc gửi ảnh.", code="empty-report")
     target = _route(session, checked, at)
 
-    report = Report(code=codes.new_code(session), channel=checked.channel,
+    report = Report(channel=checked.channel,
                     category_id=checked.category.id if checked.category else None, status=State.RECEIVED,
                     priority=(checked.category.priority_default if checked.category else "normal"),
                     description=checked.description, lat=checked.lat, lon=checked.lon,
                     accuracy_m=checked.accuracy_m, address=checked.address, resident_id=checked.resident_id,
                     is_anonymous=bool(is_anonymous), attributes=checked.attributes,
                     external_ref=checked.external_ref, created_at=at, updated_at=at)
-    report.search_text = build_search_text(report, checked.category)
-    session.add(report)
-    session.flush()
+    codes.insert_with_code(session, report, prepare=lambda r: _set_search_text(r, checked.category))
+    _keep_loaded(session, checked.category)
     attach_photos(session, photo_ids=ids, report=report, resident_id=checked.resident_id, staff_id=staff_id,
-                  role=PhotoRole.REPORT)
+                  role=PhotoRole.REPORT, checked=photo_rows)
     events.record(session, report, EventKind.CREATED, actor=actor, at=at, to_state=State.RECEIVED,
                   data={"channel": checked.channel, "photo_ids": ids,
                         "category": checked.category.code if checked.category else None})
@@ -103,6 +104,30 @@ def create_report(session: Session, *, channel: str, actor: Actor, category_code
     log.info("report %s created via %s, routed to unit %s (%s)", report.code, checked.channel,
              report.unit_id, report.status)
     return report
+
+
+def _set_search_text(report: Report, category: Category | None) -> None:
+    report.search_text = build_search_text(report, category)
+
+
+_KEEP_KEY = "phananh.intake_loaded"
+
+
+def _keep_loaded(session: Session, *rows: Any) -> None:
+    """Hold the rows intake loaded until the transaction ends: the identity map keeps only weak
+    references, and the caller's rendering reads them again by primary key (no second SELECT)."""
+    session.info.setdefault(_KEEP_KEY, []).extend(r for r in rows if r is not None)
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _release_loaded(session: OrmSession, transaction: Any) -> None:
+    if transaction.parent is None:   # the outermost transaction (a savepoint's end keeps it)
+        session.info.pop(_KEEP_KEY, None)
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _release_on_rollback(session: OrmSession, _previous: Any) -> None:
+    session.info.pop(_KEEP_KEY, None)
 
 
 # --------------------------------------------------------------------------- validation (read only)

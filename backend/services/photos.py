@@ -209,15 +209,20 @@ def attach(session: Session, *, photo_ids: list[int], report: Report, resident_i
         if photo.state in (PhotoState.REJECTED, PhotoState.FAILED):
             raise InvalidInput(f"Ảnh {pid} không hợp lệ: {photo.error or ''}".strip(), code="photo-rejected")
         photos.append(photo)
+    link(session, photos=photos, report=report)
+    if any(p.state == PhotoState.READY for p in photos):
+        check_provenance(session, report)
+    return photos
+
+
+def link(session: Session, *, photos: list[Photo], report: Report) -> None:
+    """Point photos already checked by the caller at ``report`` (flushed); no provenance check."""
     if report.id is None:
         session.flush()
     for photo in photos:
         photo.report_id = report.id
         session.add(photo)
     session.flush()
-    if any(p.state == PhotoState.READY for p in photos):
-        check_provenance(session, report)
-    return photos
 
 
 def public_view(photo: Photo, storage: Storage) -> dict[str, Any]:

@@ -54,23 +54,42 @@ def check_photos(session: Session, *, photo_ids: list[int], resident_id: int | N
 
 
 def attach_photos(session: Session, *, photo_ids: list[int], report: Report, resident_id: int | None,
-                  staff_id: int | None, role: str) -> list[Photo]:
+                  staff_id: int | None, role: str, checked: list[Photo] | None = None) -> list[Photo]:
     """``photos.attach`` (links, provenance flags; checks ownership again) and set ``role``. Flushes.
 
     Call :func:`check_photos` first, in the validation phase, so a foreign photo is refused
-    before anything else is written.
+    before anything else is written. A *new* report may pass the rows that returned as
+    ``checked``: they are linked without being read again, and the provenance flags (computed from
+    ready photos only) are recomputed only when one of them is ready.
     """
     if not photo_ids:
         return []
+    if checked is not None:
+        return _attach_checked(session, checked, report, role)
     attached = photos.attach(session, photo_ids=photo_ids, report=report, resident_id=resident_id,
                              staff_id=staff_id)
+    _set_role(session, attached, role)
+    photos.check_provenance(session, report)  # roles are final now: flags judge report photos only
+    return attached
+
+
+def _attach_checked(session: Session, checked: list[Photo], report: Report, role: str) -> list[Photo]:
+    attached = list({id(p): p for p in checked}.values())
+    for photo in attached:
+        if photo.role != role:
+            photo.role = role
+    photos.link(session, photos=attached, report=report)
+    if any(p.state == PhotoState.READY for p in attached):
+        photos.check_provenance(session, report)
+    return attached
+
+
+def _set_role(session: Session, attached: list[Photo], role: str) -> None:
     for photo in attached:
         if photo.role != role:
             photo.role = role
             session.add(photo)
     session.flush()
-    photos.check_provenance(session, report)  # roles are final now: flags judge report photos only
-    return attached
 
 
 def has_photo(session: Session, report: Report, role: str) -> bool:

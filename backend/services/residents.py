@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func
@@ -30,22 +31,38 @@ PROVIDERS = frozenset({"firebase", "zalo", "open311", "phone"})
 FEED_CHANNEL = "feed"
 
 
+#: ``identities.last_interaction_at`` is refreshed only when older than this (no write per request) ...
+INTERACTION_RESOLUTION = timedelta(minutes=5)
+#: ... except for chat channels, whose 48-hour reply window (``bots/zalo/outbound.py``) needs it exact
+EXACT_INTERACTION_PROVIDERS = frozenset({"zalo"})
+
+
 def resident_for_identity(session: Session, *, provider: str, subject: str,
                           data: dict[str, Any] | None = None) -> Resident:
     """The Resident behind ``provider:subject``, created (with its Identity) on first use.
 
     ``data`` (claims worth keeping: sign-in provider, e-mail) is merged into the identity row.
+    ``last_interaction_at`` is accurate to :data:`INTERACTION_RESOLUTION` (exact for
+    :data:`EXACT_INTERACTION_PROVIDERS`): an app identity seen less than that long ago is not written
+    again, so a known identity costs one query and takes no row lock.
     """
     if provider not in PROVIDERS or not subject or len(subject) > 255:
         raise InvalidInput("Danh tính không hợp lệ.", code="invalid-identity")
-    identity = _identity(session, provider, subject)
-    if identity is None:
+    found = session.exec(select(Identity, Resident).join(Resident, Resident.id == Identity.resident_id)
+                         .where(Identity.provider == provider, Identity.subject == subject)).first()
+    if found is None:
         identity = _create_identity(session, provider, subject, data or {})
-    elif data and any(identity.data.get(k) != v for k, v in data.items()):
-        identity.data = {**identity.data, **data}
-    identity.last_interaction_at = utcnow()
-    resident = session.get(Resident, identity.resident_id)
-    assert resident is not None
+        resident = session.get(Resident, identity.resident_id)
+        assert resident is not None
+    else:
+        identity, resident = found
+        if data and any(identity.data.get(k) != v for k, v in data.items()):
+            identity.data = {**identity.data, **data}
+    now = utcnow()
+    seen = identity.last_interaction_at
+    if (seen is None or provider in EXACT_INTERACTION_PROVIDERS or seen.tzinfo is None
+            or now - seen >= INTERACTION_RESOLUTION):
+        identity.last_interaction_at = now
     return resident
 
 

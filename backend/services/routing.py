@@ -13,6 +13,13 @@
   are ignored. Activity windows are half-open: ``active_from <= at < active_to``.
 - **Fallbacks**: no rule → the category's ``default_unit_id`` (if active) → the triage unit (IOC).
   A report without a category always goes to triage: the IOC has to classify it first.
+- **Rule cache**: ``route()`` reads the rules and the units' activity windows from a per-process,
+  per-database :class:`RuleBook`, valid for the same fingerprint as the area index plus the
+  ``routing_version`` city setting. Any ORM flush that touches an Area, a RoutingRule or a Unit
+  writes a new random ``routing_version`` in the same transaction (so other processes notice at
+  their next transaction) and bumps the per-process generation (so this process notices at once).
+  Whoever edits those tables with raw SQL must also write ``routing_version`` (or call
+  ``clear_cache``). ``route()`` still checks that the area it found exists (one primary-key query).
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +42,7 @@ from sqlmodel import Session, select
 
 from backend.errors import Unavailable
 from backend.models.areas import Area
+from backend.models.base import utcnow
 from backend.models.categories import Category
 from backend.models.routing import RoutingRule
 from backend.models.settings import CitySetting
@@ -123,34 +133,95 @@ class _Window:
     active_to: datetime | None
 
 
+@dataclass(frozen=True)
+class _Rule:
+    id: int
+    category_id: int | None
+    area_id: int | None
+    unit_id: int
+    priority: str | None
+    active_from: datetime | None
+    active_to: datetime | None
+
+
+@dataclass(frozen=True)
+class _Unit:
+    id: int
+    is_triage: bool
+    active_from: datetime | None
+    active_to: datetime | None
+
+
+class RuleBook:
+    """Every routing rule and unit window in memory; answers :func:`route`'s questions without SQL."""
+
+    def __init__(self, rules: list[_Rule], units: list[_Unit]) -> None:
+        self.units = {u.id: u for u in units}
+        self.triage = sorted((u for u in units if u.is_triage), key=lambda u: u.id)
+        buckets: dict[tuple[int | None, int | None], list[_Rule]] = defaultdict(list)
+        for rule in rules:
+            if _specificity(rule) > 0:
+                buckets[(rule.category_id, rule.area_id)].append(rule)
+        self.buckets = {k: sorted(v, key=_rule_order) for k, v in buckets.items()}
+
+    def rules(self, category_id: int, area_id: int | None, at: datetime) -> list[_Rule]:
+        """Active rules for (category, area), best first (same order as :func:`matching_rules`)."""
+        keys = [(category_id, area_id), (category_id, None)] if area_id is not None else [(category_id, None)]
+        if area_id is not None:
+            keys.append((None, area_id))
+        return [r for k in keys for r in self.buckets.get(k, ()) if is_active(r, at)]
+
+    def active_unit(self, unit_id: int | None, at: datetime) -> _Unit | None:
+        unit = self.units.get(unit_id) if unit_id is not None else None
+        return unit if unit is not None and is_active(unit, at) else None
+
+    def triage_unit(self, at: datetime) -> _Unit:
+        for unit in self.triage:
+            if is_active(unit, at):
+                return unit
+        raise _no_triage()
+
+
 _cache: dict[str, tuple[tuple[Any, ...], AreaIndex]] = {}
+_rule_cache: dict[str, tuple[tuple[Any, ...], RuleBook]] = {}
 _cache_lock = threading.Lock()
-_generation = 0   # bumped whenever a session in this process flushes an Area change
+_generation = 0        # bumped whenever a session in this process flushes an Area change
+_rule_generation = 0   # ... an Area, RoutingRule or Unit change
+
+#: city setting rewritten (random token) by every flush that changes routing data: other processes' caches
+ROUTING_VERSION_KEY = "routing_version"
+_ROUTING_MODELS = (Area, RoutingRule, Unit)
 
 
-_VERSION_KEY = "phananh.areas_version"   # session.info cache of the areas_version setting
+def _routing_changes(session: OrmSession) -> bool:
+    if any(isinstance(obj, _ROUTING_MODELS) for obj in (*session.new, *session.deleted)):
+        return True
+    return any(isinstance(obj, _ROUTING_MODELS) and session.is_modified(obj) for obj in session.dirty)
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _bump_routing_version(session: OrmSession, _context: Any, _instances: Any) -> None:
+    if not _routing_changes(session):
+        return
+    row = session.get(CitySetting, ROUTING_VERSION_KEY)
+    if row is None:
+        session.add(CitySetting(key=ROUTING_VERSION_KEY, value=uuid.uuid4().hex))
+    else:
+        row.value, row.updated_at = uuid.uuid4().hex, utcnow()
 
 
 @event.listens_for(OrmSession, "after_flush")
-def _note_area_changes(session: OrmSession, _context: Any) -> None:
-    global _generation
-    changed = (*session.new, *session.dirty, *session.deleted)
+def _note_routing_changes(session: OrmSession, _context: Any) -> None:
+    global _generation, _rule_generation
+    changed = [obj for obj in (*session.new, *session.dirty, *session.deleted) if isinstance(obj, _ROUTING_MODELS)]
+    if changed:
+        _rule_generation += 1
     if any(isinstance(obj, Area) for obj in changed):
         _generation += 1
-    if any(isinstance(obj, CitySetting) for obj in changed):
-        session.info.pop(_VERSION_KEY, None)
 
 
-@event.listens_for(OrmSession, "after_commit")
-@event.listens_for(OrmSession, "after_soft_rollback")
-def _forget_version(session: OrmSession, *_args: Any) -> None:
-    session.info.pop(_VERSION_KEY, None)   # a new transaction may see another process's bump
-
-
-def _areas_version(session: Session) -> Any:
-    if _VERSION_KEY not in session.info:
-        session.info[_VERSION_KEY] = city_settings.get(session, "areas_version", 0)
-    return session.info[_VERSION_KEY]
+def _fingerprint(session: Session) -> tuple[Any, ...]:
+    return (city_settings.get(session, "areas_version", 0), _generation)
 
 
 def area_index(session: Session) -> AreaIndex:
@@ -161,7 +232,7 @@ def area_index(session: Session) -> AreaIndex:
     Whoever edits areas with raw SQL must bump ``areas_version`` (or call ``clear_cache``).
     """
     key = str(session.get_bind().engine.url)
-    fingerprint = (_areas_version(session), _generation)
+    fingerprint = _fingerprint(session)
     cached = _cache.get(key)
     if cached is not None and cached[0] == fingerprint:
         return cached[1]
@@ -177,6 +248,7 @@ def clear_cache() -> None:
     """Forget every cached index (tests, or after editing areas outside the loader)."""
     with _cache_lock:
         _cache.clear()
+        _rule_cache.clear()
 
 
 def locate(session: Session, lat: float | None, lon: float | None, at: datetime | None = None) -> Area | None:
@@ -219,15 +291,19 @@ def triage_unit(session: Session, at: datetime | None = None) -> Unit:
     for unit in units:
         if is_active(unit, when):
             return unit
-    raise Unavailable("Chưa cấu hình đơn vị tiếp nhận và phân loại (IOC); không thể điều phối phản ánh.",
-                      code="no-triage-unit")
+    raise _no_triage()
 
 
-def _specificity(rule: RoutingRule) -> int:
+def _no_triage() -> Unavailable:
+    return Unavailable("Chưa cấu hình đơn vị tiếp nhận và phân loại (IOC); không thể điều phối phản ánh.",
+                       code="no-triage-unit")
+
+
+def _specificity(rule: RoutingRule | _Rule) -> int:
     return 2 * (rule.category_id is not None) + (rule.area_id is not None)
 
 
-def _rule_order(rule: RoutingRule) -> tuple[int, float, int]:
+def _rule_order(rule: RoutingRule | _Rule) -> tuple[int, float, int]:
     started = rule.active_from.timestamp() if rule.active_from else float("-inf")
     return (-_specificity(rule), -started, rule.id or 0)
 
@@ -260,17 +336,50 @@ def _active_unit(session: Session, unit_id: int | None, at: datetime) -> Unit | 
     return unit if unit is not None and is_active(unit, at) else None
 
 
+def rule_book(session: Session) -> RuleBook:
+    """The cached rules and units of this database (see "Rule cache" in the module doc)."""
+    if _routing_changes(session):
+        session.flush()   # what a query would autoflush: pending edits must count
+    key = str(session.get_bind().engine.url)
+    fingerprint = (*_fingerprint(session), _rule_generation, city_settings.get(session, ROUTING_VERSION_KEY))
+    cached = _rule_cache.get(key)
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    rules = [_Rule(*row) for row in session.exec(select(
+        RoutingRule.id, RoutingRule.category_id, RoutingRule.area_id, RoutingRule.unit_id, RoutingRule.priority,
+        RoutingRule.active_from, RoutingRule.active_to)).all()]
+    units = [_Unit(*row) for row in session.exec(select(Unit.id, Unit.is_triage, Unit.active_from,
+                                                        Unit.active_to)).all()]
+    book = RuleBook(rules, units)
+    with _cache_lock:
+        _rule_cache[key] = (fingerprint, book)
+    log.info("routing rules cached: %d rules, %d units", len(rules), len(units))
+    return book
+
+
+def _existing_area(session: Session, lat: float | None, lon: float | None, at: datetime) -> int | None:
+    """Id of the covering area (see ``locate``), checked against the database (one indexed query)."""
+    if not _valid_point(lat, lon):
+        return None
+    area_id = area_index(session).find(float(lat), float(lon), at)  # type: ignore[arg-type]
+    if area_id is None:
+        return None
+    areas = Area.__table__.c   # core, not ORM: this runs on every intake
+    row = session.connection().execute(select(areas.id).where(areas.id == area_id)).first()
+    return row[0] if row is not None else None
+
+
 def route(session: Session, *, category: Category | None, lat: float | None, lon: float | None,
           at: datetime | None = None) -> Route:
     """Decide the unit for a report (no side effects). Raises Unavailable if triage is needed but unset."""
     when = _when(at)
-    area = locate(session, lat, lon, when)   # loads the row: never an id the index remembers but the db lost
-    area_id = area.id if area is not None else None
+    book = rule_book(session)
+    area_id = _existing_area(session, lat, lon, when)   # never an id the index remembers but the db lost
     if category is None:
-        return Route(triage_unit(session, when).id, area_id, None, None, True)  # type: ignore[arg-type]
-    for rule, unit in matching_rules(session, category_id=category.id, area_id=area_id, at=when):
-        if is_active(unit, when):
-            return Route(unit.id, area_id, rule.id, rule.priority or category.priority_default,  # type: ignore[arg-type]
-                         unit.is_triage)
-    unit = _active_unit(session, category.default_unit_id, when) or triage_unit(session, when)
-    return Route(unit.id, area_id, None, category.priority_default, unit.is_triage)  # type: ignore[arg-type]
+        return Route(book.triage_unit(when).id, area_id, None, None, True)
+    for rule in book.rules(category.id, area_id, when):  # type: ignore[arg-type]
+        unit = book.active_unit(rule.unit_id, when)
+        if unit is not None:
+            return Route(unit.id, area_id, rule.id, rule.priority or category.priority_default, unit.is_triage)
+    unit = book.active_unit(category.default_unit_id, when) or book.triage_unit(when)
+    return Route(unit.id, area_id, None, category.priority_default, unit.is_triage)

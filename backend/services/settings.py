@@ -1,8 +1,15 @@
 """City settings: small JSON values stored by key in ``city_settings`` (loaded from the city pack).
 
 ``get``/``put`` are the raw accessors; the typed helpers below return a sane default when the
-key is missing or holds a value of the wrong shape, so callers never have to guard. Nothing is
-cached: every call reads through the given session (the identity map makes repeats cheap).
+key is missing or holds a value of the wrong shape, so callers never have to guard.
+
+Caching: the first read in a transaction loads *every* setting with one query into
+``session.info`` (the table holds a few dozen small rows); later reads in the same transaction
+are dictionary look-ups. The snapshot is dropped when the session flushes a ``CitySetting``
+change (``put`` or any ORM edit), commits or rolls back, so a new transaction always sees what
+other processes committed: nothing is cached across transactions, which keeps several gunicorn
+processes consistent without any cross-process signal. Whoever writes ``city_settings`` with raw
+SQL inside a transaction must call :func:`forget` before reading again in that transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlmodel import Session
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session, select
 
 from backend.models.base import utcnow
 from backend.models.settings import CitySetting
@@ -71,12 +80,49 @@ def problem(key: str, value: Any) -> str | None:
     return None
 
 
+_SNAPSHOT_KEY = "phananh.city_settings"   # session.info: {key: value} of this transaction
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _forget_on_change(session: OrmSession, _context: Any) -> None:
+    if any(isinstance(obj, CitySetting) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(_SNAPSHOT_KEY, None)
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _forget_on_end(session: OrmSession, transaction: Any) -> None:
+    if transaction.parent is None:   # the next transaction may see another process's edit
+        session.info.pop(_SNAPSHOT_KEY, None)
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _forget_on_rollback(session: OrmSession, _previous: Any) -> None:
+    session.info.pop(_SNAPSHOT_KEY, None)
+
+
+def forget(session: Session) -> None:
+    """Drop this transaction's snapshot (after writing ``city_settings`` with raw SQL)."""
+    session.info.pop(_SNAPSHOT_KEY, None)
+
+
+def _snapshot(session: Session) -> dict[str, Any]:
+    """Every setting of this transaction (one query the first time; see the module doc)."""
+    values = session.info.get(_SNAPSHOT_KEY)
+    if values is None:
+        rows = session.exec(select(CitySetting.key, CitySetting.value)).all()
+        values = {key: value for key, value in rows if value is not None}
+        session.info[_SNAPSHOT_KEY] = values
+    return values
+
+
 def get(session: Session, key: str, default: Any = None) -> Any:
     """The stored value for ``key`` (a deep copy, safe to mutate), else ``default``."""
-    row = session.get(CitySetting, key)
-    if row is None or row.value is None:
+    value = _snapshot(session).get(key)
+    if value is None:
         return default
-    return copy.deepcopy(row.value)
+    if isinstance(value, str | int | float | bool):
+        return value
+    return copy.deepcopy(value)
 
 
 def put(session: Session, key: str, value: Any) -> bool:

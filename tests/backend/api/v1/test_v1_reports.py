@@ -283,3 +283,31 @@ def test_huge_device_body_is_413(client, session, auth):
 def test_out_of_city_nearby_is_just_empty(client, demo_city):
     r = client.get(f"{R}/nearby?lat={OUTSIDE['lat']}&lon={OUTSIDE['lon']}")
     assert r.status_code == 200 and r.json["items"] == []
+
+
+def test_intake_statement_budget(client, session, auth, upload, demo_city):
+    """A repeat reporter's intake (JSON, one uploaded photo, Idempotency-Key) stays within its SQL budget."""
+    from sqlalchemy import event
+
+    def intake(i: int) -> tuple[int, int]:
+        media = upload("budget").json["id"]
+        seen: list[str] = []
+        engine = session.get_bind().engine
+
+        def listener(*_args) -> None:
+            seen.append("x")
+
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            r = client.post(R, json={"category": "duong-hu-hong", "description": f"Ổ gà số {i}",
+                                     "location": INSIDE, "media_ids": [media]},
+                            headers={**auth("budget"), "Idempotency-Key": f"budget-key-{i:04d}"})
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return r.status_code, len(seen)
+
+    assert intake(1)[0] == 201   # warms the per-process caches
+    status, statements = intake(2)
+    assert status == 201
+    # 40 before issue 10; 25 with a photo still being processed, + the provenance check's reads of a ready one
+    assert statements <= 27, statements
