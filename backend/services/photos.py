@@ -21,10 +21,12 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, or_, select
 
 from backend import queue
-from backend.errors import DomainError, Forbidden, InvalidInput, NotFound, TooLarge
+from backend.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, TooLarge
 from backend.models.base import utcnow
 from backend.models.photos import Photo, PhotoRole, PhotoState
 from backend.models.reports import Report
@@ -216,13 +218,22 @@ def attach(session: Session, *, photo_ids: list[int], report: Report, resident_i
 
 
 def link(session: Session, *, photos: list[Photo], report: Report) -> None:
-    """Point photos already checked by the caller at ``report`` (flushed); no provenance check."""
+    """Point photos already checked by the caller at ``report``; no provenance check.
+
+    The claim is atomic (``UPDATE … WHERE report_id IS NULL``): when two reports race for the same
+    unattached photo, the second raises Conflict instead of silently taking it from the first.
+    """
+    if not photos:
+        return
     if report.id is None:
         session.flush()
+    ids = [p.id for p in photos]
+    claimed = session.execute(update(Photo).where(Photo.id.in_(ids), Photo.report_id.is_(None))
+                              .values(report_id=report.id).execution_options(synchronize_session=False))
+    if claimed.rowcount != len(ids):
+        raise Conflict("Ảnh này vừa được gắn vào một phản ánh khác.", code="photo-already-attached")
     for photo in photos:
-        photo.report_id = report.id
-        session.add(photo)
-    session.flush()
+        set_committed_value(photo, "report_id", report.id)
 
 
 def public_view(photo: Photo, storage: Storage) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from sqlmodel import select
 
-from backend.errors import DomainError, Forbidden, InvalidInput, TooLarge, Unsupported
+from backend.errors import Conflict, DomainError, Forbidden, InvalidInput, TooLarge, Unsupported
 from backend.models import Outbox
 from backend.models.photos import Photo
 from backend.models.reports import Report, ReportEvent
@@ -372,3 +372,24 @@ def test_provenance_thresholds_from_city_settings(session, storage, resident):
     assert "photo_far_from_location" not in photos.check_provenance(session, report)
     city_settings.put(session, "photo_far_m", "nonsense")
     assert "photo_far_from_location" in photos.check_provenance(session, report)
+
+
+def test_two_reports_racing_for_one_photo_second_gets_conflict(live_db):
+    if live_db.is_sqlite:
+        pytest.skip("SQLite transactions take the write lock at BEGIN: writers never interleave")
+    with live_db.session_scope() as s:
+        first, second = make_report(s, code="PA-RACE01"), make_report(s, code="PA-RACE02")
+        photo = Photo(state="ready", mime="image/jpeg", role="before")
+        s.add(photo)
+        s.flush()
+        ids = first.id, second.id, photo.id
+    with live_db.session() as slow, live_db.session() as fast:
+        stale = slow.get(Photo, ids[2])                       # read while still unattached
+        assert stale.report_id is None
+        photos.link(fast, photos=[fast.get(Photo, ids[2])], report=fast.get(Report, ids[1]))
+        fast.commit()
+        with pytest.raises(Conflict):
+            photos.link(slow, photos=[stale], report=slow.get(Report, ids[0]))
+        slow.rollback()
+    with live_db.session() as s:
+        assert s.get(Photo, ids[2]).report_id == ids[1]      # the first claim stands
