@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from sqlalchemy import text
 
-from backend import http, observability, queue
+from backend import http, observability, queue, runners
 from backend.config import Settings
 from backend.db import Database, request_session
 
@@ -73,8 +73,8 @@ def _configure(app: Flask, settings: Settings) -> None:
 
 def _make_runner(settings: Settings) -> queue.Runner:
     if settings.redis_url:
-        return queue.RQRunner(settings.redis_url)
-    return queue.ThreadRunner()
+        return runners.RQRunner(settings.redis_url)
+    return runners.ThreadRunner()
 
 
 def _install_extensions(app: Flask, settings: Settings) -> None:
@@ -139,7 +139,7 @@ def _register_health(app: Flask) -> None:
         except Exception as exc:  # noqa: BLE001
             ok, checks["database"] = False, type(exc).__name__
         runner = app.extensions["phananh.runner"]
-        if isinstance(runner, queue.RQRunner):
+        if isinstance(runner, runners.RQRunner):
             try:
                 runner.connection.ping()
                 checks["redis"] = "ok"

@@ -15,7 +15,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from backend import db as dbmod
-from backend import queue
+from backend import queue, runners
 from backend.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ def worker(queues: tuple[str, ...], burst: bool, simple: bool) -> None:
         click.echo(f"Unknown queue(s): {', '.join(unknown)}; known: {', '.join(queue.QUEUES)}.", err=True)
         sys.exit(2)
     runner = current_app.extensions["phananh.runner"]
-    if not isinstance(runner, queue.RQRunner):
+    if not isinstance(runner, runners.RQRunner):
         click.echo("REDIS_URL is not set: embedded mode runs jobs inside `phananh run`.", err=True)
         sys.exit(2)
     queue.relay_outbox(min_age_s=0)
@@ -203,7 +203,7 @@ def worker(queues: tuple[str, ...], burst: bool, simple: bool) -> None:
 def cron() -> None:
     """Run RQ's cron scheduler for the periodic jobs (outbox relay, SLA sweep, digests, tokens)."""
     runner = current_app.extensions["phananh.runner"]
-    if not isinstance(runner, queue.RQRunner):
+    if not isinstance(runner, runners.RQRunner):
         click.echo("REDIS_URL is not set: embedded mode runs periodic jobs inside `phananh run`.", err=True)
         sys.exit(2)
     runner.cron().start()
@@ -239,7 +239,7 @@ def run(host: str, port: int | None, no_seed: bool) -> None:
         click.echo("Demo city loaded.")
     _print_demo_logins()
     runner = current_app.extensions["phananh.runner"]
-    if isinstance(runner, queue.ThreadRunner):
+    if isinstance(runner, runners.ThreadRunner):
         runner.enable_periodic()
     port = port or settings.port
     click.echo(f"phananh serving on http://{host}:{port} (jobs: "

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, create_engine
 
@@ -69,6 +70,7 @@ class Database:
         """``bind`` (a Connection) pins every session to it: tests use one rolled-back transaction."""
         self.url = normalize_url(url)
         self.engine = engine or make_engine(self.url)
+        self.bind = bind
         if bind is not None:
             self.sessionmaker = sessionmaker(bind=bind, class_=Session, expire_on_commit=False,
                                              join_transaction_mode="create_savepoint")
@@ -95,8 +97,57 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A Core connection in a transaction committed on exit (a SAVEPOINT of the bound test transaction)."""
+        if self.bind is not None:
+            with self.bind.begin_nested():
+                yield self.bind
+            return
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def autocommit_connection(self) -> Iterator[Any]:
+        """The pooled DBAPI (psycopg) connection in autocommit: each statement commits on its own.
+
+        For hot paths that write with ONE statement (no Session, no BEGIN/COMMIT round trips). Driver
+        errors come out as SQLAlchemy ``DBAPIError`` (the app answers 503); a connection the error
+        broke is discarded. Bound (tests): the test's connection inside its transaction, no commit.
+        """
+        dbapi = self.engine.dialect.loaded_dbapi
+        if self.bind is not None:
+            with _dbapi_errors(dbapi, self.bind.connection):
+                yield self.bind.connection.driver_connection
+            return
+        with _dbapi_errors(dbapi, None):
+            pooled = self.engine.raw_connection()
+        try:
+            driver = pooled.driver_connection
+            driver.autocommit = True
+            try:
+                with _dbapi_errors(dbapi, pooled):
+                    yield driver
+            finally:
+                if not driver.closed:
+                    driver.autocommit = False
+        finally:
+            pooled.close()
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _dbapi_errors(dbapi: Any, pooled: Any) -> Iterator[None]:
+    """Driver errors as SQLAlchemy's ``DBAPIError`` (what the app's error handlers render as 503)."""
+    try:
+        yield
+    except dbapi.Error as exc:
+        broken = isinstance(exc, dbapi.OperationalError) or bool(pooled and pooled.driver_connection.closed)
+        if broken and pooled is not None:
+            pooled.invalidate(exc)
+        raise DBAPIError.instance(None, None, exc, dbapi.Error, connection_invalidated=broken) from exc
 
 
 def request_session() -> Session:

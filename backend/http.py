@@ -44,6 +44,24 @@ _HTTP_CODES = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True,
                   strategy="fixed-window")
 
+#: views exempt from every limit (see :func:`unlimited`)
+_UNLIMITED: set[Any] = set()
+
+
+def unlimited(view: Any) -> Any:
+    """Exempt a view from every rate limit AND skip Flask-Limiter's per-request limit resolution for it
+    (a request filter answers first): for hot paths that apply their own limit, like the Zalo webhook.
+    Use it directly under the route decorator."""
+    view = limiter.exempt(view)
+    _UNLIMITED.add(view)
+    return view
+
+
+@limiter.request_filter
+def _is_unlimited() -> bool:
+    endpoint = request.endpoint
+    return endpoint is not None and current_app.view_functions.get(endpoint) in _UNLIMITED
+
 
 def locale() -> str:
     """``vi`` unless the client prefers English (Accept-Language), or ``?lang=`` says so."""

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
 
-from backend import queue
+from backend import queue, runners
 from backend.models import OPEN_STATES, Delivery, Outbox, Report
 from backend.models.base import utcnow
 
@@ -122,7 +122,7 @@ def _refresh_gauges(app: Flask) -> None:
             REPORTS_OPEN.labels(str(unit_id)).set(count)
             REPORTS_OVERDUE.labels(str(unit_id)).set(overdue)
     runner = app.extensions["phananh.runner"]
-    if isinstance(runner, queue.RQRunner):
+    if isinstance(runner, runners.RQRunner):
         for name in queue.QUEUES:
             try:
                 QUEUE_DEPTH.labels(name).set(runner.queue(name).count)

@@ -20,12 +20,10 @@ import contextvars
 import importlib
 import logging
 import os
-import queue as stdqueue
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import event, select, update
@@ -107,26 +105,84 @@ def enqueue(session: Session, job_name: str, /, *, _delay: timedelta | None = No
     ``_delay`` postpones the run (quiet hours). Raises ``KeyError`` for an undeclared job name
     (a programming error, not user input).
     """
-    spec = JOBS[job_name]
-    now = utcnow()
-    # marked dispatched optimistically: the push after commit needs no second transaction; a failed
-    # push clears the mark (relay within seconds), a crash before the push is caught as stale
-    row = Outbox(job_name=job_name, args=args, queue=spec.queue,
-                 dispatched_at=now if _runtime is not None else None,  # no runtime: the relay sends it
-                 available_at=now + _delay if _delay else None)
+    row = Outbox(args=args, **new_row_values(job_name, delay=_delay))
     session.add(row)
     session.flush()
     session.info.setdefault("outbox_rows", []).append(row)
     return row
 
 
+def new_row_values(job_name: str, *, delay: timedelta | None = None) -> dict[str, Any]:
+    """Columns of a new outbox row except ``args`` (``KeyError`` for an undeclared job).
+
+    Marked dispatched optimistically when a runtime will push it right after commit: the push needs
+    no second transaction; a failed push clears the mark (relay within seconds), a crash before the
+    push is caught as stale by the relay. Without a runtime the relay sends it.
+    """
+    spec = JOBS[job_name]
+    now = utcnow()
+    return {"job_name": job_name, "queue": spec.queue, "created_at": now, "attempts": 0,
+            "dispatched_at": now if _runtime is not None else None,
+            "available_at": now + delay if delay else None}
+
+
+def pg_insert_with_job(insert_sql: str, arg: str) -> str:
+    """One PostgreSQL statement: ``insert_sql`` (``INSERT ... RETURNING id``, may insert nothing) plus,
+    for the row it inserted, the outbox row of a job called with ``{arg: id}``: both commit together.
+
+    Parameters (psycopg ``%(name)s`` style): those of ``insert_sql`` and ``ob_<column>`` for each key
+    of :func:`new_row_values`. Returns one row ``(inserted id, outbox id)``, or none when nothing
+    was inserted (e.g. ``ON CONFLICT DO NOTHING``). Built once at import time from code constants.
+    """
+    if not arg.isidentifier():
+        raise ValueError(f"job argument name {arg!r} is not an identifier")
+    columns = ("job_name", "queue", "created_at", "attempts", "dispatched_at", "available_at")
+    values = ", ".join(f"%(ob_{c})s" for c in columns)
+    return (f"WITH src AS ({insert_sql}), "  # noqa: S608 - code constants only, values are parameters
+            f"ob AS (INSERT INTO outbox ({', '.join(columns)}, args) "
+            f"SELECT {values}, jsonb_build_object('{arg}', src.id) FROM src RETURNING id) "
+            "SELECT src.id, ob.id FROM src CROSS JOIN ob")
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """An outbox row its writer committed without a Session (one statement): what a runner pushes."""
+
+    id: int
+    job_name: str
+    available_at: datetime | None = None
+
+
+def push_committed(rows: Sequence[Committed]) -> None:
+    """Dispatch outbox rows the caller has just committed itself (no Session, so no after-commit hook).
+
+    Same guarantees as the hook: a broker failure clears their ``dispatched_at`` mark and the relay
+    sends them later; without a runtime (CLI) they were written undispatched and the relay sends them.
+    """
+    if rows and _runtime is not None:
+        _push_committed(list(rows), _runtime)
+
+
 # --------------------------------------------------------------------------- runners
+
+
+class Pushable(Protocol):
+    """What a runner reads from an outbox row: an :class:`Outbox` or a :class:`Committed`."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def job_name(self) -> str: ...
+
+    @property
+    def available_at(self) -> datetime | None: ...
 
 
 class Runner(Protocol):
     """Where dispatched jobs go: RQ queues (production) or an in-process thread (embedded)."""
 
-    def push(self, row: Outbox) -> None: ...
+    def push(self, row: Pushable) -> None: ...
 
     def close(self) -> None: ...
 
@@ -171,6 +227,11 @@ def runtime() -> Runtime:
     return _runtime
 
 
+def has_runtime() -> bool:
+    """Whether a job runtime is installed in this process."""
+    return _runtime is not None
+
+
 def current_job() -> dict[str, Any] | None:
     """``{"outbox_id", "job_name", "attempt"}`` of the job running in this context, if any."""
     return _current_job.get()
@@ -190,9 +251,9 @@ def _after_rollback(session: Session, previous: Any) -> None:
         session.info.pop("outbox_rows", None)
 
 
-def _push_committed(rows: list[Outbox], rt: Runtime) -> None:
+def _push_committed(rows: Sequence[Pushable], rt: Runtime) -> None:
     """Push rows just committed; on a broker failure, clear their mark so the relay sends them."""
-    failed: list[int] = []
+    failed: list[int | None] = []
     for row in rows:
         if failed:
             failed.append(row.id)
@@ -361,151 +422,3 @@ def add_observer(fn: JobObserver) -> None:
 def _observe(name: str, queue_name: str, seconds: float, ok: bool) -> None:
     for fn in _observers:
         fn(name, queue_name, seconds, ok)
-
-
-# --------------------------------------------------------------------------- RQ (production)
-
-
-class RQRunner:
-    """Push outbox rows to RQ queues; job id ``outbox-<id>`` makes a re-push replace, not duplicate."""
-
-    def __init__(self, redis_url: str | None = None, *, connection: Any = None) -> None:
-        from redis import Redis
-
-        self.connection = connection if connection is not None else Redis.from_url(
-            redis_url or "redis://127.0.0.1:6379/0", socket_connect_timeout=2, socket_timeout=5)
-        self._queues: dict[str, Any] = {}
-
-    def queue(self, name: str) -> Any:
-        from rq import Queue
-
-        if name not in self._queues:
-            self._queues[name] = Queue(name, connection=self.connection)
-        return self._queues[name]
-
-    def push(self, row: Outbox) -> None:
-        from rq import Retry
-
-        spec = JOBS.get(row.job_name, JobSpec(row.job_name))
-        retry = Retry(max=len(spec.retry), interval=list(spec.retry)) if spec.retry else None
-        options = {"job_id": f"outbox-{row.id}", "job_timeout": spec.timeout, "retry": retry, "result_ttl": 3600,
-                   "failure_ttl": 7 * 86400, "description": row.job_name}
-        q = self.queue(spec.queue)
-        if row.available_at is not None and row.available_at > utcnow():
-            q.enqueue_at(row.available_at, "backend.queue.execute", row.id, **options)
-        else:
-            q.enqueue("backend.queue.execute", row.id, **options)
-
-    def worker(self, queues: Iterable[str] = QUEUES, *, simple: bool = False) -> Any:
-        from rq import SimpleWorker, Worker
-
-        cls = SimpleWorker if simple else Worker
-        return cls([self.queue(q) for q in queues], connection=self.connection)
-
-    def run_burst(self, queues: Iterable[str] = QUEUES) -> None:
-        """Run every queued job in this process until the queues are empty (tests, CLI)."""
-        self.worker(queues, simple=True).work(burst=True, with_scheduler=True)
-
-    def cron(self) -> Any:
-        from rq.cron import CronScheduler
-
-        scheduler = CronScheduler(connection=self.connection, name="phananh-cron")
-        for spec in PERIODIC:
-            scheduler.register(run_periodic, queue_name=spec.queue, kwargs={"job_name": spec.name},
-                               interval=spec.interval, job_timeout=spec.timeout, name=spec.name)
-        return scheduler
-
-    def close(self) -> None:
-        self.connection.close()
-
-
-# --------------------------------------------------------------------------- embedded (no Redis)
-
-
-class ThreadRunner:
-    """Embedded mode: one background thread runs jobs, retries, the relay and the periodic jobs.
-
-    Behaviour seen by users is the same as with RQ; only durability of *queued* jobs differs, and
-    the outbox covers that: anything not done is re-dispatched by the relay after a restart.
-    """
-
-    def __init__(self, *, periodic: bool = False, tick_s: float = 1.0) -> None:
-        self._queue: stdqueue.PriorityQueue[tuple[float, int, int]] = stdqueue.PriorityQueue()
-        self._attempts: dict[int, int] = {}
-        self._periodic = periodic
-        self._tick_s = tick_s
-        self._last_run: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._busy = False
-        self._seq = 0
-        self._thread = threading.Thread(target=self._loop, name="phananh-jobs", daemon=True)
-        self._thread.start()
-
-    def enable_periodic(self) -> None:
-        """Run the periodic jobs (relay, SLA sweep, digests) in this thread: ``phananh run``."""
-        self._periodic = True
-
-    def push(self, row: Outbox) -> None:
-        self._seq += 1
-        delay = (row.available_at - utcnow()).total_seconds() if row.available_at else 0.0
-        self._queue.put((time.monotonic() + max(0.0, delay), self._seq, int(row.id)))
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                due, _, outbox_id = self._queue.get(timeout=self._tick_s)
-            except stdqueue.Empty:
-                self._tick()
-                continue
-            wait = due - time.monotonic()
-            if wait > 0:
-                self._queue.put((due, self._seq, outbox_id))
-                self._stop.wait(min(wait, self._tick_s))
-                self._tick()
-                continue
-            self._busy = True
-            try:
-                self._run(outbox_id)
-            finally:
-                self._busy = False
-
-    def _run(self, outbox_id: int) -> None:
-        try:
-            execute(outbox_id)
-            self._attempts.pop(outbox_id, None)
-        except Exception:  # noqa: BLE001 - retried below, logged by execute()
-            self._retry(outbox_id)
-
-    def _retry(self, outbox_id: int) -> None:
-        attempt = self._attempts.get(outbox_id, 0)
-        with runtime().db.session() as session:
-            row = session.get(Outbox, outbox_id)
-            spec = JOBS.get(row.job_name, JobSpec(row.job_name)) if row else None
-        if spec is None or attempt >= len(spec.retry):
-            self._attempts.pop(outbox_id, None)
-            return
-        self._attempts[outbox_id] = attempt + 1
-        self._seq += 1
-        self._queue.put((time.monotonic() + spec.retry[attempt], self._seq, outbox_id))
-
-    def _tick(self) -> None:
-        if not self._periodic or _runtime is None:
-            return
-        now = time.monotonic()
-        for spec in PERIODIC:
-            if now - self._last_run.get(spec.name, 0.0) >= spec.interval:
-                self._last_run[spec.name] = now
-                try:
-                    run_periodic(spec.name)
-                except Exception as exc:  # noqa: BLE001 - a periodic failure must not stop the runner
-                    log.warning("periodic job %s failed: %s", spec.name, exc)
-
-    def drain(self, timeout: float = 10.0) -> None:
-        """Wait until no job is queued or due (tests and CLI)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and (self._busy or not self._queue.empty()):
-            time.sleep(0.02)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)

@@ -127,11 +127,11 @@ class FaultStack(harness.Stack):
 
     # outbox ----------------------------------------------------------------
     def runtime(self) -> Any:
-        from backend import queue
+        from backend import queue, runners
         from backend.db import Database
 
         if self._rt is None:
-            self._rt = queue.Runtime(db=Database(self.database_url), runner=queue.RQRunner(self.redis.url(0)))
+            self._rt = queue.Runtime(db=Database(self.database_url), runner=runners.RQRunner(self.redis.url(0)))
         return self._rt
 
     def relay(self) -> int:

@@ -136,7 +136,7 @@ def service_runs(db: Database, clock: DbClock, unit_id: int, category_id: int | 
 def page_runs(db: Database, clock: DbClock, url: str, unit_id: int, repeat: int) -> None:
     from backend.app import create_app
     from backend.config import Settings
-    from backend.queue import ThreadRunner
+    from backend.runners import ThreadRunner
 
     settings = Settings(phananh_env="development", database_url=url, secret_key="bench-" + "x" * 40,
                         redis_url=None, ratelimit_enabled=False)

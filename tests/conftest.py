@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
 from backend import db as dbmod
-from backend import queue
+from backend import queue, runners
 from backend.app import create_app
 from backend.config import Settings
 from backend.db import Database, make_engine, normalize_url
@@ -170,16 +170,16 @@ def redis_conn() -> Iterator[Any]:
 
 
 @pytest.fixture
-def runner(redis_conn: Any, db: Database, settings: Settings) -> Iterator[queue.RQRunner]:
+def runner(redis_conn: Any, db: Database, settings: Settings) -> Iterator[runners.RQRunner]:
     """The test's RQ runner, installed as the job runtime (jobs never go to an earlier test's)."""
-    rq_runner = queue.RQRunner(connection=redis_conn)
+    rq_runner = runners.RQRunner(connection=redis_conn)
     queue.install(queue.Runtime(db=db, runner=rq_runner, config={"settings": settings}))
     yield rq_runner
     queue._runtime = None
 
 
 @pytest.fixture
-def run_jobs(runner: queue.RQRunner) -> Callable[..., None]:
+def run_jobs(runner: runners.RQRunner) -> Callable[..., None]:
     """Run every queued job (and jobs they enqueue) in this process, like a worker would."""
 
     def run(queues: tuple[str, ...] = queue.QUEUES, rounds: int = 5) -> None:
@@ -202,7 +202,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, db: Database, runner: queue.RQRunner) -> Any:
+def app(settings: Settings, db: Database, runner: runners.RQRunner) -> Any:
     application = create_app(settings, database=db, runner=runner)
     application.config["TESTING"] = True
     return application

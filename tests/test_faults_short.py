@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from backend import queue
+from backend import queue, runners
 from backend.app import create_app
 from backend.config import Settings
 from backend.db import Database
@@ -46,11 +46,11 @@ def emulator(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9")  # unsigned tokens; nothing is called
 
 
-def _app(settings: Settings, database: Database, redis_url: str, tmp_path: Any) -> tuple[Any, queue.RQRunner]:
+def _app(settings: Settings, database: Database, redis_url: str, tmp_path: Any) -> tuple[Any, runners.RQRunner]:
     s = settings.model_copy(update={"redis_url": redis_url, "firebase_project_id": PROJECT,
                                     "firebase_auth_emulator_host": "127.0.0.1:9", "media_dir": tmp_path / "media",
                                     "ratelimit_enabled": False})
-    runner = queue.RQRunner(redis_url)
+    runner = runners.RQRunner(redis_url)
     app = create_app(s, database=database, runner=runner)
     app.config["TESTING"] = True
     return app, runner

@@ -90,10 +90,10 @@ def test_anonymize_dry_run(cli, demo_city):
 
 
 def test_worker_and_cron_need_redis_in_embedded_mode(app, settings, db):
-    from backend import queue
+    from backend import runners
     from backend.app import create_app
 
-    embedded = create_app(settings, database=db, runner=queue.ThreadRunner())
+    embedded = create_app(settings, database=db, runner=runners.ThreadRunner())
     runner = embedded.test_cli_runner()
     for cmd in ("worker", "cron"):
         result = runner.invoke(args=[cmd])

@@ -8,7 +8,7 @@ import pytest
 from redis import Redis
 from sqlmodel import select
 
-from backend import queue
+from backend import queue, runners
 from backend.models import CitySetting, Outbox
 
 from jobs_for_tests import CALLS
@@ -112,7 +112,7 @@ def test_stale_dispatched_job_is_dispatched_again(app, db, runner, run_jobs):
 
 def test_embedded_thread_runner_runs_jobs_and_retries(live_db):
     db = live_db  # the job thread needs its own connections: real commits here
-    runner = queue.ThreadRunner()
+    runner = runners.ThreadRunner()
     queue.install(queue.Runtime(db=db, runner=runner))
     try:
         with db.session_scope() as s:
@@ -136,3 +136,64 @@ def test_every_declared_job_resolves_to_a_handler():
         fn = queue.resolve(name)
         params = list(inspect.signature(fn).parameters)
         assert params and params[0] == "session", f"{name} must take the session first"
+
+
+def test_concurrent_pushes_share_round_trips_and_each_waits_for_its_own():
+    import threading
+
+    batches: list[list[int]] = []
+    gate = threading.Event()
+
+    def send(rows):
+        gate.wait(5)  # the first round trip is slow: the others queue up meanwhile
+        batches.append(list(rows))
+
+    group = runners.GroupPush(send)
+    returned: list[int] = []
+    threads = [threading.Thread(target=lambda i=i: (group.push(i), returned.append(i))) for i in range(12)]
+    threads[0].start()
+    time.sleep(0.05)
+    for t in threads[1:]:
+        t.start()
+    time.sleep(0.05)
+    assert returned == []  # nobody is acknowledged before its row is sent
+    gate.set()
+    for t in threads:
+        t.join(5)
+    assert sorted(returned) == list(range(12))
+    assert sorted(i for b in batches for i in b) == list(range(12))
+    assert batches[0] == [0] and len(batches) < 12
+
+
+def test_a_failed_group_push_fails_every_caller_in_it():
+    def send(rows):
+        raise ConnectionError("broker down")
+
+    group = runners.GroupPush(send)
+    with pytest.raises(ConnectionError):
+        group.push(1)
+    with pytest.raises(ConnectionError):
+        group.push(2)  # the next group tries again (and fails again): no caller is left waiting
+
+
+def test_rows_committed_without_a_session_are_pushed_or_left_for_the_relay(app, db, runner, run_jobs):
+    from sqlalchemy import insert
+
+    def commit_row(key):
+        with db.begin() as conn:
+            values = queue.new_row_values("jobs_for_tests.touch")
+            return conn.execute(insert(Outbox).values(**values, args={"key": key}).returning(Outbox.id)).scalar()
+
+    oid = commit_row("pushed")
+    queue.push_committed([queue.Committed(oid, "jobs_for_tests.touch")])
+    assert runner.queue("default").count == 1
+    alive = runner.connection
+    runner.connection = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    runner._queues.clear()
+    lost = commit_row("relayed")
+    queue.push_committed([queue.Committed(lost, "jobs_for_tests.touch")])  # broker down: mark cleared
+    runner.connection = alive
+    runner._queues.clear()
+    assert queue.relay_outbox(min_age_s=0) == 1
+    run_jobs()
+    assert sorted(CALLS) == ["pushed", "relayed"]

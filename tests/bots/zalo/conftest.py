@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from backend import queue
+from backend import runners
 from backend.app import create_app
 from backend.config import Settings
 
@@ -33,7 +33,7 @@ def zalo_settings(settings: Settings, fake_zalo: fz.FakeZalo) -> Settings:
 
 
 @pytest.fixture
-def zalo_app(zalo_settings: Settings, db: Any, runner: queue.RQRunner) -> Any:
+def zalo_app(zalo_settings: Settings, db: Any, runner: runners.RQRunner) -> Any:
     application = create_app(zalo_settings, database=db, runner=runner)
     application.config["TESTING"] = True
     return application

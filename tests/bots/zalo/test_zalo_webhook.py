@@ -106,3 +106,50 @@ def test_rate_limited_per_zalo_user_after_the_signature_check(zalo_settings, db,
     assert statuses[:120] == [200] * 120 and statuses[120] == 429
     assert post(fz.text_event("calm", "xin chào")).status_code == 200
     assert len(_inbound(session)) == 121
+
+
+def test_redis_down_the_event_is_kept_and_the_relay_sends_its_job_once(post_event, session, runner, run_jobs):
+    from redis import Redis
+
+    from backend import queue
+
+    alive = runner.connection
+    runner.connection = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # the broker is down
+    runner._queues.clear()
+    event = fz.text_event("u107", "Đèn đường hỏng")
+    r = post_event(event)
+    assert r.status_code == 200 and r.json["status"] == "accepted"  # recorded before the 200
+    [row] = _inbound(session)
+    [job] = session.exec(select(Outbox)).all()
+    assert job.args == {"inbound_id": row.id} and job.dispatched_at is None  # left for the relay
+    runner.connection = alive
+    runner._queues.clear()
+    assert queue.relay_outbox(min_age_s=0) == 1
+    assert queue.relay_outbox(min_age_s=0) == 0
+    assert runner.queue("bot").count == 1
+    assert post_event(event).json["status"] == "duplicate"  # Zalo re-delivers: still one job
+    assert runner.queue("bot").count == 1
+
+
+def test_the_inbound_row_keeps_the_event_as_sent(post_event, session):
+    event = fz.text_event("u108", "Cây đổ chắn đường \"Lê Lợi\" \\ ngõ 5")
+    assert post_event(event).status_code == 200
+    [row] = _inbound(session)
+    assert row.payload == event and row.event_name == "user_send_text" and row.processed_at is None
+
+
+def test_database_down_is_503_never_500(zalo_settings, runner, database_url):
+    import pytest
+
+    from backend.app import create_app
+    from backend.db import Database
+
+    if database_url.startswith("sqlite"):
+        pytest.skip("the single-statement path is PostgreSQL's")
+    dead = Database("postgresql://postgres@127.0.0.1:1/nothing")
+    app = create_app(zalo_settings, database=dead, runner=runner)
+    raw, headers = fz.signed(fz.text_event("u109", "alo"))
+    r = app.test_client().post("/bots/zalo/webhook", data=raw, headers=headers)
+    assert r.status_code == 503 and r.mimetype == "application/problem+json"
+    assert runner.queue("bot").count == 0
+    dead.dispose()

@@ -1,0 +1,235 @@
+"""Runners: where dispatched outbox rows go — RQ queues (production) or one in-process thread (embedded).
+
+Split from ``backend/queue.py`` (the outbox, the JobSpec registry and ``execute``); these two modules are
+the only ones touching ``rq``. A runner only pushes; ``jobs.execute`` runs each job at most once.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue as stdqueue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from backend import queue as jobs
+from backend.models.base import utcnow
+from backend.models.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- RQ (production)
+
+
+@dataclass(eq=False)
+class _Group:
+    rows: list[Any] = field(default_factory=list)
+    done: bool = False
+    error: Exception | None = None
+
+
+class GroupPush:
+    """Group commit for broker pushes: a caller that finds no push in flight sends every row queued so
+    far in one round trip; callers arriving meanwhile wait and go together in the next one.
+
+    Each caller returns only once its own row is in the broker, or raises the error of its group,
+    so callers keep the synchronous contract of ``push`` (nothing is acknowledged before it is sent).
+    """
+
+    def __init__(self, push_many: Callable[[list[Any]], None]) -> None:
+        self._push_many = push_many
+        self._cond = threading.Condition()
+        self._open = _Group()
+        self._busy = False
+
+    def push(self, row: Any) -> None:
+        with self._cond:
+            group = self._open
+            group.rows.append(row)
+            while not group.done:
+                if not self._busy:  # nobody is sending: this caller sends the open group (its own)
+                    self._busy, self._open = True, _Group()
+                    break
+                self._cond.wait()
+            else:
+                if group.error is not None:
+                    raise group.error
+                return
+        try:
+            self._push_many(group.rows)
+        except Exception as exc:  # noqa: BLE001 - handed to every caller of the group, re-raised below
+            group.error = exc
+        finally:
+            with self._cond:
+                group.done, self._busy = True, False
+                self._cond.notify_all()
+        if group.error is not None:
+            raise group.error
+
+
+class RQRunner:
+    """Push outbox rows to RQ queues; job id ``outbox-<id>`` makes a re-push replace, not duplicate."""
+
+    def __init__(self, redis_url: str | None = None, *, connection: Any = None) -> None:
+        from redis import Redis
+
+        self.connection = connection if connection is not None else Redis.from_url(
+            redis_url or "redis://127.0.0.1:6379/0", socket_connect_timeout=2, socket_timeout=5)
+        self._queues: dict[str, Any] = {}
+        self._retries: dict[jobs.JobSpec, Any] = {}
+        self._group = GroupPush(self._push_many)
+
+    def queue(self, name: str) -> Any:
+        from rq import Queue
+
+        if name not in self._queues:
+            self._queues[name] = Queue(name, connection=self.connection)
+        return self._queues[name]
+
+    def push(self, row: jobs.Pushable) -> None:
+        """Returns once the job is in Redis (raises if not). Concurrent pushes of this process share one
+        round trip (one MULTI/EXEC pipeline): see :class:`GroupPush`."""
+        self._group.push(row)
+
+    def _push_many(self, rows: Sequence[jobs.Pushable]) -> None:
+        due = []
+        for row in rows:
+            spec = jobs.JOBS.get(row.job_name) or jobs.JobSpec(row.job_name)
+            options = {"job_id": f"outbox-{row.id}", "retry": self._retry(spec), "result_ttl": 3600,
+                       "failure_ttl": 7 * 86400, "description": row.job_name}
+            q = self.queue(spec.queue)
+            if row.available_at is not None and row.available_at > utcnow():
+                q.enqueue_at(row.available_at, "backend.queue.execute", row.id, job_timeout=spec.timeout, **options)
+            else:
+                due.append((q, q.create_job("backend.queue.execute", args=(row.id,), timeout=spec.timeout, **options)))
+        if due:
+            with self.connection.pipeline() as pipe:
+                for q, job in due:
+                    q.enqueue_job(job, pipeline=pipe)
+                pipe.execute()
+
+    def _retry(self, spec: jobs.JobSpec) -> Any:
+        from rq import Retry
+
+        if not spec.retry:
+            return None
+        if spec not in self._retries:
+            self._retries[spec] = Retry(max=len(spec.retry), interval=list(spec.retry))
+        return self._retries[spec]
+
+    def worker(self, queues: Iterable[str] = jobs.QUEUES, *, simple: bool = False) -> Any:
+        from rq import SimpleWorker, Worker
+
+        cls = SimpleWorker if simple else Worker
+        return cls([self.queue(q) for q in queues], connection=self.connection)
+
+    def run_burst(self, queues: Iterable[str] = jobs.QUEUES) -> None:
+        """Run every queued job in this process until the queues are empty (tests, CLI)."""
+        self.worker(queues, simple=True).work(burst=True, with_scheduler=True)
+
+    def cron(self) -> Any:
+        from rq.cron import CronScheduler
+
+        scheduler = CronScheduler(connection=self.connection, name="phananh-cron")
+        for spec in jobs.PERIODIC:
+            scheduler.register(jobs.run_periodic, queue_name=spec.queue, kwargs={"job_name": spec.name},
+                               interval=spec.interval, job_timeout=spec.timeout, name=spec.name)
+        return scheduler
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+# --------------------------------------------------------------------------- embedded (no Redis)
+
+
+class ThreadRunner:
+    """Embedded mode: one background thread runs jobs, retries, the relay and the periodic jobs.
+
+    Behaviour seen by users is the same as with RQ; only durability of *queued* jobs differs, and
+    the outbox covers that: anything not done is re-dispatched by the relay after a restart.
+    """
+
+    def __init__(self, *, periodic: bool = False, tick_s: float = 1.0) -> None:
+        self._queue: stdqueue.PriorityQueue[tuple[float, int, int]] = stdqueue.PriorityQueue()
+        self._attempts: dict[int, int] = {}
+        self._periodic = periodic
+        self._tick_s = tick_s
+        self._last_run: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._busy = False
+        self._seq = 0
+        self._thread = threading.Thread(target=self._loop, name="phananh-jobs", daemon=True)
+        self._thread.start()
+
+    def enable_periodic(self) -> None:
+        """Run the periodic jobs (relay, SLA sweep, digests) in this thread: ``phananh run``."""
+        self._periodic = True
+
+    def push(self, row: jobs.Pushable) -> None:
+        self._seq += 1
+        delay = (row.available_at - utcnow()).total_seconds() if row.available_at else 0.0
+        self._queue.put((time.monotonic() + max(0.0, delay), self._seq, int(row.id)))
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                due, _, outbox_id = self._queue.get(timeout=self._tick_s)
+            except stdqueue.Empty:
+                self._tick()
+                continue
+            wait = due - time.monotonic()
+            if wait > 0:
+                self._queue.put((due, self._seq, outbox_id))
+                self._stop.wait(min(wait, self._tick_s))
+                self._tick()
+                continue
+            self._busy = True
+            try:
+                self._run(outbox_id)
+            finally:
+                self._busy = False
+
+    def _run(self, outbox_id: int) -> None:
+        try:
+            jobs.execute(outbox_id)
+            self._attempts.pop(outbox_id, None)
+        except Exception:  # noqa: BLE001 - retried below, logged by jobs.execute()
+            self._retry(outbox_id)
+
+    def _retry(self, outbox_id: int) -> None:
+        attempt = self._attempts.get(outbox_id, 0)
+        with jobs.runtime().db.session() as session:
+            row = session.get(Outbox, outbox_id)
+            spec = jobs.JOBS.get(row.job_name, jobs.JobSpec(row.job_name)) if row else None
+        if spec is None or attempt >= len(spec.retry):
+            self._attempts.pop(outbox_id, None)
+            return
+        self._attempts[outbox_id] = attempt + 1
+        self._seq += 1
+        self._queue.put((time.monotonic() + spec.retry[attempt], self._seq, outbox_id))
+
+    def _tick(self) -> None:
+        if not self._periodic or not jobs.has_runtime():
+            return
+        now = time.monotonic()
+        for spec in jobs.PERIODIC:
+            if now - self._last_run.get(spec.name, 0.0) >= spec.interval:
+                self._last_run[spec.name] = now
+                try:
+                    jobs.run_periodic(spec.name)
+                except Exception as exc:  # noqa: BLE001 - a periodic failure must not stop the runner
+                    log.warning("periodic job %s failed: %s", spec.name, exc)
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait until no job is queued or due (tests and CLI)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (self._busy or not self._queue.empty()):
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
