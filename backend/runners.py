@@ -111,6 +111,16 @@ class RQRunner:
                     q.enqueue_job(job, pipeline=pipe)
                 pipe.execute()
 
+    def holds(self, ids: Sequence[int]) -> set[int]:
+        """Outbox ids whose RQ job still exists in Redis (queued, scheduled, running or failed)."""
+        from rq.job import Job
+
+        with self.connection.pipeline(transaction=False) as pipe:
+            for outbox_id in ids:
+                pipe.exists(Job.key_for(f"outbox-{outbox_id}"))
+            found = pipe.execute()
+        return {i for i, present in zip(ids, found, strict=True) if present}
+
     def _retry(self, spec: jobs.JobSpec) -> Any:
         from rq import Retry
 

@@ -110,6 +110,46 @@ def test_stale_dispatched_job_is_dispatched_again(app, db, runner, run_jobs):
     assert CALLS == ["lost-by-broker"]
 
 
+def test_jobs_lost_with_redis_data_are_dispatched_again_within_a_minute(app, db, runner, run_jobs):
+    from datetime import timedelta
+
+    from backend.models.base import utcnow
+
+    with db.session_scope() as s:
+        lost = queue.enqueue(s, "jobs_for_tests.touch", key="lost-with-redis").id
+        kept = queue.enqueue(s, "jobs_for_tests.touch", key="still-queued").id
+    runner.connection.delete(f"rq:job:outbox-{lost}")  # Redis restarted without its data for this job
+    with db.session_scope() as s:
+        for oid in (lost, kept):
+            s.get(Outbox, oid).dispatched_at = utcnow() - timedelta(seconds=queue.LOST_AFTER_S + 5)
+    assert queue.relay_outbox(min_age_s=0) == 1            # only the lost one, long before the stale sweep
+    assert queue.relay_outbox(min_age_s=0) == 0
+    run_jobs()
+    assert sorted(CALLS) == ["lost-with-redis", "still-queued"]  # each ran once
+    with db.session() as s:
+        assert s.get(Outbox, lost).attempts == 1        # one re-dispatch, counted against its retries
+        assert s.get(Outbox, kept).attempts == 0
+
+
+def test_a_broker_that_cannot_answer_leaves_dispatched_rows_alone(app, db, runner):
+    from datetime import timedelta
+
+    from backend.models.base import utcnow
+
+    with db.session_scope() as s:
+        oid = queue.enqueue(s, "jobs_for_tests.touch", key="unknown-fate").id
+        s.flush()
+        s.get(Outbox, oid).dispatched_at = utcnow() - timedelta(seconds=queue.LOST_AFTER_S + 5)
+    alive = runner.connection
+    runner.connection = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    try:
+        assert queue.relay_outbox(min_age_s=0) == 0
+    finally:
+        runner.connection = alive
+    with db.session() as s:
+        assert s.get(Outbox, oid).dispatched_at is not None and s.get(Outbox, oid).attempts == 0
+
+
 def test_embedded_thread_runner_runs_jobs_and_retries(live_db):
     db = live_db  # the job thread needs its own connections: real commits here
     runner = runners.ThreadRunner()
