@@ -7,9 +7,11 @@ the only ones touching ``rq``. A runner only pushes; ``jobs.execute`` runs each 
 from __future__ import annotations
 
 import logging
+import os
 import queue as stdqueue
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +33,17 @@ class _Group:
     error: Exception | None = None
 
 
+_GROUPS: weakref.WeakSet[GroupPush] = weakref.WeakSet()
+
+
+def _reset_groups_after_fork() -> None:
+    for group_push in list(_GROUPS):
+        group_push._reset()
+
+
+os.register_at_fork(after_in_child=_reset_groups_after_fork)
+
+
 class GroupPush:
     """Group commit for broker pushes: a caller that finds no push in flight sends every row queued so
     far in one round trip; callers arriving meanwhile wait and go together in the next one.
@@ -41,33 +54,37 @@ class GroupPush:
 
     def __init__(self, push_many: Callable[[list[Any]], None]) -> None:
         self._push_many = push_many
+        self._reset()
+        _GROUPS.add(self)  # reset in a forked child: it never inherits a push in flight
+
+    def _reset(self) -> None:
         self._cond = threading.Condition()
         self._open = _Group()
         self._busy = False
 
     def push(self, row: Any) -> None:
-        with self._cond:
-            group = self._open
-            group.rows.append(row)
-            while not group.done:
-                if not self._busy:  # nobody is sending: this caller sends the open group (its own)
-                    self._busy, self._open = True, _Group()
-                    break
-                self._cond.wait()
-            else:
-                if group.error is not None:
-                    raise group.error
-                return
+        sending = False
         try:
-            self._push_many(group.rows)
-        except Exception as exc:  # noqa: BLE001 - handed to every caller of the group, re-raised below
-            group.error = exc
-        finally:
             with self._cond:
-                group.done, self._busy = True, False
-                self._cond.notify_all()
-        if group.error is not None:
-            raise group.error
+                group = self._open
+                group.rows.append(row)
+                while not group.done and self._busy:
+                    self._cond.wait()
+                if group.done:  # sent by another caller of the same group
+                    if group.error is not None:
+                        raise group.error
+                    return
+                sending, self._busy, self._open = True, True, _Group()  # this caller sends its own group
+            self._push_many(group.rows)
+        except BaseException as exc:
+            if sending:  # every member gets an error; SystemExit, timeouts… stay the sender's own
+                group.error = exc if isinstance(exc, Exception) else RuntimeError(f"push interrupted: {exc!r}")
+            raise
+        finally:
+            if sending:  # always release the group, whatever ended the push
+                with self._cond:
+                    group.done, self._busy = True, False
+                    self._cond.notify_all()
 
 
 class RQRunner:

@@ -84,12 +84,7 @@ def webhook() -> Any:
     raw = request.get_data(cache=True)
     if len(raw) > MAX_BODY_BYTES:
         return problem(413, "too-large", "Nội dung sự kiện quá lớn.")
-    payload = request.get_json(silent=True, cache=True) if request.is_json else None
-    if payload is None:
-        try:
-            payload = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            payload = None
+    payload = _parse(raw)
     if not isinstance(payload, dict):
         return problem(401, "unauthorized", "Chữ ký sự kiện Zalo không hợp lệ.")
     ts = events.timestamp_of(payload, request.headers.get("X-ZEvent-Timestamp"))
@@ -160,10 +155,31 @@ def _insert_sqlite(db: Database, values: dict[str, Any], job: dict[str, Any] | N
 
 def _json_text(raw: bytes, payload: dict[str, Any]) -> str:
     """The body as JSON text for the jsonb column: the UTF-8 body itself (no re-encoding) when it is
-    plainly an object, else the parsed payload serialized again (other encodings, a BOM)."""
-    if raw[:1] == b"{":
+    plainly an object, else the parsed payload serialized again (other encodings, a BOM). NUL characters,
+    which PostgreSQL text and jsonb refuse, are dropped (Zalo would redeliver such an event forever)."""
+    if raw[:1] == b"{" and b"\x00" not in raw and b"\\u0000" not in raw:
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
             pass
-    return json.dumps(payload, ensure_ascii=False)
+    return json.dumps(_without_nul(payload), ensure_ascii=False)
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def _parse(raw: bytes) -> Any:
+    """The JSON body without NUL characters, or None when it is not JSON (any encoding json accepts;
+    nesting too deep → None, never a RecursionError)."""
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return _without_nul(payload) if b"\x00" in raw or b"\\u0000" in raw else payload

@@ -216,6 +216,48 @@ def test_a_failed_group_push_fails_every_caller_in_it():
         group.push(2)  # the next group tries again (and fails again): no caller is left waiting
 
 
+def test_a_sender_interrupted_mid_push_fails_its_whole_group_and_frees_the_next():
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+    calls: list[list[int]] = []
+
+    def send(rows):
+        calls.append(sorted(rows))
+        if len(calls) == 1:  # a slow first round trip: 2 and 3 queue up together meanwhile
+            entered.set()
+            release.wait(5)
+        elif len(calls) == 2:
+            raise SystemExit("job timeout")  # what a timeout signal or a shutdown raises in the sender
+
+    group = runners.GroupPush(send)
+    outcome: dict[int, str] = {}
+
+    def push(i):
+        try:
+            group.push(i)
+            outcome[i] = "pushed"
+        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
+            outcome[i] = type(exc).__name__
+
+    threads = {i: threading.Thread(target=push, args=(i,)) for i in (1, 2, 3)}
+    threads[1].start()
+    entered.wait(5)
+    threads[2].start()
+    threads[3].start()
+    time.sleep(0.05)
+    release.set()
+    for t in threads.values():
+        t.join(5)
+    assert calls == [[1], [2, 3]]
+    sender = 2 if outcome[2] == "SystemExit" else 3
+    member = 5 - sender
+    assert outcome[1] == "pushed" and outcome[sender] == "SystemExit"
+    assert outcome[member] == "RuntimeError"  # never returns as if its row were in the broker
+    group.push(4)  # the group was released: the next push goes through
+    assert calls[-1] == [4]
+
+
 def test_rows_committed_without_a_session_are_pushed_or_left_for_the_relay(app, db, runner, run_jobs):
     from sqlalchemy import insert
 

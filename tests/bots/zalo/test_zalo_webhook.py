@@ -153,3 +153,28 @@ def test_database_down_is_503_never_500(zalo_settings, runner, database_url):
     assert r.status_code == 503 and r.mimetype == "application/problem+json"
     assert runner.queue("bot").count == 0
     dead.dispose()
+
+
+def test_a_nul_character_in_a_message_is_dropped_not_refused_forever(post_event, session):
+    event = fz.text_event("u109", "Đèn\u0000 hỏng")  # JSON "\u0000": PostgreSQL text/jsonb refuse it
+    assert post_event(event).status_code == 200
+    [row] = _inbound(session)
+    assert row.payload["message"]["text"] == "Đèn hỏng"
+
+
+def test_a_utf16_body_signed_by_zalo_is_stored(zclient, session):
+    event = fz.text_event("u110", "hello")
+    raw, headers = fz.signed(event)
+    body = raw.decode("utf-8").encode("utf-16-le")  # ASCII content: NUL bytes between the characters
+    headers["X-ZEvent-Signature"] = fz.sign(body, str(event["timestamp"]))
+    assert zclient.post("/bots/zalo/webhook", data=body, headers=headers).status_code == 200
+    [row] = _inbound(session)
+    assert row.payload == event
+
+
+def test_deeply_nested_unsigned_body_is_401_not_500(zclient, session):
+    body = b"[" * 100_000 + b"]" * 100_000  # under the size limit, deeper than the parser recurses
+    r = zclient.post("/bots/zalo/webhook", data=body,
+                     headers={"Content-Type": "application/json", "X-ZEvent-Signature": "mac=00"})
+    assert r.status_code == 401 and r.mimetype == "application/problem+json"
+    assert _inbound(session) == []
