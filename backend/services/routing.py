@@ -221,7 +221,10 @@ def _note_routing_changes(session: OrmSession, _context: Any) -> None:
 
 
 def _fingerprint(session: Session) -> tuple[Any, ...]:
-    return (city_settings.get(session, "areas_version", 0), _generation)
+    """``routing_version`` is rewritten by any ORM flush of an Area (see ``_bump_routing_version``), so an
+    area edited in another process is noticed even when ``areas_version`` was not bumped (or raced)."""
+    return (city_settings.get(session, "areas_version", 0), city_settings.get(session, ROUTING_VERSION_KEY),
+            _generation)
 
 
 def area_index(session: Session) -> AreaIndex:
@@ -341,7 +344,7 @@ def rule_book(session: Session) -> RuleBook:
     if _routing_changes(session):
         session.flush()   # what a query would autoflush: pending edits must count
     key = str(session.get_bind().engine.url)
-    fingerprint = (*_fingerprint(session), _rule_generation, city_settings.get(session, ROUTING_VERSION_KEY))
+    fingerprint = (*_fingerprint(session), _rule_generation)
     cached = _rule_cache.get(key)
     if cached is not None and cached[0] == fingerprint:
         return cached[1]

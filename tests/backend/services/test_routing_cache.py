@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,3 +117,18 @@ def test_an_area_deleted_behind_the_cache_is_not_used(session: Any) -> None:
     session.expunge_all()
     result = routing.route(session, category=session.get(Category, city["cat"].id), lat=10.5, lon=100.5, at=NOW)
     assert result.area_id is None
+
+
+def test_an_area_moved_in_another_process_is_seen_through_routing_version(session: Any) -> None:
+    """Another process's ORM flush of an Area writes ``routing_version`` only (no ``areas_version`` bump)."""
+    city = _city(session)
+    session.add(RoutingRule(unit_id=city["ward"].id, area_id=city["area"].id, category_id=city["cat"].id))
+    session.commit()
+    assert _route(session, city["cat"]).unit_id == city["ward"].id
+    session.commit()
+    moved = {"type": "Polygon", "coordinates": [[[102, 10], [103, 10], [103, 11], [102, 11], [102, 10]]]}
+    session.execute(text("UPDATE areas SET geometry = :g, min_lon = 102, max_lon = 103 WHERE id = :id"),
+                    {"g": json.dumps(moved), "id": city["area"].id})
+    city_settings.put(session, routing.ROUTING_VERSION_KEY, "area-moved-elsewhere")
+    session.commit()
+    assert _route(session, city["cat"]).unit_id == city["dept"].id  # the point is no longer in the ward
