@@ -171,7 +171,7 @@ def _same_origin(url: str | None) -> bool:
     if not url:
         return False
     parsed = urlparse(url)
-    return parsed.netloc == request.host
+    return parsed.scheme in ("http", "https") and parsed.netloc == request.host
 
 
 def _csrf_error(exc: CSRFError) -> Any:
@@ -193,7 +193,8 @@ def error_page(status: int, message: str) -> Response:
         resp = Response(render_template("web/_flash_one.html", message=message, category="error"), status=status)
         resp.headers["HX-Reswap"] = "none"
         return resp
-    return Response(render_template("web/error.html", status=status, message=message), status=status)
+    back = request.referrer if _same_origin(request.referrer) else None  # e.g. the report the form was on
+    return Response(render_template("web/error.html", status=status, message=message, back=back), status=status)
 
 
 # --------------------------------------------------------------------------- app-level hooks

@@ -126,9 +126,11 @@ def test_viewer_sees_but_cannot_act(login_as: Any, city: Any, session: Any) -> N
     assert "Tài khoản chỉ xem" in html and 'id="action-acknowledge"' not in html
     version = by_code(session, code).version
     resp = client.post(f"/inbox/r/{code}/act", data={"action": "acknowledge", "version": version,
-                                                     "csrf_token": csrf_from(html)})
-    assert resp.status_code == 403  # refused, with the reason on the error page
-    assert "chỉ xem" in resp.get_data(as_text=True)
+                                                     "csrf_token": csrf_from(html)},
+                       headers={"Referer": f"http://localhost/inbox/r/{code}"})
+    assert resp.status_code == 403  # refused, with the reason and the way back to the report
+    page = resp.get_data(as_text=True)
+    assert "chỉ xem" in page and f'href="http://localhost/inbox/r/{code}"' in page
     assert by_code(session, code).version == version
 
 
