@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -29,10 +30,15 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
 from backend.errors import InvalidInput
+from backend.models.base import utcnow
 from backend.models.calendar import CalendarOverride
+from backend.models.settings import CitySetting
+from backend.services import settings as city_settings
 
 log = logging.getLogger(__name__)
 
@@ -282,46 +288,74 @@ class WorkingCalendar:
 # ---------------------------------------------------------------------- loading
 
 
-def _settings_module() -> Any:
-    try:
-        from backend.services import settings as city_settings
-    except ImportError:  # the settings service is optional: defaults apply
-        return None
-    return city_settings
+#: city setting rewritten (random token) by every flush that changes ``calendar_overrides``: other
+#: processes notice at their next transaction. Whoever edits overrides with raw SQL must write it too.
+CALENDAR_VERSION_KEY = "calendar_version"
+
+
+def _override_changes(session: OrmSession) -> bool:
+    if any(isinstance(obj, CalendarOverride) for obj in (*session.new, *session.deleted)):
+        return True
+    return any(isinstance(obj, CalendarOverride) and session.is_modified(obj) for obj in session.dirty)
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _bump_calendar_version(session: OrmSession, _context: Any, _instances: Any) -> None:
+    if not _override_changes(session):
+        return
+    row = session.get(CitySetting, CALENDAR_VERSION_KEY)
+    if row is None:
+        session.add(CitySetting(key=CALENDAR_VERSION_KEY, value=uuid.uuid4().hex))
+    else:
+        row.value, row.updated_at = uuid.uuid4().hex, utcnow()
+
+
+def forget_overrides(session: Session) -> None:
+    """Make every process re-read the overrides at its next transaction (after a raw SQL edit, or
+    from code that cannot rely on this module's flush listener being registered)."""
+    city_settings.put(session, CALENDAR_VERSION_KEY, uuid.uuid4().hex)
 
 
 def load_calendar(session: Session) -> WorkingCalendar:
     """The city calendar: office hours and zone from city settings (defaults if unset) + overrides.
 
-    Cached on the session (``session.info["working_calendar"]``); override edits clear the cache.
+    Overrides are cached per process and database, keyed by the ``calendar_version`` setting read
+    in this transaction (see ``CALENDAR_VERSION_KEY``): no query while they are unchanged.
     """
-    cached = session.info.get("working_calendar")
-    if cached is not None:
-        return cached
-    hours_raw: Any = None
-    zone = DEFAULT_TIMEZONE
-    module = _settings_module()
-    if module is not None:
-        if hasattr(module, "office_hours"):
-            hours_raw = module.office_hours(session)
-        if hasattr(module, "timezone"):
-            zone = module.timezone(session) or DEFAULT_TIMEZONE
-    rows = session.exec(select(CalendarOverride)).all()
-    hours = normalize_hours(hours_raw)
-    overrides = {row.day: row.is_working for row in rows}
-    key = (tuple(sorted(hours.items())), str(zone), tuple(sorted(overrides.items())))
+    if _override_changes(session):
+        session.flush()   # what the query would autoflush: pending edits must count
+    hours = normalize_hours(city_settings.office_hours(session))
+    zone = city_settings.timezone(session) or DEFAULT_TIMEZONE
+    overrides = _overrides(session)
+    key = (tuple(sorted(hours.items())), str(zone), overrides)
     calendar = _CALENDARS.get(key)
     if calendar is None:
-        calendar = WorkingCalendar(hours=hours, timezone=str(zone), overrides=overrides)
-        if len(_CALENDARS) >= 16:
-            _CALENDARS.clear()
-        _CALENDARS[key] = calendar
-    session.info["working_calendar"] = calendar
+        calendar = WorkingCalendar(hours=hours, timezone=str(zone), overrides=dict(overrides))
+        with _cache_lock:
+            if len(_CALENDARS) >= 16:
+                _CALENDARS.clear()
+            _CALENDARS[key] = calendar
     return calendar
+
+
+def _overrides(session: Session) -> tuple[tuple[date, bool], ...]:
+    """(day, is_working) of every override, sorted; cached by database and ``calendar_version``."""
+    fingerprint = (str(session.get_bind().engine.url), city_settings.get(session, CALENDAR_VERSION_KEY))
+    cached = _OVERRIDES.get(fingerprint)
+    if cached is None:
+        rows = session.exec(select(CalendarOverride.day, CalendarOverride.is_working)).all()
+        cached = tuple(sorted((day, bool(is_working)) for day, is_working in rows))
+        with _cache_lock:
+            if len(_OVERRIDES) >= 16:
+                _OVERRIDES.clear()
+            _OVERRIDES[fingerprint] = cached
+    return cached
 
 
 #: calendars by configuration: they are immutable, so requests and jobs share their caches
 _CALENDARS: dict[tuple[Any, ...], WorkingCalendar] = {}
+_OVERRIDES: dict[tuple[str, Any], tuple[tuple[date, bool], ...]] = {}
+_cache_lock = threading.Lock()
 
 
 def set_override(session: Session, *, day: date, is_working: bool, note: str = "") -> CalendarOverride:
@@ -333,7 +367,6 @@ def set_override(session: Session, *, day: date, is_working: bool, note: str = "
     row.is_working, row.note = is_working, note
     session.add(row)
     session.flush()
-    session.info.pop("working_calendar", None)
     log.info("calendar override %s is_working=%s", day, is_working)
     return row
 
@@ -345,7 +378,6 @@ def remove_override(session: Session, *, day: date) -> bool:
         return False
     session.delete(row)
     session.flush()
-    session.info.pop("working_calendar", None)
     return True
 
 

@@ -23,6 +23,7 @@ from backend.models.categories import Category
 from backend.models.routing import RoutingRule
 from backend.models.templates import ReplyTemplate
 from backend.models.units import Unit
+from backend.services import calendar as working_calendar
 from backend.services import citypack
 from backend.services import settings as city_settings
 from backend.services.citypack import KINDS, validate
@@ -62,7 +63,10 @@ def load_city_pack(session: Session, pack: dict[str, Any]) -> dict[str, int]:
               "category_id": _id(ids, "category", r), "area_id": _id(ids, "area", r),
               "unit_id": units[r["unit"]].id} for r in data["routing_rules"]]
     changed += _load(session, RoutingRule, rules, ("category_id", "area_id", "active_from"))[1]
-    changed += _load(session, CalendarOverride, data["calendar_overrides"], ("day",))[1]
+    overrides_changed = _load(session, CalendarOverride, data["calendar_overrides"], ("day",))[1]
+    if overrides_changed:
+        working_calendar.forget_overrides(session)
+    changed += overrides_changed
     templates = [{**{k: v for k, v in t.items() if k != "category"}, "category_id": _id(ids, "category", t)}
                  for t in data["reply_templates"]]
     changed += _load(session, ReplyTemplate, templates, ("category_id", "state", "locale", "title"))[1]

@@ -2,10 +2,16 @@
 
 ``record()`` is the single writer of ``report_events``; the timeline, deadlines, KPIs and the
 audit trail are all derived from these rows (DESIGN §2.2).
+
+``record()`` flushes each event (callers may need its id). Code that records several events in a
+row wraps them in :func:`batch`: the events are written with one flush at the end of the block, then
+their notify jobs are enqueued (intake writes four events with one INSERT this way).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,6 +67,15 @@ class Actor:
         return int(self.id) if self.kind == ActorKind.RESIDENT and self.id else None
 
 
+_BATCH_KEY = "phananh.event_batch"   # session.info: the open _Batch
+
+
+@dataclass
+class _Batch:
+    reports: list[Report]
+    events: list[ReportEvent]
+
+
 def record(session: Session, report: Report, kind: str, *, actor: Actor, at: datetime | None = None,
            is_public: bool | None = None, from_state: str | None = None, to_state: str | None = None,
            from_unit_id: int | None = None, to_unit_id: int | None = None,
@@ -69,23 +84,70 @@ def record(session: Session, report: Report, kind: str, *, actor: Actor, at: dat
 
     Side effect: notifiable kinds (``NOTIFY_KINDS``) enqueue ``handlers.notifications.notify_event``
     in the same transaction, so nobody is forgotten when Redis is down.
+    Inside :func:`batch` nothing is written yet: the event gets its report id, its own id and its
+    job when the block ends, and ``report`` may still be new (not inserted).
     """
-    if report.id is None:
-        session.flush()
+    event = _new_event(report, kind, actor=actor, at=at, is_public=is_public, from_state=from_state,
+                       to_state=to_state, from_unit_id=from_unit_id, to_unit_id=to_unit_id, data=data)
+    if report.updated_at is None or report.updated_at < event.at:
+        report.updated_at = event.at  # KPIs find a unit's changed reports by updated_at
+    pending: _Batch | None = session.info.get(_BATCH_KEY)
+    if pending is not None:
+        pending.reports.append(report)
+        pending.events.append(event)
+        return event
+    _write(session, _Batch([report], [event]))
+    return event
+
+
+@contextmanager
+def batch(session: Session) -> Iterator[list[ReportEvent]]:
+    """Record the events of the block with one flush at its end, then enqueue their notify jobs.
+
+    Yields the list of the events recorded so far (filled as ``record()`` is called; ids are set
+    when the block ends). Each report must be in the session (or inserted) by the end of the
+    block; a report still without an id is added and flushed then. A block inside another one
+    joins the outer block (and yields its list). When the block raises, its events are dropped.
+    """
+    current: _Batch | None = session.info.get(_BATCH_KEY)
+    if current is not None:
+        yield current.events
+        return
+    pending = _Batch([], [])
+    session.info[_BATCH_KEY] = pending
+    try:
+        yield pending.events
+    finally:
+        session.info.pop(_BATCH_KEY, None)
+    _write(session, pending)
+
+
+def _new_event(report: Report, kind: str, *, actor: Actor, at: datetime | None, is_public: bool | None,
+               from_state: str | None, to_state: str | None, from_unit_id: int | None,
+               to_unit_id: int | None, data: dict[str, Any] | None) -> ReportEvent:
     payload = dict(data or {})
     if actor.name and actor.kind != ActorKind.RESIDENT:
         payload.setdefault("actor_name", actor.name)
-    event = ReportEvent(
+    return ReportEvent(
         report_id=report.id, at=at or utcnow(), actor_kind=actor.kind, actor_id=actor.id, kind=kind,
         is_public=(kind in PUBLIC_EVENT_KINDS) if is_public is None else is_public,
         from_state=from_state, to_state=to_state, from_unit_id=from_unit_id, to_unit_id=to_unit_id,
         data=payload,
     )
-    if report.updated_at is None or report.updated_at < event.at:
-        report.updated_at = event.at  # KPIs find a unit's changed reports by updated_at
-        session.add(report)
-    session.add(event)
+
+
+def _write(session: Session, pending: _Batch) -> None:
+    """Insert ``pending`` events (one flush, with their reports' changes), then enqueue notify jobs."""
+    if not pending.events:
+        return
+    for report in pending.reports:
+        session.add(report)   # no-op for a report already in the session
+    if any(report.id is None for report in pending.reports):
+        session.flush()
+    for report, event in zip(pending.reports, pending.events, strict=True):
+        event.report_id = report.id
+    session.add_all(pending.events)
     session.flush()
-    if kind in NOTIFY_KINDS:
-        queue.enqueue(session, "handlers.notifications.notify_event", event_id=event.id)
-    return event
+    for event in pending.events:
+        if event.kind in NOTIFY_KINDS:
+            queue.enqueue(session, "handlers.notifications.notify_event", event_id=event.id)

@@ -1,8 +1,9 @@
 """Intake: turn a resident's (or a staff member's, or an Open311 client's) submission into a report.
 
-:func:`create_report` validates everything first and writes nothing on bad input, then in the
-caller's transaction: a new report with a public code (``PA-XXXXXX``), its photos attached, the
-``created`` and ``routed`` events, and the deadlines (``services/sla.py``). The caller commits.
+:func:`submit` (or :func:`create_report`, which returns only the report) validates everything first
+and writes nothing on bad input, then in the caller's transaction: a new report with a public code
+(``PA-XXXXXX``), already routed and with its deadlines (``services/sla.py``), its photos attached,
+and the ``created``, ``routed`` and ``sla_started`` events. The caller commits.
 
 Location: a point inside the city (``routing.within_city``) or, without a point, a typed
 address (the report then has no area and goes to the IOC triage queue).
@@ -25,8 +26,8 @@ from sqlmodel import Session
 from backend.errors import Forbidden, InvalidInput
 from backend.models.base import utcnow
 from backend.models.categories import Category
-from backend.models.photos import PhotoRole
-from backend.models.reports import ActorKind, Channel, EventKind, Report, State
+from backend.models.photos import Photo, PhotoRole
+from backend.models.reports import ActorKind, Channel, EventKind, Report, ReportEvent, State
 from backend.models.residents import Resident
 from backend.services import codes, events, routing
 from backend.services import settings as city_settings
@@ -59,13 +60,22 @@ class _Checked:
     external_ref: str | None
 
 
-def create_report(session: Session, *, channel: str, actor: Actor, category_code: str | None, description: str,
-                  lat: float | None, lon: float | None, accuracy_m: float | None = None,
-                  address: str | None = None, photo_ids: list[int] | tuple[int, ...] = (),
-                  resident_id: int | None = None, is_anonymous: bool = False,
-                  attributes: dict[str, Any] | None = None, external_ref: str | None = None,
-                  at: datetime | None = None) -> Report:
-    """Create, route and return a report (flushed, not committed).
+@dataclass(frozen=True)
+class NewReport:
+    """What :func:`submit` wrote: the report, its photos and its events (all with ids)."""
+
+    report: Report
+    photos: list[Photo]
+    events: list[ReportEvent]
+
+
+def submit(session: Session, *, channel: str, actor: Actor, category_code: str | None, description: str,
+           lat: float | None, lon: float | None, accuracy_m: float | None = None,
+           address: str | None = None, photo_ids: list[int] | tuple[int, ...] = (),
+           resident_id: int | None = None, is_anonymous: bool = False,
+           attributes: dict[str, Any] | None = None, external_ref: str | None = None,
+           at: datetime | None = None) -> NewReport:
+    """Create and route a report (flushed, not committed); returns it with its photos and events.
 
     Raises InvalidInput (``invalid-channel``, ``description-too-long``, ``empty-report``,
     ``location-required``, ``invalid-location``, ``outside-city``, ``unknown-category``,
@@ -73,6 +83,9 @@ def create_report(session: Session, *, channel: str, actor: Actor, category_code
     ``unknown-resident``, ``photo-already-attached``, ``photo-rejected``), Forbidden
     (``foreign-photo``, ``resident-mismatch``), Unavailable (``no-triage-unit``).
     Nothing is written when it raises.
+
+    The report is routed and its deadlines set before it is inserted, so one INSERT carries its
+    final state; its events follow in one flush (``events.batch``).
     """
     at = at or utcnow()
     checked = _validate(session, channel=channel, actor=actor, category_code=category_code,
@@ -84,26 +97,34 @@ def create_report(session: Session, *, channel: str, actor: Actor, category_code
     if not (checked.category or checked.description or ids):
         raise InvalidInput("Vui lòng chọn lĩnh vực, mô tả sự việc hoặc gửi ảnh.", code="empty-report")
     target = _route(session, checked, at)
-
-    report = Report(channel=checked.channel,
-                    category_id=checked.category.id if checked.category else None, status=State.RECEIVED,
-                    priority=(checked.category.priority_default if checked.category else "normal"),
-                    description=checked.description, lat=checked.lat, lon=checked.lon,
-                    accuracy_m=checked.accuracy_m, address=checked.address, resident_id=checked.resident_id,
-                    is_anonymous=bool(is_anonymous), attributes=checked.attributes,
-                    external_ref=checked.external_ref, created_at=at, updated_at=at)
-    codes.insert_with_code(session, report, prepare=lambda r: _set_search_text(r, checked.category))
-    _keep_loaded(session, checked.category)
-    attach_photos(session, photo_ids=ids, report=report, resident_id=checked.resident_id, staff_id=staff_id,
-                  role=PhotoRole.REPORT, checked=photo_rows)
-    events.record(session, report, EventKind.CREATED, actor=actor, at=at, to_state=State.RECEIVED,
-                  data={"channel": checked.channel, "photo_ids": ids,
-                        "category": checked.category.code if checked.category else None})
-    route_report(session, report, target, actor=Actor.system("routing"), at=at)
-    session.flush()
+    report = _new_report(checked, is_anonymous=is_anonymous, at=at)
+    with events.batch(session) as written:
+        events.record(session, report, EventKind.CREATED, actor=actor, at=at, to_state=State.RECEIVED,
+                      data={"channel": checked.channel, "photo_ids": ids,
+                            "category": checked.category.code if checked.category else None})
+        route_report(session, report, target, actor=Actor.system("routing"), at=at)  # + deadlines
+        codes.insert_with_code(session, report, prepare=lambda r: _set_search_text(r, checked.category))
+        _keep_loaded(session, checked.category)
+        attached = attach_photos(session, photo_ids=ids, report=report, resident_id=checked.resident_id,
+                                 staff_id=staff_id, role=PhotoRole.REPORT, checked=photo_rows)
     log.info("report %s created via %s, routed to unit %s (%s)", report.code, checked.channel,
              report.unit_id, report.status)
-    return report
+    return NewReport(report, attached, list(written))
+
+
+def create_report(session: Session, **fields: Any) -> Report:
+    """:func:`submit` (same keyword arguments, same errors), returning only the report."""
+    return submit(session, **fields).report
+
+
+def _new_report(checked: _Checked, *, is_anonymous: bool, at: datetime) -> Report:
+    category = checked.category
+    return Report(channel=checked.channel, category_id=category.id if category else None,
+                  status=State.RECEIVED, priority=category.priority_default if category else "normal",
+                  description=checked.description, lat=checked.lat, lon=checked.lon,
+                  accuracy_m=checked.accuracy_m, address=checked.address, resident_id=checked.resident_id,
+                  is_anonymous=bool(is_anonymous), attributes=checked.attributes,
+                  external_ref=checked.external_ref, created_at=at, updated_at=at)
 
 
 def _set_search_text(report: Report, category: Category | None) -> None:

@@ -15,8 +15,9 @@ from backend import http
 from backend.models.base import utcnow
 from backend.models.categories import Category
 from backend.models.photos import Photo, PhotoState
-from backend.models.reports import OPEN_STATES, Report, State
-from backend.services import photos, queries, residents, storage
+from backend.models.reports import OPEN_STATES, EventKind, Report, ReportEvent, State
+from backend.models.units import Unit
+from backend.services import intake, photos, queries, residents, storage
 from backend.services import reports as report_service
 from backend.services import settings as city_settings
 
@@ -42,14 +43,23 @@ def _photo(p: Photo, store: Any) -> dict[str, Any]:
         "height": view.get("height")}
 
 
+_PUBLIC_ROLES = ("report", "after")
+
+
 def public_photos(session: Session, report: Report) -> list[dict[str, Any]]:
     store = _store()
     rows = session.exec(select(Photo).where(Photo.report_id == report.id, Photo.state == PhotoState.READY,
-                                            col(Photo.role).in_(["report", "after"])).order_by(Photo.id))
+                                            col(Photo.role).in_(_PUBLIC_ROLES)).order_by(Photo.id))
     return [_photo(p, store) for p in rows]
 
 
 def public_view(session: Session, report: Report) -> dict[str, Any]:
+    return _public(session, report, followers=residents.follower_count(session, report),
+                   photo_views=public_photos(session, report))
+
+
+def _public(session: Session, report: Report, *, followers: int,
+            photo_views: list[dict[str, Any]]) -> dict[str, Any]:
     loc = http.locale()
     cat = session.get(Category, report.category_id) if report.category_id else None
     dup = session.get(Report, report.duplicate_of_id) if report.duplicate_of_id else None
@@ -60,14 +70,26 @@ def public_view(session: Session, report: Report) -> dict[str, Any]:
         "created_at": report.created_at, "updated_at": report.updated_at,
         "resolve_due_at": report.resolve_due_at if report.status in OPEN_STATES else None,
         "resolved_at": report.resolved_at, "public_reply": report.public_reply,
-        "duplicate_of": dup.code if dup else None,
-        "followers": residents.follower_count(session, report), "photos": public_photos(session, report),
+        "duplicate_of": dup.code if dup else None, "followers": followers, "photos": photo_views,
     }
 
 
 def owner_view(session: Session, report: Report) -> dict[str, Any]:
     """The reporter's view: the public view plus private fields and the public timeline."""
-    view = public_view(session, report)
+    return _owner(session, report, public_view(session, report), timeline(session, report))
+
+
+def new_report_view(session: Session, new: intake.NewReport) -> dict[str, Any]:
+    """``owner_view`` of a report intake has just written, built from what intake holds in memory:
+    no follower yet, its photos and events are intake's rows (no query for them)."""
+    report, store = new.report, _store()
+    ready = sorted((p for p in new.photos if p.state == PhotoState.READY and p.role in _PUBLIC_ROLES),
+                   key=lambda p: p.id or 0)
+    view = _public(session, report, followers=0, photo_views=[_photo(p, store) for p in ready])
+    return _owner(session, report, view, _new_timeline(session, report, new.events))
+
+
+def _owner(session: Session, report: Report, view: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
     until = None
     if report.status in (State.RESOLVED, State.CLOSED) and report.resolved_at:
         until = report.resolved_at + timedelta(days=city_settings.reopen_window_days(session))
@@ -76,20 +98,47 @@ def owner_view(session: Session, report: Report) -> dict[str, Any]:
         "rating": report.rating, "rating_text": report.rating_text,
         "can_rate": report.status == State.RESOLVED and report.rating is None,
         "can_reopen": until is not None and utcnow() <= until, "reopen_until": until,
-        "timeline": timeline(session, report), "attributes": report.attributes or {},
+        "timeline": items, "attributes": report.attributes or {},
     })
     return view
 
 
 def timeline(session: Session, report: Report) -> list[dict[str, Any]]:
     """The whole public timeline (with the reporter's own comments), oldest first."""
-    out = []
-    for item in report_service.public_timeline(session, report, locale=http.locale(), include_comments=True):
-        text = next((str(item[k]) for k in _TEXT_KEYS if isinstance(item.get(k), str) and item[k]), None)
-        out.append({"at": item["at"], "kind": item["kind"], "label": item.get("label"), "text": text,
-                    "state": item.get("state"), "state_label": item.get("state_label"),
-                    "unit": item.get("unit"), "rating": item.get("rating"), "of_code": item.get("of_code")})
-    return out
+    items = report_service.public_timeline(session, report, locale=http.locale(), include_comments=True)
+    return [_timeline_row(item) for item in items]
+
+
+def _timeline_row(item: dict[str, Any]) -> dict[str, Any]:
+    text = next((str(item[k]) for k in _TEXT_KEYS if isinstance(item.get(k), str) and item[k]), None)
+    return {"at": item["at"], "kind": item["kind"], "label": item.get("label"), "text": text,
+            "state": item.get("state"), "state_label": item.get("state_label"), "unit": item.get("unit"),
+            "rating": item.get("rating"), "of_code": item.get("of_code")}
+
+
+#: the public events intake writes; none shows data fields (see ``services.reports.public_timeline``)
+_INTAKE_KINDS = frozenset({EventKind.CREATED, EventKind.ROUTED})
+
+
+def _new_timeline(session: Session, report: Report, written: list[ReportEvent]) -> list[dict[str, Any]]:
+    """``timeline()`` of a new report from its events in memory, item for item what
+    ``public_timeline`` reads back (tests/backend/api/v1/test_v1_reports.py compares the two)."""
+    shown = sorted((e for e in written if e.is_public), key=lambda e: (e.at, e.id or 0))
+    if any(e.kind not in _INTAKE_KINDS for e in shown):
+        return timeline(session, report)
+    loc = http.locale()
+    en = loc.startswith("en")
+    items = []
+    for event in shown:
+        item: dict[str, Any] = {"at": event.at, "kind": event.kind,
+                                "label": report_service.EVENT_LABELS[event.kind][1 if en else 0]}
+        if event.to_state and event.to_state != event.from_state:
+            item["state"], item["state_label"] = event.to_state, label(event.to_state, loc)
+        if event.kind == EventKind.ROUTED and event.to_unit_id:
+            unit = session.get(Unit, event.to_unit_id)
+            item["unit"] = unit.name("en" if en else "vi") if unit else ""
+        items.append(_timeline_row(item))
+    return items
 
 
 def summaries(session: Session, reports: list[Report], *, distances: list[float] | None = None) -> list[dict]:

@@ -85,12 +85,13 @@ def create_report() -> Any:
             resp.headers["Idempotent-Replayed"] = "true"
             return resp
     loc = data.location
-    report = intake.create_report(
+    new = intake.submit(
         session, channel="app", actor=Actor.resident(resident.id), category_code=data.category,
         description=data.description, lat=loc.lat, lon=loc.lon, accuracy_m=loc.accuracy_m, address=loc.address,
         photo_ids=tuple(data.media_ids), resident_id=resident.id, is_anonymous=data.is_anonymous,
         attributes=data.attributes)
-    payload = dump(ReportOwnerView, render.owner_view(session, report))
+    report = new.report
+    payload = dump(ReportOwnerView, render.new_report_view(session, new))
     if key is not None:
         idempotency.complete(session, resident_id=resident.id, key=key, status=201, body=payload,
                              report_id=report.id)

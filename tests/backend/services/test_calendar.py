@@ -8,14 +8,27 @@ Thu 4/2 – Wed 10/2/2027 (Tết Đinh Mùi).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import event, text
 
 from backend.errors import InvalidInput
 from backend.models.calendar import CalendarOverride
-from backend.services.calendar import WorkingCalendar, load_calendar, normalize_hours, parse_duration, set_override
+from backend.services import cities
+from backend.services import settings as city_settings
+from backend.services.calendar import (
+    WorkingCalendar,
+    forget_overrides,
+    load_calendar,
+    normalize_hours,
+    parse_duration,
+    remove_override,
+    set_override,
+)
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -155,6 +168,63 @@ def test_load_calendar_reads_overrides(session) -> None:
     cal = load_calendar(session)
     assert cal.is_working_day(date(2026, 11, 21))
     assert cal.add(at(2026, 11, 20, 16, 0), "2h") == at(2026, 11, 21, 8, 30)
+
+
+@contextmanager
+def override_reads(session) -> Iterator[list[str]]:
+    seen: list[str] = []
+    engine = session.get_bind().engine
+
+    def listener(_conn, _cursor, statement, *_args) -> None:
+        if "FROM calendar_overrides" in statement and "WHERE" not in statement:   # the full read
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+
+def test_overrides_are_read_once_until_they_change(session) -> None:
+    load_calendar(session)
+    with override_reads(session) as reads:
+        city_settings.forget(session)   # as in a new transaction
+        first = load_calendar(session)
+        assert load_calendar(session) is first and reads == []
+        set_override(session, day=date(2026, 11, 16), is_working=False)
+        assert not load_calendar(session).is_working_day(date(2026, 11, 16)) and len(reads) == 1
+        remove_override(session, day=date(2026, 11, 16))
+        assert load_calendar(session).is_working_day(date(2026, 11, 16)) and len(reads) == 2
+
+
+def test_orm_edits_count_before_they_are_flushed(session) -> None:
+    load_calendar(session)
+    row = CalendarOverride(day=date(2026, 11, 17), is_working=False)
+    session.add(row)
+    assert not load_calendar(session).is_working_day(date(2026, 11, 17))
+    row.is_working = True
+    assert load_calendar(session).is_working_day(date(2026, 11, 17))
+    session.delete(row)
+    session.flush()
+    assert load_calendar(session).overrides == {}
+
+
+def test_raw_sql_edits_need_forget_overrides(session) -> None:
+    load_calendar(session)
+    session.execute(text("INSERT INTO calendar_overrides (day, is_working, note) VALUES (:d, :w, '')"),
+                    {"d": date(2026, 11, 18), "w": False})
+    assert load_calendar(session).is_working_day(date(2026, 11, 18))   # cached: the version did not change
+    forget_overrides(session)
+    assert not load_calendar(session).is_working_day(date(2026, 11, 18))
+
+
+def test_a_city_pack_with_new_overrides_is_seen(session) -> None:
+    load_calendar(session)
+    pack = {"units": [{"code": "ioc", "kind": "ioc", "is_triage": True, "name_vi": "Trung tâm điều hành"}],
+            "calendar_overrides": [{"day": "2026-12-31", "is_working": False, "note": "Nghỉ bù"}]}
+    cities.load_city_pack(session, pack)
+    assert not load_calendar(session).is_working_day(date(2026, 12, 31))
 
 
 def test_parse_instant() -> None:
