@@ -98,16 +98,16 @@ def _start_clock(session: Session, report: Report, clock: str, budget: str, at: 
 
 def on_routed(session: Session, report: Report, *, at: datetime, is_transfer: bool = False) -> None:
     """Start the acknowledge clock for the unit now holding ``report``; start the resolve clock on
-    the first routing. Side effects: sets ``ack_due_at``/``resolve_due_at``, records ``sla_started``."""
+    the first routing. Side effects: sets ``ack_due_at``/``resolve_due_at``, records ``sla_started``
+    (one flush for both clocks; none inside the caller's ``events.batch``, where ``report`` may be new)."""
     calendar = load_calendar(session)
     category = _category(session, report)
     if report.routed_at is None:
         report.routed_at = at
-    _start_clock(session, report, ACK, ack_budget(category), at, calendar, is_transfer=is_transfer)
-    if report.resolve_due_at is None:
-        _start_clock(session, report, RESOLVE, resolve_budget(category, report.priority), at, calendar)
-    session.add(report)
-    session.flush()
+    with events.batch(session):
+        _start_clock(session, report, ACK, ack_budget(category), at, calendar, is_transfer=is_transfer)
+        if report.resolve_due_at is None:
+            _start_clock(session, report, RESOLVE, resolve_budget(category, report.priority), at, calendar)
 
 
 def on_state_change(session: Session, report: Report, *, from_state: str, to_state: str, at: datetime,
@@ -185,39 +185,56 @@ def extend(session: Session, report: Report, *, actor: Actor, budget: str, reaso
     return report.resolve_due_at
 
 
-def _resolve_clock_start(session: Session, report: Report) -> ReportEvent | None:
-    """The ``sla_started`` event of the resolve clock now running (the latest one)."""
+def _resolve_clock_events(session: Session, report: Report) -> tuple[ReportEvent | None, ReportEvent | None]:
+    """(origin, latest) ``sla_started`` events of the running resolve clock: the origin is the first
+    routing or the last reopen (never a reschedule); the latest carries the budget now in force."""
     rows = session.exec(select(ReportEvent).where(ReportEvent.report_id == report.id,
                                                   ReportEvent.kind == SLA_STARTED)
                         .order_by(ReportEvent.at.desc(), ReportEvent.id.desc())).all()
-    return next((e for e in rows if (e.data or {}).get("clock") == RESOLVE), None)
+    resolve = [e for e in rows if (e.data or {}).get("clock") == RESOLVE]
+    origin = next((e for e in resolve if not e.data.get("rescheduled")), None)
+    return origin, (resolve[0] if resolve else None)
+
+
+def _added_seconds(latest: ReportEvent, current_due: datetime, calendar: WorkingCalendar) -> float:
+    """Working time added to the clock by pauses and extensions: what the latest start or reschedule
+    already carried, plus the push of the deadline since it was recorded (recorded instants, so a later
+    calendar edit does not change the figure)."""
+    carried = float(latest.data.get("added_seconds") or 0)
+    try:
+        recorded = datetime.fromisoformat(str(latest.data["due_at"]))
+    except (KeyError, ValueError):
+        return carried
+    return carried + max(0.0, calendar.between_seconds(recorded, current_due))
 
 
 def on_budget_change(session: Session, report: Report, *, at: datetime) -> datetime | None:
     """Reschedule the running resolve clock after a category or priority change (see module doc).
 
-    Returns the new deadline, or None when nothing changes (report closed, no clock yet, same budget).
-    A deadline already breached stays breached only if the new deadline has passed too.
+    The new budget counts from the clock's origin (first routing or last reopen), however many changes
+    came before; time added by pauses and extensions is kept. Returns the new deadline, or None when
+    nothing changes (report closed, no clock yet, same budget). A breach is lifted only if the new
+    deadline is still ahead.
     """
     if report.status not in OPEN_STATES or report.resolve_due_at is None:
         return None
-    started = _resolve_clock_start(session, report)
+    origin, latest = _resolve_clock_events(session, report)
     budget = resolve_budget(_category(session, report), report.priority)
-    if started is None or (started.data or {}).get("budget") == budget:
+    if origin is None or latest is None or latest.data.get("budget") == budget:
         return None
     calendar = load_calendar(session)
-    old_budget = str(started.data.get("budget") or DEFAULT_SLA[Priority.NORMAL.value])
-    added_s = max(0.0, calendar.between_seconds(calendar.add(started.at, old_budget), report.resolve_due_at))
+    added_s = _added_seconds(latest, report.resolve_due_at, calendar)
     previous = report.resolve_due_at
-    due = calendar.add_seconds(calendar.add(started.at, budget), added_s) if added_s else calendar.add(
-        started.at, budget)
+    due = calendar.add(origin.at, budget)
+    if added_s:
+        due = calendar.add_seconds(due, added_s)
     report.resolve_due_at = due
     if report.resolve_breached_at is not None and due > at:
         report.resolve_breached_at = None  # no longer overdue: a later breach is marked again, once
     _touch(report, at)
     events.record(session, report, SLA_STARTED, actor=Actor.system("sla"), at=at,
                   data={"clock": RESOLVE, "budget": budget, "due_at": _iso(due), "unit_id": report.unit_id,
-                        "rescheduled": True, "from_due_at": _iso(previous)})
+                        "rescheduled": True, "from_due_at": _iso(previous), "added_seconds": added_s})
     session.add(report)
     session.flush()
     return due

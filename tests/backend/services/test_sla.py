@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from backend.errors import Conflict, Forbidden, InvalidInput
@@ -15,7 +16,7 @@ from backend.models.outbox import Outbox
 from backend.models.reports import Report, ReportEvent
 from backend.models.staff import Staff
 from backend.models.units import Unit
-from backend.services import sla
+from backend.services import events, sla
 from backend.services.events import Actor
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -76,6 +77,33 @@ def test_routing_starts_both_clocks_from_the_category_policy(session, units, cat
     assert [d["clock"] for d in started] == ["ack", "resolve"]
     assert started[1]["budget"] == "10d" and started[1]["due_at"] == "2026-12-01T17:00:00+07:00"
     assert sla.expected_resolution(report) == at(12, 1, 17, 0)
+
+
+def test_routing_writes_both_clocks_with_one_flush(session, units, category) -> None:
+    report = new_report(session, units["a"], category)
+    flushed: list[list[str]] = []
+
+    def listener(s, _context) -> None:
+        flushed.append(sorted(type(obj).__name__ for obj in (*s.new, *s.dirty)))
+
+    event.listen(session, "after_flush", listener)
+    try:
+        sla.on_routed(session, report, at=at(11, 16, 16, 0))
+    finally:
+        event.remove(session, "after_flush", listener)
+    assert flushed == [["Report", "ReportEvent", "ReportEvent"]]
+
+
+def test_routing_a_new_report_inside_a_batch_waits_for_its_insert(session, units, category) -> None:
+    report = Report(code=f"PA-S{next(_codes):05d}", category_id=category.id, status="assigned",
+                    unit_id=units["a"].id)
+    with events.batch(session):
+        sla.on_routed(session, report, at=at(11, 16, 16, 0))
+        assert report.id is None and report not in session   # nothing written yet
+        session.add(report)
+        session.flush()
+    assert report.ack_due_at == at(11, 17, 10, 30)
+    assert [d["clock"] for k, d in kinds(session, report) if k == "sla_started"] == ["ack", "resolve"]
 
 
 def test_no_category_defaults_to_8h_and_3d_and_triage_gets_an_ack_clock(session, units) -> None:
@@ -248,3 +276,30 @@ def test_a_later_deadline_lifts_the_breach_and_an_unchanged_budget_changes_nothi
     report.priority = "complex"
     assert sla.on_budget_change(session, report, at=at(11, 16, 11, 10)) is None  # closed: no clock
     assert len(_rescheduled(session, report)) == 1
+
+
+def test_every_change_counts_from_the_clock_origin_not_from_the_previous_change(session, units, category) -> None:
+    report = new_report(session, units["a"], category)
+    sla.on_routed(session, report, at=at(11, 16, 8, 0))       # normal 2d → Wed 18/11 17:00
+    report.priority = "urgent"
+    assert sla.on_budget_change(session, report, at=at(11, 17, 9, 0)) == at(11, 16, 10, 0)
+    report.priority = "normal"                                # flipped back: the same promise, no gain
+    assert sla.on_budget_change(session, report, at=at(11, 17, 9, 5)) == at(11, 18, 17, 0)
+    report.priority = "complex"
+    assert sla.on_budget_change(session, report, at=at(11, 17, 9, 10)) == at(12, 1, 17, 0)
+    report.priority = "urgent"
+    assert sla.on_budget_change(session, report, at=at(11, 17, 9, 15)) == at(11, 16, 10, 0)
+
+
+def test_time_added_by_a_pause_survives_several_changes(session, units, category) -> None:
+    report = new_report(session, units["a"], category)
+    sla.on_routed(session, report, at=at(11, 16, 8, 0))
+    actor = Actor.system()
+    sla.on_state_change(session, report, from_state="in_progress", to_state="on_hold", at=at(11, 17, 8, 0),
+                        reason="Chờ phối hợp", actor=actor)
+    sla.on_state_change(session, report, from_state="on_hold", to_state="in_progress", at=at(11, 17, 14, 0),
+                        reason=None, actor=actor)
+    report.priority = "complex"
+    assert sla.on_budget_change(session, report, at=at(11, 17, 15, 0)) == at(12, 2, 11, 30)
+    report.priority = "normal"                                # 2d from Mon 08:00 + the 4 h paused
+    assert sla.on_budget_change(session, report, at=at(11, 17, 15, 10)) == at(11, 19, 11, 30)
