@@ -21,9 +21,9 @@ from bench import harness, intake, loadgen
 class FaultStack(harness.Stack):
     """A Stack with a fake FCM server, Redis that persists on SHUTDOWN SAVE, and a relay helper."""
 
-    def __init__(self, workers: int = 2, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, workers: int = 2, extra_env: dict[str, str] | None = None, *, split: bool = False) -> None:
         super().__init__()
-        self.n_workers = workers
+        self.n_workers, self.split = workers, split
         self.extra_env = extra_env or {}
         self.google: Any = None
         self._rt: Any = None
@@ -38,7 +38,7 @@ class FaultStack(harness.Stack):
         self.env.update(GOOGLE_APPLICATION_CREDENTIALS=str(sa), FCM_ENDPOINT=self.google.fcm_url_template)
         self.env.update(self.extra_env)
         self.start_app()
-        self.start_workers(self.n_workers)
+        self.start_workers(self.n_workers, split=self.split)
 
     def close(self) -> None:
         super().close()
@@ -66,12 +66,13 @@ class FaultStack(harness.Stack):
 
     # workers ---------------------------------------------------------------
     def revive_workers(self) -> int:
-        """Restart worker processes that exited (what systemd's Restart=always does). Returns how many."""
+        """Restart worker processes that exited (what systemd's Restart=always does), each with its own
+        queues and mode. Returns how many."""
         dead = [p for p in self.workers if p.poll() is not None]
         for p in dead:
             self.workers.remove(p)
-        if dead:
-            self.start_workers(len(dead))
+            queues, simple = getattr(p, "phananh_spec", ((), False))
+            self.start_worker(queues=queues, simple=simple)
         return len(dead)
 
     def work_horses(self) -> list[int]:

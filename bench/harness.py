@@ -272,14 +272,21 @@ def gunicorn(target: str, env: dict[str, str], *, port: int | None = None, worke
     return proc, port
 
 
-def worker(env: dict[str, str], *, queues: tuple[str, ...] = (), burst: bool = False,
+#: the production layout of docs/operations.md: latency queues in a worker running jobs in-process,
+#: photo and bulk queues in a forking worker (a work-horse per job)
+SPLIT_WORKERS = ((("bot", "default"), True), (("media", "bulk"), False))
+
+
+def worker(env: dict[str, str], *, queues: tuple[str, ...] = (), burst: bool = False, simple: bool = False,
            log: Path | None = None) -> subprocess.Popen:
-    """One ``phananh worker`` process (RQ; forks a work-horse per job)."""
+    """One ``phananh worker`` process (RQ; forks a work-horse per job unless ``simple``)."""
     cmd = [PY, "-m", "backend", "worker"]
     for q in queues:
         cmd += ["-q", q]
     if burst:
         cmd.append("--burst")
+    if simple:
+        cmd.append("--simple")
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=out)
 
@@ -382,9 +389,18 @@ class Stack:
         stop_process(self.app)
         self.app = None
 
-    def start_workers(self, n: int = 2) -> None:
-        for i in range(n):
-            self.workers.append(worker(self.env, log=self.logs / f"worker{len(self.workers) + i}.log"))
+    def start_workers(self, n: int = 2, *, split: bool = False) -> None:
+        """``n`` forking workers on every queue, or (``split``) the production layout: workers alternate
+        between ``SPLIT_WORKERS`` kinds (in-process jobs for bot/default, forking for media/bulk)."""
+        for _ in range(n):
+            queues, simple = SPLIT_WORKERS[len(self.workers) % 2] if split else ((), False)
+            self.start_worker(queues=queues, simple=simple)
+
+    def start_worker(self, *, queues: tuple[str, ...] = (), simple: bool = False) -> subprocess.Popen:
+        proc = worker(self.env, queues=queues, simple=simple, log=self.logs / f"worker{len(self.workers)}.log")
+        proc.phananh_spec = (queues, simple)  # type: ignore[attr-defined]  # to restart it the same way
+        self.workers.append(proc)
+        return proc
 
     def stop_workers(self) -> None:
         for proc in self.workers:

@@ -1,6 +1,7 @@
-"""Load test (``make load``): mixed traffic on gunicorn + 2 RQ workers + PostgreSQL + Redis on 127.0.0.1.
+"""Load test (``make load``): mixed traffic on gunicorn + 2 RQ workers (as in production: bot/default
+jobs in-process, media/bulk forking) + PostgreSQL + Redis on 127.0.0.1.
 
-    python -m bench.load [--count 2000] [--seconds 45] [--connections 16]
+    python -m bench.load [--count 2000] [--seconds 45] [--connections 16] [--forking-workers]
 
 Bounded by a task count AND a time limit. Traffic mix per 10 tasks: 3 app intakes (photo upload
 then a report with it), 3 signed Zalo webhook events (the bot answers through a fake Zalo API),
@@ -101,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=2000, help="max tasks")
     parser.add_argument("--seconds", type=float, default=45.0, help="max seconds of traffic")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2, help="RQ workers")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="RQ workers, alternating as in production: in-process jobs for bot/default, "
+                             "forking for media/bulk (docs/operations.md)")
+    parser.add_argument("--forking-workers", action="store_true",
+                        help="instead, every worker forks a work-horse per job, on every queue")
     parser.add_argument("--drain", type=float, default=600.0, help="max seconds to wait for the jobs")
     args = parser.parse_args(argv)
     harness.exit_on_sigterm()
@@ -118,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {"ZALO_APP_ID": fz.APP_ID, "ZALO_APP_SECRET": fz.APP_SECRET, "ZALO_OA_SECRET_KEY": fz.OA_SECRET_KEY,
                "ZALO_ACCESS_TOKEN": "at-initial", "ZALO_REFRESH_TOKEN": "rt-initial", "ZALO_API_BASE": zalo.base,
                "ZALO_OAUTH_BASE": zalo.base, "ZALO_MEDIA_HOSTS": zalo.host}
-        with FaultStack(workers=args.workers, extra_env=env) as stack:
+        with FaultStack(workers=args.workers, extra_env=env, split=not args.forking_workers) as stack:
             mix = Mix(stack.base, staff_cookie(stack.base))
             res = loadgen.run(stack.base, mix.task, args.count, seconds=args.seconds, connections=args.connections)
             traffic_end = time.monotonic()
@@ -139,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
 
     total_ok = res.ok()
     print(f"load: {len(res.samples)} requests in {res.elapsed:.1f} s ({args.connections} connections, "
-          f"gunicorn gthread {harness.GUNICORN_WORKERS}x{harness.GUNICORN_THREADS}, {args.workers} RQ workers); "
+          f"gunicorn gthread {harness.GUNICORN_WORKERS}x{harness.GUNICORN_THREADS}, {args.workers} RQ workers"
+          f"{' forking' if args.forking_workers else ': bot/default in-process, media/bulk forking'}); "
           f"{total_ok / res.elapsed:.1f} ok req/s overall; load average {__import__('os').getloadavg()[0]:.1f}")
     for label in sorted({s.label for s in res.samples}):
         print(f"  {label:14s} {res.summary(label)}")
