@@ -30,14 +30,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from sqlalchemy import event
-from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
 from backend.errors import InvalidInput
-from backend.models.base import utcnow
 from backend.models.calendar import CalendarOverride
-from backend.models.settings import CitySetting
 from backend.services import settings as city_settings
 
 log = logging.getLogger(__name__)
@@ -293,21 +289,7 @@ class WorkingCalendar:
 CALENDAR_VERSION_KEY = "calendar_version"
 
 
-def _override_changes(session: OrmSession) -> bool:
-    if any(isinstance(obj, CalendarOverride) for obj in (*session.new, *session.deleted)):
-        return True
-    return any(isinstance(obj, CalendarOverride) and session.is_modified(obj) for obj in session.dirty)
-
-
-@event.listens_for(OrmSession, "before_flush")
-def _bump_calendar_version(session: OrmSession, _context: Any, _instances: Any) -> None:
-    if not _override_changes(session):
-        return
-    row = session.get(CitySetting, CALENDAR_VERSION_KEY)
-    if row is None:
-        session.add(CitySetting(key=CALENDAR_VERSION_KEY, value=uuid.uuid4().hex))
-    else:
-        row.value, row.updated_at = uuid.uuid4().hex, utcnow()
+city_settings.stamp_on_change(CALENDAR_VERSION_KEY, (CalendarOverride,))
 
 
 def forget_overrides(session: Session) -> None:
@@ -322,7 +304,7 @@ def load_calendar(session: Session) -> WorkingCalendar:
     Overrides are cached per process and database, keyed by the ``calendar_version`` setting read
     in this transaction (see ``CALENDAR_VERSION_KEY``): no query while they are unchanged.
     """
-    if _override_changes(session):
+    if city_settings.has_changes(session, (CalendarOverride,)):
         session.flush()   # what the query would autoflush: pending edits must count
     hours = normalize_hours(city_settings.office_hours(session))
     zone = city_settings.timezone(session) or DEFAULT_TIMEZONE

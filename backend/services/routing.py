@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,10 +41,8 @@ from sqlmodel import Session, select
 
 from backend.errors import Unavailable
 from backend.models.areas import Area
-from backend.models.base import utcnow
 from backend.models.categories import Category
 from backend.models.routing import RoutingRule
-from backend.models.settings import CitySetting
 from backend.models.units import Unit
 from backend.services import settings as city_settings
 
@@ -193,21 +190,7 @@ ROUTING_VERSION_KEY = "routing_version"
 _ROUTING_MODELS = (Area, RoutingRule, Unit)
 
 
-def _routing_changes(session: OrmSession) -> bool:
-    if any(isinstance(obj, _ROUTING_MODELS) for obj in (*session.new, *session.deleted)):
-        return True
-    return any(isinstance(obj, _ROUTING_MODELS) and session.is_modified(obj) for obj in session.dirty)
-
-
-@event.listens_for(OrmSession, "before_flush")
-def _bump_routing_version(session: OrmSession, _context: Any, _instances: Any) -> None:
-    if not _routing_changes(session):
-        return
-    row = session.get(CitySetting, ROUTING_VERSION_KEY)
-    if row is None:
-        session.add(CitySetting(key=ROUTING_VERSION_KEY, value=uuid.uuid4().hex))
-    else:
-        row.value, row.updated_at = uuid.uuid4().hex, utcnow()
+city_settings.stamp_on_change(ROUTING_VERSION_KEY, _ROUTING_MODELS)
 
 
 @event.listens_for(OrmSession, "after_flush")
@@ -221,7 +204,7 @@ def _note_routing_changes(session: OrmSession, _context: Any) -> None:
 
 
 def _fingerprint(session: Session) -> tuple[Any, ...]:
-    """``routing_version`` is rewritten by any ORM flush of an Area (see ``_bump_routing_version``), so an
+    """``routing_version`` is rewritten by any ORM flush of an Area (see ``settings.stamp_on_change``), so an
     area edited in another process is noticed even when ``areas_version`` was not bumped (or raced)."""
     return (city_settings.get(session, "areas_version", 0), city_settings.get(session, ROUTING_VERSION_KEY),
             _generation)
@@ -341,7 +324,7 @@ def _active_unit(session: Session, unit_id: int | None, at: datetime) -> Unit | 
 
 def rule_book(session: Session) -> RuleBook:
     """The cached rules and units of this database (see "Rule cache" in the module doc)."""
-    if _routing_changes(session):
+    if city_settings.has_changes(session, _ROUTING_MODELS):
         session.flush()   # what a query would autoflush: pending edits must count
     key = str(session.get_bind().engine.url)
     fingerprint = (*_fingerprint(session), _rule_generation)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
+import uuid
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -98,6 +99,37 @@ def _forget_on_end(session: OrmSession, transaction: Any) -> None:
 @event.listens_for(OrmSession, "after_soft_rollback")
 def _forget_on_rollback(session: OrmSession, _previous: Any) -> None:
     session.info.pop(_SNAPSHOT_KEY, None)
+
+
+# --------------------------------------------------------------------------- version stamps
+
+_STAMPS: list[tuple[str, tuple[type, ...]]] = []
+
+
+def stamp_on_change(key: str, models: tuple[type, ...]) -> None:
+    """Declare that any ORM flush changing a row of ``models`` rewrites the setting ``key`` with a fresh
+    random token, in the same transaction: per-process caches of that data keyed by ``key`` are then
+    never valid past a commit that changed it (other processes notice at their next transaction)."""
+    _STAMPS.append((key, models))
+
+
+def has_changes(session: OrmSession, models: tuple[type, ...]) -> bool:
+    """Whether the session holds pending (unflushed) ORM changes to rows of ``models``."""
+    if any(isinstance(obj, models) for obj in (*session.new, *session.deleted)):
+        return True
+    return any(isinstance(obj, models) and session.is_modified(obj) for obj in session.dirty)
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _stamp_changes(session: OrmSession, _context: Any, _instances: Any) -> None:
+    for key, models in _STAMPS:
+        if not has_changes(session, models):
+            continue
+        row = session.get(CitySetting, key)
+        if row is None:
+            session.add(CitySetting(key=key, value=uuid.uuid4().hex))
+        else:
+            row.value, row.updated_at = uuid.uuid4().hex, utcnow()
 
 
 def forget(session: Session) -> None:

@@ -234,6 +234,16 @@ def test_sweep_marks_each_breach_once(session, units, category) -> None:
         [(late.id, "ack"), (late.id, "resolve"), (acked.id, "resolve")])
 
 
+def _routed_then_paused_4h(session, report: Report) -> None:
+    """Routed Mon 16/11 08:00 (normal 2d → Wed 18/11 17:00), on hold Tue 08:00–14:00 (4 working hours)."""
+    sla.on_routed(session, report, at=at(11, 16, 8, 0))
+    actor = Actor.system()
+    sla.on_state_change(session, report, from_state="in_progress", to_state="on_hold", at=at(11, 17, 8, 0),
+                        reason="Chờ phối hợp", actor=actor)
+    sla.on_state_change(session, report, from_state="on_hold", to_state="in_progress", at=at(11, 17, 14, 0),
+                        reason=None, actor=actor)
+
+
 def _rescheduled(session, report: Report) -> list[dict]:
     return [d for k, d in kinds(session, report) if k == "sla_started" and d.get("rescheduled")]
 
@@ -251,12 +261,7 @@ def test_raising_the_priority_reschedules_the_running_clock(session, units, cate
 
 def test_rescheduling_keeps_the_time_added_by_a_pause(session, units, category) -> None:
     report = new_report(session, units["a"], category)
-    sla.on_routed(session, report, at=at(11, 16, 8, 0))
-    actor = Actor.system()
-    sla.on_state_change(session, report, from_state="in_progress", to_state="on_hold", at=at(11, 17, 8, 0),
-                        reason="Chờ phối hợp", actor=actor)
-    sla.on_state_change(session, report, from_state="on_hold", to_state="in_progress", at=at(11, 17, 14, 0),
-                        reason=None, actor=actor)
+    _routed_then_paused_4h(session, report)
     assert report.resolve_due_at == at(11, 19, 11, 30)        # 2d + 4h paused
     report.priority = "complex"
     # 10 working days from Mon 16/11 (Tue 24/11 off) → Tue 1/12 17:00, + the 4 h paused → Wed 2/12 11:30
@@ -293,12 +298,7 @@ def test_every_change_counts_from_the_clock_origin_not_from_the_previous_change(
 
 def test_time_added_by_a_pause_survives_several_changes(session, units, category) -> None:
     report = new_report(session, units["a"], category)
-    sla.on_routed(session, report, at=at(11, 16, 8, 0))
-    actor = Actor.system()
-    sla.on_state_change(session, report, from_state="in_progress", to_state="on_hold", at=at(11, 17, 8, 0),
-                        reason="Chờ phối hợp", actor=actor)
-    sla.on_state_change(session, report, from_state="on_hold", to_state="in_progress", at=at(11, 17, 14, 0),
-                        reason=None, actor=actor)
+    _routed_then_paused_4h(session, report)
     report.priority = "complex"
     assert sla.on_budget_change(session, report, at=at(11, 17, 15, 0)) == at(12, 2, 11, 30)
     report.priority = "normal"                                # 2d from Mon 08:00 + the 4 h paused
