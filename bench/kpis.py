@@ -24,7 +24,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from sqlalchemy import text  # noqa: E402
 
 from backend.db import Database  # noqa: E402
-from backend.services import kpis  # noqa: E402
+from backend.services import kpis, ranking  # noqa: E402
 from backend.services.calendar import load_calendar  # noqa: E402
 
 BUDGET_MS = 200.0
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"on_time_rate={figures['on_time_rate']} backlog={figures['backlog']}")
         start, end = kpis.month_range(month, calendar)
         if args.city:
-            samples = timed(lambda: kpis.ranking(session, month=month), 2)
+            samples = timed(lambda: ranking.monthly(session, month=month), 2)
             print(f"public ranking {month:%Y-%m} (all units): {summary(samples)}")
             samples = timed(lambda: kpis.compute(session, start=start, end=end), 2)
             print(f"city-wide month {month:%Y-%m} (GET /api/v1/stats): {summary(samples)}")

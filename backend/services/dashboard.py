@@ -20,6 +20,7 @@ from backend.errors import Forbidden, InvalidInput
 from backend.models.reports import Report, ReportEvent
 from backend.models.staff import Staff
 from backend.services import inbox, kpis
+from backend.services import ranking as unit_ranking
 from backend.services.calendar import load_calendar
 
 log = logging.getLogger(__name__)
@@ -145,4 +146,4 @@ def ranking(session: Session, *, scope: Scope) -> list[dict[str, Any]]:
     """The unit ranking for the last month of the scope."""
     calendar = load_calendar(session)
     last = calendar.local(scope.end - timedelta(seconds=1)).date().replace(day=1)
-    return kpis.ranking(session, month=last)
+    return unit_ranking.monthly(session, month=last)

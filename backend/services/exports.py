@@ -1,7 +1,7 @@
 """Exports for spreadsheets and the city's GIS platform.
 
 - CSV (UTF-8 with BOM so Excel shows Vietnamese correctly, CRLF lines): reports (public fields
-  only) and KPIs (``kpis.to_csv_rows``).
+  only) and KPIs (``kpi_csv_rows``).
 - GeoJSON (RFC 7946: WGS 84 lon/lat, no ``crs`` member; QGIS and ArcGIS open it as is): reports as
   points with public properties, and the ward/commune areas as polygons.
 
@@ -176,9 +176,8 @@ def reports_csv(session: Session, *, query: ReportQuery) -> Iterator[str]:
 
 
 def kpis_csv(result: dict[str, Any]) -> Iterator[str]:
-    from backend.services import kpis
 
-    return csv_lines(kpis.to_csv_rows(result))
+    return csv_lines(kpi_csv_rows(result))
 
 
 def reports_geojson(session: Session, *, query: ReportQuery) -> Iterator[str]:
@@ -215,3 +214,25 @@ def areas_geojson(session: Session) -> dict[str, Any]:
         features.append({"type": "Feature", "id": area.code, "geometry": geometry,
                          "properties": {"code": area.code, "name": area.name, "kind": area.kind}})
     return {"type": "FeatureCollection", "features": features}
+
+
+KPI_CSV_HEADER = ["month", "start", "end", "closures", "on_time_closures", "open_overdue", "on_time_rate", "backlog",
+              "resolutions", "reopens", "reopen_rate", "transfer_rate", "first_unit_share",
+              "ack_count", "ack_median_working_hours", "ack_p90_working_hours", "ack_median_hours", "ack_p90_hours",
+              "resolve_count", "resolve_median_working_hours", "resolve_p90_working_hours",
+              "resolve_median_hours", "resolve_p90_hours", "satisfaction_mean", "satisfaction_count"]
+
+
+def kpi_csv_rows(result: dict[str, Any]) -> list[list[Any]]:
+    """Header + one row per month (or one row for the period) of a :func:`compute` result."""
+    entries = result.get("months") or [{"month": "", **result["period"]}]
+    rows: list[list[Any]] = [list(KPI_CSV_HEADER)]
+    for e in entries:
+        ack, res = e["time_to_acknowledge"], e["time_to_resolve"]
+        rows.append([e.get("month", ""), e["start"], e["end"], e["closures"], e["on_time_closures"],
+                     e["open_overdue"], e["on_time_rate"], e["backlog"], e["resolutions"], e["reopens"],
+                     e["reopen_rate"], e["transfer_rate"], e["first_unit_share"],
+                     ack["count"], ack["median_working_hours"], ack["p90_working_hours"], ack["median_hours"],
+                     ack["p90_hours"], res["count"], res["median_working_hours"], res["p90_working_hours"],
+                     res["median_hours"], res["p90_hours"], e["satisfaction"]["mean"], e["satisfaction"]["count"]])
+    return rows

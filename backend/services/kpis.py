@@ -3,7 +3,7 @@
 One implementation feeds ``GET /api/v1/stats``, the dashboard, the CSV export and the public ranking.
 Each report's events are replayed in order (``created``, ``routed``, ``transferred``, ``reopened``,
 ``rated``, resolve-clock ``sla_*`` and every event carrying a state change); the mutable report columns are only used to
-narrow the candidate reports (see ``_candidate_ids``) and for the category/area filters.
+narrow the candidate reports (see ``candidate_ids``) and for the category/area filters.
 
 Definitions (a "period" is [start, end); an event belongs to the unit holding the report at that
 moment, i.e. the ``to_unit_id`` of the last ``routed``/``transferred`` event before it):
@@ -182,7 +182,7 @@ class _Replay:
 CLOSED_OR_FIXED = ("resolved", "rejected", "not_competent", "duplicate", "closed")
 
 
-def _candidate_ids(session: Session, *, unit_id: int | None, category_id: int | None, area_id: int | None,
+def candidate_ids(session: Session, *, unit_id: int | None, category_id: int | None, area_id: int | None,
                    start: datetime, end: datetime) -> list[int]:
     """Reports that may carry a fact for the filters in [start, end): a superset, the replay decides.
 
@@ -233,7 +233,7 @@ def _events(session: Session, ids: list[int], end: datetime) -> Iterable[Any]:
         yield from session.connection().execute(stmt).all()  # Core rows, fetched at once
 
 
-def _facts(session: Session, ids: list[int], end: datetime, ends: Sequence[datetime]) -> list[Facts]:
+def replay_facts(session: Session, ids: list[int], end: datetime, ends: Sequence[datetime]) -> list[Facts]:
     triage = set(session.exec(select(Unit.id).where(Unit.is_triage.is_(True))).all())
     out: list[Facts] = []
     current: int | None = None
@@ -297,7 +297,7 @@ class Bucket:
     held: list[Snapshot] = field(default_factory=list)
 
 
-def _buckets(facts: list[Facts], idx: int, start: datetime, end: datetime, by_unit: bool) -> dict[Any, Bucket]:
+def buckets(facts: list[Facts], idx: int, start: datetime, end: datetime, by_unit: bool) -> dict[Any, Bucket]:
     """One pass over the facts: {unit_id: Bucket} (``by_unit``) or {None: Bucket}."""
     out: dict[Any, Bucket] = {}
 
@@ -326,7 +326,7 @@ def _buckets(facts: list[Facts], idx: int, start: datetime, end: datetime, by_un
     return out
 
 
-def _figures(b: Bucket, start: datetime, end: datetime, calendar: WorkingCalendar) -> dict[str, Any]:
+def figures(b: Bucket, start: datetime, end: datetime, calendar: WorkingCalendar) -> dict[str, Any]:
     resolutions = [c for c in b.closures if c["resolved"]]
     overdue = sum(1 for s in b.held if _overdue(s, end))
     on_time = sum(1 for c in b.closures if c["on_time"])
@@ -347,8 +347,8 @@ def _figures(b: Bucket, start: datetime, end: datetime, calendar: WorkingCalenda
 
 def _aggregate(facts: list[Facts], idx: int, start: datetime, end: datetime, unit_id: int | None,
                calendar: WorkingCalendar) -> dict[str, Any]:
-    bucket = _buckets(facts, idx, start, end, by_unit=unit_id is not None).get(unit_id) or Bucket()
-    return _figures(bucket, start, end, calendar)
+    bucket = buckets(facts, idx, start, end, by_unit=unit_id is not None).get(unit_id) or Bucket()
+    return figures(bucket, start, end, calendar)
 
 
 def month_buckets(start: datetime, end: datetime, calendar: WorkingCalendar) -> list[tuple[datetime, datetime]]:
@@ -383,9 +383,9 @@ def compute(session: Session, *, unit_id: int | None = None, category_id: int | 
     calendar = load_calendar(session)
     buckets = month_buckets(start, end, calendar) if group_by_month else []
     ends = [end] + [b_end for _s, b_end in buckets]
-    ids = _candidate_ids(session, unit_id=unit_id, category_id=category_id, area_id=area_id,
+    ids = candidate_ids(session, unit_id=unit_id, category_id=category_id, area_id=area_id,
                          start=start, end=end)
-    facts = _facts(session, ids, end, sorted(set(ends)))
+    facts = replay_facts(session, ids, end, sorted(set(ends)))
     order = sorted(set(ends))
     result: dict[str, Any] = {
         "filters": {"unit_id": unit_id, "category_id": category_id, "area_id": area_id},
@@ -402,49 +402,3 @@ def compute(session: Session, *, unit_id: int | None = None, category_id: int | 
 def month_range(month: date, calendar: WorkingCalendar) -> tuple[datetime, datetime]:
     first = datetime(month.year, month.month, 1, tzinfo=calendar.tz)
     return first, (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
-def ranking(session: Session, *, month: date) -> list[dict[str, Any]]:
-    """Public monthly ranking of (non-triage) units by on-time rate, best first (as HCMC 1022 publishes).
-
-    Units with nothing to measure that month are listed last with ``on_time_rate: None``.
-    """
-    calendar = load_calendar(session)
-    start, end = month_range(month, calendar)
-    ids = _candidate_ids(session, unit_id=None, category_id=None, area_id=None, start=start, end=end)
-    facts = _facts(session, ids, end, [end])
-    units = session.exec(select(Unit).where(Unit.is_triage.is_(False)).order_by(Unit.code)).all()
-    buckets = _buckets(facts, 0, start, end, by_unit=True)
-    rows = []
-    for unit in units:
-        figures = _figures(buckets.get(unit.id) or Bucket(), start, end, calendar)
-        rows.append({"unit_id": unit.id, "unit_code": unit.code, "unit_name_vi": unit.name_vi,
-                     "unit_name_en": unit.name_en, "closures": figures["closures"],
-                     "on_time_closures": figures["on_time_closures"], "open_overdue": figures["open_overdue"],
-                     "on_time_rate": figures["on_time_rate"], "satisfaction": figures["satisfaction"]})
-    rows.sort(key=lambda r: (r["on_time_rate"] is None, -(r["on_time_rate"] or 0), -r["closures"], r["unit_code"]))
-    for rank, row in enumerate(rows, start=1):
-        row["rank"] = rank if row["on_time_rate"] is not None else None
-    return rows
-
-
-CSV_HEADER = ["month", "start", "end", "closures", "on_time_closures", "open_overdue", "on_time_rate", "backlog",
-              "resolutions", "reopens", "reopen_rate", "transfer_rate", "first_unit_share",
-              "ack_count", "ack_median_working_hours", "ack_p90_working_hours", "ack_median_hours", "ack_p90_hours",
-              "resolve_count", "resolve_median_working_hours", "resolve_p90_working_hours",
-              "resolve_median_hours", "resolve_p90_hours", "satisfaction_mean", "satisfaction_count"]
-
-
-def to_csv_rows(result: dict[str, Any]) -> list[list[Any]]:
-    """Header + one row per month (or one row for the period) of a :func:`compute` result."""
-    entries = result.get("months") or [{"month": "", **result["period"]}]
-    rows: list[list[Any]] = [list(CSV_HEADER)]
-    for e in entries:
-        ack, res = e["time_to_acknowledge"], e["time_to_resolve"]
-        rows.append([e.get("month", ""), e["start"], e["end"], e["closures"], e["on_time_closures"],
-                     e["open_overdue"], e["on_time_rate"], e["backlog"], e["resolutions"], e["reopens"],
-                     e["reopen_rate"], e["transfer_rate"], e["first_unit_share"],
-                     ack["count"], ack["median_working_hours"], ack["p90_working_hours"], ack["median_hours"],
-                     ack["p90_hours"], res["count"], res["median_working_hours"], res["p90_working_hours"],
-                     res["median_hours"], res["p90_hours"], e["satisfaction"]["mean"], e["satisfaction"]["count"]])
-    return rows

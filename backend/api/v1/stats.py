@@ -17,6 +17,7 @@ from backend.api.v1.openapi import dump, query, route
 from backend.db import request_session
 from backend.schemas.stats import Ranking, RankingQuery, StatsPublic, StatsQuery
 from backend.services import kpis, queries
+from backend.services import ranking as unit_ranking
 from backend.services import settings as city_settings
 
 _KEYS = ("start", "end", "closures", "on_time_closures", "open_overdue", "on_time_rate", "resolutions",
@@ -95,7 +96,7 @@ def ranking() -> Any:
     month = _month(q.month, previous=True)
     en = http.locale() == "en"
     session = request_session()
-    rows = _memo(("ranking", _data_version(session), month), lambda: kpis.ranking(session, month=month))
+    rows = _memo(("ranking", _data_version(session), month), lambda: unit_ranking.monthly(session, month=month))
     items = [{"rank": r["rank"], "unit_code": r["unit_code"],
               "unit_name": (r["unit_name_en"] if en and r["unit_name_en"] else r["unit_name_vi"]),
               "closures": r["closures"], "on_time_closures": r["on_time_closures"],

@@ -17,7 +17,7 @@ from backend.errors import InvalidInput
 from backend.models.categories import Category
 from backend.models.reports import Report
 from backend.models.units import Unit
-from backend.services import events, kpis, sla
+from backend.services import events, exports, kpis, ranking, sla
 from backend.services.events import Actor
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -205,16 +205,16 @@ def test_figures_come_from_events_not_report_columns(session, world) -> None:
 
 
 def test_ranking_orders_units_by_on_time_rate(session, world) -> None:
-    rows = [r for r in kpis.ranking(session, month=date(2026, 11, 1)) if r["unit_code"] in {"unit-a", "unit-b"}]
+    rows = [r for r in ranking.monthly(session, month=date(2026, 11, 1)) if r["unit_code"] in {"unit-a", "unit-b"}]
     assert [r["unit_code"] for r in rows] == ["unit-b", "unit-a"]
     assert rows[0]["on_time_rate"] == 1.0 and rows[1]["on_time_rate"] == round(4 / 7, 4)
-    assert all("ioc" not in r["unit_code"] for r in kpis.ranking(session, month=date(2026, 11, 1)))
+    assert all("ioc" not in r["unit_code"] for r in ranking.monthly(session, month=date(2026, 11, 1)))
 
 
 def test_csv_rows(session, world) -> None:
     result = kpis.compute(session, unit_id=world["a"].id, start=at(10, 1, 0), end=at(12, 1, 0), group_by_month=True)
-    rows = kpis.to_csv_rows(result)
-    assert rows[0] == kpis.CSV_HEADER and len(rows) == 3
+    rows = exports.kpi_csv_rows(result)
+    assert rows[0] == exports.KPI_CSV_HEADER and len(rows) == 3
     nov = dict(zip(rows[0], rows[2], strict=True))
     assert nov["month"] == "2026-11" and nov["closures"] == 5 and nov["open_overdue"] == 2
 
