@@ -350,11 +350,12 @@ class _Turn:
             self.prefix.append(msg.photos_dropped(len(draft.get("photo_ids") or []) - len(usable)))
             draft["photo_ids"] = usable
         try:
-            report = intake.create_report(
-                self.session, channel=self.msg.channel, actor=Actor.bot(self.msg.channel),
-                category_code=draft.get("category_code"), description=draft.get("description") or "",
-                lat=draft.get("lat"), lon=draft.get("lon"), address=draft.get("address"),
-                photo_ids=list(draft.get("photo_ids") or []), resident_id=self.resident_id)
+            with self.session.begin_nested():  # a refusal while writing leaves nothing half-written
+                report = intake.create_report(
+                    self.session, channel=self.msg.channel, actor=Actor.bot(self.msg.channel),
+                    category_code=draft.get("category_code"), description=draft.get("description") or "",
+                    lat=draft.get("lat"), lon=draft.get("lon"), address=draft.get("address"),
+                    photo_ids=list(draft.get("photo_ids") or []), resident_id=self.resident_id)
         except InvalidInput as exc:
             self._refused(draft, exc)
             return

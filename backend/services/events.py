@@ -107,11 +107,17 @@ def batch(session: Session) -> Iterator[list[ReportEvent]]:
     Yields the list of the events recorded so far (filled as ``record()`` is called; ids are set
     when the block ends). Each report must be in the session (or inserted) by the end of the
     block; a report still without an id is added and flushed then. A block inside another one
-    joins the outer block (and yields its list). When the block raises, its events are dropped.
+    joins the outer block (and yields its list). When a block raises, its own events are dropped (an
+    inner block's too, even if the outer block catches the error and goes on).
     """
     current: _Batch | None = session.info.get(_BATCH_KEY)
     if current is not None:
-        yield current.events
+        marks = len(current.reports), len(current.events)
+        try:
+            yield current.events
+        except BaseException:  # the inner block failed: its events must not be written by the outer one
+            del current.reports[marks[0]:], current.events[marks[1]:]
+            raise
         return
     pending = _Batch([], [])
     session.info[_BATCH_KEY] = pending

@@ -82,7 +82,9 @@ def submit(session: Session, *, channel: str, actor: Actor, category_code: str |
     ``emergency-category``, ``invalid-attributes``, ``too-many-photos``, ``unknown-photo``,
     ``unknown-resident``, ``photo-already-attached``, ``photo-rejected``), Forbidden
     (``foreign-photo``, ``resident-mismatch``), Unavailable (``no-triage-unit``).
-    Nothing is written when it raises.
+    Validation errors write nothing. A conflict found while writing (``photo-already-attached``: another
+    report claimed the photo meanwhile) leaves the report row in the transaction: the caller rolls back —
+    a request does — or, to carry on, calls it inside ``session.begin_nested()``.
 
     The report is routed and its deadlines set before it is inserted, so one INSERT carries its
     final state; its events follow in one flush (``events.batch``).

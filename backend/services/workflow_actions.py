@@ -89,8 +89,15 @@ def route(ctx: Context) -> Effect:
                                found.is_triage)
     if report.status == State.TRIAGE and target.is_triage and target.unit_id == report.unit_id:
         raise InvalidInput("Phản ánh đã ở hàng chờ phân loại; hãy chọn đơn vị xử lý.", code="unit-required")
-    return lambda: route_report(session, report, target, actor=ctx.actor, at=ctx.at,
-                                data={"action": "route"})
+
+    def effect() -> ReportEvent:
+        previous = report.priority
+        event = route_report(session, report, target, actor=ctx.actor, at=ctx.at, data={"action": "route"})
+        if report.priority != previous:  # the resolve clock started in triage: reschedule it
+            sla.on_budget_change(session, report, at=ctx.at)
+        return event
+
+    return effect
 
 
 def hold(ctx: Context) -> Effect:

@@ -185,3 +185,32 @@ def test_message_naming_an_open_report_becomes_a_comment(chat, session):
     other = Chat(session, user="zu-2")
     assert "ý kiến bổ sung" not in other.text(f"{report.code} vẫn chưa ai đến sửa")
 
+
+
+def test_a_photo_claimed_meanwhile_refuses_politely_and_leaves_no_half_report(chat, session):
+    from sqlalchemy import event, text
+
+    chat.photo()
+    r = chat.location()
+    chat.text(chat.menu_number(r, "Hư hỏng mặt đường"))
+    chat.text("bỏ qua")
+    [photo] = session.exec(select(Photo)).all()
+    other = Report(code="PA-OTHER1", status="assigned")  # another process's report takes the photo
+    session.add(other)
+    session.flush()
+    conn = session.connection()
+
+    def claim_meanwhile(connection, _cursor, statement, *_args) -> None:
+        if statement.startswith("INSERT INTO reports") and not claim_meanwhile.done:
+            claim_meanwhile.done = True
+            connection.execute(text("UPDATE photos SET report_id = :r WHERE id = :p"), {"r": other.id, "p": photo.id})
+
+    claim_meanwhile.done = False
+    event.listen(conn, "after_cursor_execute", claim_meanwhile)
+    try:
+        reply = chat.text("có")
+    finally:
+        event.remove(conn, "after_cursor_execute", claim_meanwhile)
+    assert claim_meanwhile.done and "PA-" not in reply           # refused, politely, no code announced
+    assert [rep.code for rep in _reports(session)] == ["PA-OTHER1"]  # nothing half-written
+    assert session.exec(select(ReportEvent)).all() == []

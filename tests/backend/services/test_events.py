@@ -105,3 +105,14 @@ def test_a_failing_batch_writes_nothing(session) -> None:
     assert notify_jobs(session) == []
     created = events.record(session, report, EventKind.CREATED, actor=Actor.resident(None))
     assert created.id is not None   # the session is not left in batch mode
+
+
+def test_an_inner_batch_that_fails_inside_a_caught_savepoint_writes_nothing(session) -> None:
+    report = new_report(session)
+    with events.batch(session):
+        events.record(session, report, EventKind.INTERNAL_NOTE, actor=Actor.system(), data={"text": "kept"})
+        with pytest.raises(RuntimeError), session.begin_nested(), events.batch(session):
+            events.record(session, report, EventKind.INTERNAL_NOTE, actor=Actor.system(), data={"text": "undone"})
+            raise RuntimeError("the inner change is refused")
+    notes = session.exec(select(ReportEvent).where(ReportEvent.report_id == report.id)).all()
+    assert [e.data["text"] for e in notes] == ["kept"]

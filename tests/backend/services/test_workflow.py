@@ -151,10 +151,12 @@ def test_route_from_triage_by_dispatcher(session, city: City) -> None:
     assert report.status == State.TRIAGE
     assert "route" in workflow.allowed_actions(report, city.actor("disp"))
     assert "route" in workflow.allowed_actions(report, city.actor("ioc_officer"))
+    triage_due = report.resolve_due_at
     event = act(city, report, "route", "disp", unit_id=city.units["ward"].id, priority="urgent")
     assert (event.kind, event.to_state, event.to_unit_id) == ("routed", "assigned", city.units["ward"].id)
     assert report.status == State.ASSIGNED and report.unit_id == city.units["ward"].id
     assert report.priority == "urgent"
+    assert report.resolve_due_at < triage_due  # the clock started in triage is rescheduled to urgent
 
 
 def test_route_to_triage_again_is_refused(city: City) -> None:
