@@ -16,7 +16,6 @@ import argparse
 import base64
 import io
 import json
-import os
 import random
 import sys
 import time
@@ -26,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import harness, loadgen
+from bench import harness, loadgen, sidebyside
 
 CATEGORY = "duong-hu-hong"
 CENTRE = (9.6025, 105.9740)  # Sóc Trăng, inside the demo city
@@ -128,60 +127,26 @@ def hello_requests(n: int) -> list[loadgen.Req]:
                         label="hello")] * n
 
 
-def merge(results: list[loadgen.Result]) -> loadgen.Result:
-    return loadgen.Result(tasks=sum(r.tasks for r in results), elapsed=sum(r.elapsed for r in results),
-                          samples=[s for r in results for s in r.samples])
-
-
 def measure(stack: harness.Stack, args: argparse.Namespace) -> tuple[loadgen.Result, loadgen.Result, int]:
     """Hello and intake served side by side; measured in alternating rounds (fair on a busy machine)."""
-    hello_proc, hello_port = harness.gunicorn("bench.hello:app", stack.env, workers=args.workers,
-                                              threads=args.threads, ready_path="/healthz")
-    hello_base = f"http://127.0.0.1:{hello_port}"
-    try:
-        stack.start_app(workers=args.workers, threads=args.threads)
-        total = args.max_requests + args.warmup
+    with sidebyside.apps(stack, args) as hello_base:
         started = time.monotonic()
-        uploaded = upload_photos(stack.base, total, args.residents, args.connections)
+        uploaded = upload_photos(stack.base, args.max_requests + args.warmup, args.residents, args.connections)
         print(f"uploaded {len(uploaded)} photos in {time.monotonic() - started:.1f} s", file=sys.stderr)
         reqs = report_requests(uploaded)
-        warm, measured = reqs[:args.warmup], reqs[args.warmup:]
-        hello = hello_requests(200_000)
-        loadgen.run(hello_base, loadgen.requests_task(hello), 500, seconds=2, connections=args.connections)
-        loadgen.run(stack.base, loadgen.requests_task(warm), len(warm), seconds=30, connections=args.connections)
-        rounds = max(1, args.rounds)
-        per_round = args.seconds / rounds
-        hello_res, intake_res = [], []
-        chunk = len(measured) // rounds
-        for k in range(rounds):
-            hello_res.append(loadgen.run(hello_base, loadgen.requests_task(hello), len(hello), seconds=per_round,
-                                         connections=args.connections, processes=args.processes))
-            part = measured[k * chunk:(k + 1) * chunk]
-            intake_res.append(loadgen.run(stack.base, loadgen.requests_task(part), len(part), seconds=per_round,
-                                          connections=args.connections, processes=args.processes, collect=True))
-    finally:
-        stack.stop_app()
-        harness.stop_process(hello_proc)
-    intake_all = merge(intake_res)
+        hello, intake = sidebyside.alternate(hello_base, hello_requests(200_000), stack.base, reqs[:args.warmup],
+                                             reqs[args.warmup:], args)
     engine = stack.engine()
     try:
-        missing = missing_in_db(engine, created_codes(intake_all))
+        missing = missing_in_db(engine, created_codes(intake))
     finally:
         engine.dispose()
-    return merge(hello_res), intake_all, missing
+    return hello, intake, missing
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--processes", type=int, default=2, help="load-generator processes")
-    parser.add_argument("--workers", type=int, default=harness.GUNICORN_WORKERS)
-    parser.add_argument("--threads", type=int, default=harness.GUNICORN_THREADS)
-    parser.add_argument("--max-requests", type=int, default=1500, help="upper bound of measured intake requests")
-    parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating hello/intake rounds")
+    sidebyside.add_arguments(parser, max_requests=1500, warmup=200, subject="intake")
     parser.add_argument("--residents", type=int, default=2000)
-    parser.add_argument("--database-url", default=None, help="existing PostgreSQL (default: a private cluster)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,11 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         hello, intake, missing = measure(stack, args)
     ratio = intake.rps() / hello.rps() if hello.rps() else 0.0
     p99 = intake.pct(0.99)
-    print(f"gunicorn gthread workers={args.workers} threads={args.threads}, {args.connections} connections, "
-          f"<= {args.seconds:.0f} s or {args.max_requests} requests, postgresql + redis")
+    print(sidebyside.header(args))
     print(f"hello : {hello.summary()}")
     print(f"intake: {intake.summary()}")
-    print(f"load average: {os.getloadavg()[0]:.1f} (other processes share the CPUs)")
+    print(sidebyside.load_line())
     print(f"reports answered 201: {intake.ok()}, missing in the database: {missing}")
     ok = ratio >= 0.40 and p99 < 100 and missing == 0
     print(f"RESULT intake_ratio={ratio:.3f} intake_p99_ms={p99:.1f} intake_rps={intake.rps():.1f} "

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 import uuid
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import harness, loadgen
+from bench import harness, loadgen, sidebyside
 
 APP_ID = "bench-app-id"
 OA_SECRET = "bench-oa-secret"  # noqa: S105 - the value harness.app_env gives the benchmark app
@@ -53,11 +52,6 @@ def hello_requests(n: int) -> list[loadgen.Req]:
     return [loadgen.Req("POST", "/hello", {"Content-Type": "application/json"}, body, label="hello")] * n
 
 
-def merge(results: list[loadgen.Result]) -> loadgen.Result:
-    return loadgen.Result(tasks=sum(r.tasks for r in results), elapsed=sum(r.elapsed for r in results),
-                          samples=[s for r in results for s in r.samples])
-
-
 def missing_in_db(stack: harness.Stack, msg_ids: list[str]) -> int:
     from sqlalchemy import text
 
@@ -73,45 +67,17 @@ def missing_in_db(stack: harness.Stack, msg_ids: list[str]) -> int:
 
 def measure(stack: harness.Stack, args: argparse.Namespace) -> tuple[loadgen.Result, loadgen.Result, int]:
     stack.env["RATELIMIT_ENABLED"] = "true"  # the per-Zalo-user limit is part of the webhook's work
-    hello_proc, hello_port = harness.gunicorn("bench.hello:app", stack.env, workers=args.workers,
-                                              threads=args.threads, ready_path="/healthz")
-    hello_base = f"http://127.0.0.1:{hello_port}"
-    try:
-        stack.start_app(workers=args.workers, threads=args.threads)
+    with sidebyside.apps(stack, args) as hello_base:
         reqs = event_requests(args.max_requests + args.warmup, args.users)
-        warm, measured = reqs[:args.warmup], reqs[args.warmup:]
-        hello = hello_requests(200_000)
-        loadgen.run(hello_base, loadgen.requests_task(hello), 500, seconds=2, connections=args.connections)
-        loadgen.run(stack.base, loadgen.requests_task(warm), len(warm), seconds=30, connections=args.connections)
-        rounds = max(1, args.rounds)
-        per_round = args.seconds / rounds
-        chunk = len(measured) // rounds
-        hello_res, hook_res = [], []
-        for k in range(rounds):
-            hello_res.append(loadgen.run(hello_base, loadgen.requests_task(hello), len(hello), seconds=per_round,
-                                         connections=args.connections, processes=args.processes))
-            part = measured[k * chunk:(k + 1) * chunk]
-            hook_res.append(loadgen.run(stack.base, loadgen.requests_task(part), len(part), seconds=per_round,
-                                        connections=args.connections, processes=args.processes, collect=True))
-    finally:
-        stack.stop_app()
-        harness.stop_process(hello_proc)
-    hooks = merge(hook_res)
+        hello, hooks = sidebyside.alternate(hello_base, hello_requests(200_000), stack.base, reqs[:args.warmup],
+                                            reqs[args.warmup:], args)
     accepted = [s.tag for s in hooks.samples if s.status == 200]
-    return merge(hello_res), hooks, missing_in_db(stack, accepted)
+    return hello, hooks, missing_in_db(stack, accepted)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--processes", type=int, default=2, help="load-generator processes")
-    parser.add_argument("--workers", type=int, default=harness.GUNICORN_WORKERS)
-    parser.add_argument("--threads", type=int, default=harness.GUNICORN_THREADS)
-    parser.add_argument("--max-requests", type=int, default=20_000, help="upper bound of measured webhook calls")
-    parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating hello/webhook rounds")
+    sidebyside.add_arguments(parser, max_requests=20_000, warmup=300, subject="webhook")
     parser.add_argument("--users", type=int, default=2000)
-    parser.add_argument("--database-url", default=None, help="existing PostgreSQL (default: a private cluster)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,11 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     with harness.Stack(database_url=args.database_url, seed=False) as stack:
         hello, hook, missing = measure(stack, args)
     ratio = hook.rps() / hello.rps() if hello.rps() else 0.0
-    print(f"gunicorn gthread workers={args.workers} threads={args.threads}, {args.connections} connections, "
-          f"<= {args.seconds:.0f} s or {args.max_requests} requests, postgresql + redis")
+    print(sidebyside.header(args))
     print(f"hello  : {hello.summary()}")
     print(f"webhook: {hook.summary()}")
-    print(f"load average: {os.getloadavg()[0]:.1f} (other processes share the CPUs)")
+    print(sidebyside.load_line())
     print(f"events answered 200: {hook.ok()}, missing in the database: {missing}")
     ok = ratio >= 0.60 and missing == 0
     print(f"RESULT webhook_ratio={ratio:.3f} webhook_p99_ms={hook.pct(0.99):.1f} webhook_rps={hook.rps():.1f} "
