@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from backend.errors import Forbidden, InvalidInput, NotFound
 from backend.models.base import utcnow
 from backend.models.clients import ApiClient
-from backend.models.units import Unit
+from backend.services import queries
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +39,7 @@ def create_client(session: Session, *, name: str, unit_code: str | None = None) 
     name = (name or "").strip()
     if not name or len(name) > 255:
         raise InvalidInput("Tên ứng dụng phải có từ 1 đến 255 ký tự.", code="invalid-client-name")
-    unit_id = None
-    if unit_code:
-        unit = session.exec(select(Unit).where(Unit.code == unit_code)).first()
-        if unit is None:
-            raise NotFound(f"Không có đơn vị mã {unit_code}.", code="unknown-unit")
-        unit_id = unit.id
+    unit_id = queries.unit_id_for(session, unit_code)
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     client = ApiClient(name=name, key_prefix=key[:PREFIX_CHARS], key_hash=hash_key(key), unit_id=unit_id)
     session.add(client)

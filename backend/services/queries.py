@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import Float, func, literal_column
 from sqlmodel import Session, col, select
 
-from backend.errors import InvalidInput
+from backend.errors import InvalidInput, NotFound
 from backend.models.categories import Category
 from backend.models.photos import Photo, PhotoState
 from backend.models.reports import CLOSED_STATES, FIXED_STATES, OPEN_STATES, Follower, Report
+from backend.models.units import Unit
 
 EARTH_RADIUS_M = 6_371_008.8
 MAX_BBOX_DEG = 2.0
@@ -43,6 +44,16 @@ def category_id_for(session: Session, code: str | None) -> int | None:
     if category is None:
         raise InvalidInput("Lĩnh vực không tồn tại.", code="unknown-category")
     return category.id
+
+
+def unit_id_for(session: Session, code: str | None) -> int | None:
+    """The id of the unit ``code`` (None when no code is given); NotFound ``unknown-unit`` otherwise."""
+    if not code:
+        return None
+    unit_id = session.exec(select(Unit.id).where(Unit.code == code)).first()
+    if unit_id is None:
+        raise NotFound(f"Không có đơn vị mã {code}.", code="unknown-unit")
+    return unit_id
 
 
 def categories_by_id(session: Session, ids: set[int]) -> dict[int, Category]:

@@ -13,9 +13,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
-from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from backend.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from backend.models.staff import Role, Staff
-from backend.models.units import Unit
+from backend.services import queries
 
 log = logging.getLogger(__name__)
 _hasher = PasswordHasher()
@@ -48,13 +48,8 @@ def create_staff(session: Session, *, email: str, password: str, role: str, unit
     if role not in {r.value for r in Role}:
         raise InvalidInput(f"Vai trò không hợp lệ: {role}.", code="invalid-role")
     validate_password(password)
-    unit_id = None
-    if unit_code:
-        unit = session.exec(select(Unit).where(Unit.code == unit_code)).first()
-        if unit is None:
-            raise NotFound(f"Không có đơn vị mã {unit_code}.", code="unknown-unit")
-        unit_id = unit.id
-    elif role in (Role.HEAD, Role.OFFICER):
+    unit_id = queries.unit_id_for(session, unit_code)
+    if unit_id is None and role in (Role.HEAD, Role.OFFICER):
         raise InvalidInput("Trưởng đơn vị và cán bộ phải thuộc một đơn vị.", code="unit-required")
     if session.exec(select(Staff).where(Staff.email == email)).first():
         raise Conflict(f"E-mail {email} đã được dùng.", code="email-taken")
