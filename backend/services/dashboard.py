@@ -91,9 +91,8 @@ def figures(session: Session, *, scope: Scope) -> dict[str, Any]:
     return result
 
 
-def _event_stmt(scope: Scope, *columns: Any) -> Any:
-    stmt = (select(*columns).select_from(ReportEvent).join(Report, col(Report.id) == ReportEvent.report_id)
-            .where(ReportEvent.at >= scope.start, ReportEvent.at < scope.end))
+def _scoped(stmt: Any, scope: Scope) -> Any:
+    """``stmt`` (selecting from reports) narrowed to the scope's unit, category and area."""
     if scope.unit_id is not None:
         stmt = stmt.where(Report.unit_id == scope.unit_id)
     if scope.category_id is not None:
@@ -101,6 +100,11 @@ def _event_stmt(scope: Scope, *columns: Any) -> Any:
     if scope.area_id is not None:
         stmt = stmt.where(Report.area_id == scope.area_id)
     return stmt
+
+
+def _event_stmt(scope: Scope, *columns: Any) -> Any:
+    return _scoped(select(*columns).select_from(ReportEvent).join(Report, col(Report.id) == ReportEvent.report_id)
+                   .where(ReportEvent.at >= scope.start, ReportEvent.at < scope.end), scope)
 
 
 def _monthly_counts(session: Session, scope: Scope, *, kind: str) -> dict[str, int]:
@@ -132,13 +136,7 @@ def heat_points(session: Session, *, scope: Scope) -> list[list[float]]:
     """``[lat, lon, weight]`` of reports received in the period (at most ``MAX_HEAT_POINTS``)."""
     stmt = select(Report.lat, Report.lon).where(Report.created_at >= scope.start, Report.created_at < scope.end,
                                                 col(Report.lat).is_not(None), col(Report.lon).is_not(None))
-    if scope.unit_id is not None:
-        stmt = stmt.where(Report.unit_id == scope.unit_id)
-    if scope.category_id is not None:
-        stmt = stmt.where(Report.category_id == scope.category_id)
-    if scope.area_id is not None:
-        stmt = stmt.where(Report.area_id == scope.area_id)
-    stmt = stmt.order_by(col(Report.created_at).desc()).limit(MAX_HEAT_POINTS)
+    stmt = _scoped(stmt, scope).order_by(col(Report.created_at).desc()).limit(MAX_HEAT_POINTS)
     return [[round(lat, 6), round(lon, 6), 0.6] for lat, lon in session.exec(stmt)]
 
 
