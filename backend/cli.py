@@ -15,7 +15,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from backend import db as dbmod
-from backend import queue, runners
+from backend import queue, relay, runners
 from backend.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def worker(queues: tuple[str, ...], burst: bool, simple: bool) -> None:
     if not isinstance(runner, runners.RQRunner):
         click.echo("REDIS_URL is not set: embedded mode runs jobs inside `phananh run`.", err=True)
         sys.exit(2)
-    queue.relay_outbox(min_age_s=0)
+    relay.relay_outbox(min_age_s=0)
     runner.worker(queues, simple=simple).work(burst=burst, with_scheduler=True)
 
 
@@ -218,7 +218,7 @@ def jobs_group() -> None:
 @with_appcontext
 def jobs_relay() -> None:
     """Dispatch outbox rows that never reached the broker; prints how many."""
-    click.echo(f"Dispatched {queue.relay_outbox(min_age_s=0)} job(s); {queue.pending_outbox()} still pending.")
+    click.echo(f"Dispatched {relay.relay_outbox(min_age_s=0)} job(s); {relay.pending_outbox()} still pending.")
 
 
 # --------------------------------------------------------------------------- run (embedded)

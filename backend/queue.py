@@ -7,7 +7,7 @@ How work leaves a transaction (DESIGN §2.1, §10):
 2. right after that session commits, the rows it wrote are dispatched to the runner (RQ queues, or
    the in-process thread in embedded mode) and marked ``dispatched_at``;
 3. if dispatching fails (Redis down, process killed), the rows stay undispatched and
-   :func:`relay_outbox` (periodic, and at worker start) sends them later;
+   ``relay.relay_outbox`` (periodic, and at worker start) sends them later;
 4. :func:`execute` runs a job at most once to completion: it locks the outbox row, returns early if
    ``done_at`` is set, runs the handler with a session, and marks ``done_at`` in the same commit.
 
@@ -237,6 +237,16 @@ def current_job() -> dict[str, Any] | None:
     return _current_job.get()
 
 
+def is_last_attempt() -> bool:
+    """Whether the running job has no retry left (handlers then record a failure for the user instead
+    of raising for a retry); True outside a job."""
+    job = current_job()
+    if not job:
+        return True
+    spec = JOBS.get(job["job_name"])
+    return spec is None or job["attempt"] > len(spec.retry)
+
+
 def _after_commit(session: Session) -> None:
     if session.in_nested_transaction():  # SQLAlchemy also calls this on SAVEPOINT release
         return
@@ -292,80 +302,6 @@ def dispatch(ids: Iterable[int], rt: Runtime | None = None) -> int:
             session.commit()
             pushed += 1
     return pushed
-
-
-def relay_outbox(rt: Runtime | None = None, *, min_age_s: float = 5.0, limit: int = 500) -> int:
-    """Dispatch rows left undispatched (Redis was down, a process died). Idempotent.
-
-    Rows younger than ``min_age_s`` are skipped: their own after-commit dispatch is still running.
-    Rows dispatched but never done are dispatched again, at most ``len(retry) + 2`` times in all: after
-    ``LOST_AFTER_S`` if the broker no longer holds their job (Redis lost its data), otherwise once past
-    their time (a worker was killed and RQ gave up).
-    """
-    rt = rt or runtime()
-    cutoff = utcnow() - timedelta(seconds=min_age_s)
-    with rt.db.session() as session:
-        _reset_stale(session, rt)
-        ids = session.exec(select(Outbox.id).where(Outbox.dispatched_at.is_(None), Outbox.created_at <= cutoff)
-                           .order_by(Outbox.id).limit(limit)).scalars().all()
-    if not ids:
-        return 0
-    pushed = dispatch(ids, rt)
-    if pushed:
-        log.info("outbox relay dispatched %d job(s)", pushed)
-    return pushed
-
-
-#: a dispatched row not done after this long is checked against the broker (lost if it has no job)
-LOST_AFTER_S = 30
-
-
-def _stale_after(spec: JobSpec) -> timedelta:
-    return timedelta(seconds=spec.timeout + sum(spec.retry) + 120)
-
-
-def _reset_stale(session: Session, rt: Runtime | None = None) -> None:
-    """Mark dispatched-but-never-done rows as undispatched again (each reset counts an attempt) when they
-    are past their time, or sooner when the broker no longer holds their job (Redis restarted without
-    its data: the rows were dispatched, their jobs are gone)."""
-    now = utcnow()
-    rows = session.exec(select(Outbox).where(Outbox.dispatched_at.is_not(None), Outbox.done_at.is_(None),
-                                             Outbox.dispatched_at < now - timedelta(seconds=LOST_AFTER_S))
-                        .order_by(Outbox.dispatched_at).limit(500)).scalars().all()
-    held = _held_by_broker([r.id for r in rows], rt) if rows else set()
-    for row in rows:
-        spec = JOBS.get(row.job_name, JobSpec(row.job_name))
-        if row.attempts >= len(spec.retry) + 2:
-            continue
-        if row.dispatched_at < now - _stale_after(spec):
-            reason = "never completed"
-        elif held is not None and row.id not in held:
-            reason = "the broker no longer held the job"
-        else:
-            continue
-        row.dispatched_at = None
-        row.attempts += 1
-        row.last_error = (row.last_error or "")[:1900] + f" | re-dispatched: {reason}"
-    session.commit()
-
-
-def _held_by_broker(ids: list[int], rt: Runtime | None) -> set[int] | None:
-    """Ids whose job the runner still holds; None when it cannot tell (no ``holds``, broker down)."""
-    holds = getattr(rt.runner, "holds", None) if rt is not None else None
-    if holds is None:
-        return None
-    try:
-        return set(holds(ids))
-    except Exception as exc:  # noqa: BLE001 - the broker is down: only the time-based reset applies
-        log.warning("outbox relay: cannot ask the broker about %d job(s): %s", len(ids), exc)
-        return None
-
-
-def pending_outbox(rt: Runtime | None = None) -> int:
-    """Number of rows not yet dispatched (the outbox lag, for /metrics and tests)."""
-    rt = rt or runtime()
-    with rt.db.session() as session:
-        return len(session.exec(select(Outbox.id).where(Outbox.dispatched_at.is_(None))).scalars().all())
 
 
 # --------------------------------------------------------------------------- executing

@@ -100,10 +100,10 @@ class FaultStack(harness.Stack):
         return self._rt
 
     def relay(self) -> int:
-        from backend import queue
+        from backend import relay
 
         try:
-            return queue.relay_outbox(self.runtime(), min_age_s=0)
+            return relay.relay_outbox(self.runtime(), min_age_s=0)
         except Exception as exc:  # noqa: BLE001 - the relay is retried by the drain loop
             print(f"  relay failed: {exc}", file=sys.stderr)
             return 0

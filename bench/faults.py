@@ -13,7 +13,7 @@ event and photo (``half``), no push sent twice (``duplicated``), every outbox jo
 - ``redis_down``: Redis shut down (SHUTDOWN SAVE, as a restart would) during load, started again.
 - ``redis_data_lost``: Redis loses its data during load (``FLUSHALL``: what a crash and restart without
   persistence does): queued jobs and RQ registries vanish; the relay re-dispatches the outbox rows whose
-  job Redis no longer holds (after ``queue.LOST_AFTER_S``), each job still runs once.
+  job Redis no longer holds (after ``relay.LOST_AFTER_S``), each job still runs once.
 - ``worker_sigkill``: RQ work-horses killed with SIGKILL in the middle of jobs (photo processing).
 - ``postgres_restart``: PostgreSQL restarted (``pg_ctl -m fast``) during load: 503 + Retry-After
   while it is down, recovery without restarting gunicorn (pool_pre_ping).

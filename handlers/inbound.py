@@ -46,7 +46,7 @@ def process_inbound(session: Session, *, inbound_id: int) -> None:
         try:
             _converse(session, row)
         except Exception:
-            if not _last_attempt():
+            if not queue.is_last_attempt():
                 raise
             log.exception("inbound %s failed for good; apologising", inbound_id)
             session.rollback()
@@ -62,14 +62,6 @@ def process_inbound(session: Session, *, inbound_id: int) -> None:
     for delivery in pending:
         deliveries.attempt(session, delivery, senders=senders)
         session.commit()
-
-
-def _last_attempt() -> bool:
-    job = queue.current_job()
-    if not job:
-        return True
-    spec = queue.JOBS.get(job["job_name"])
-    return spec is None or job["attempt"] > len(spec.retry)
 
 
 def _apologise(session: Session, row: InboundMessage) -> None:

@@ -6,14 +6,14 @@ import logging
 
 from sqlmodel import Session
 
-from backend import queue
+from backend import relay as outbox_relay
 
 log = logging.getLogger(__name__)
 
 
 def relay(session: Session) -> None:
     """Periodic: dispatch outbox rows that were written but never reached the broker."""
-    queue.relay_outbox()
+    outbox_relay.relay_outbox()
 
 
 def noop(session: Session, **_args: object) -> None:

@@ -25,14 +25,6 @@ def _settings() -> Any:
     return queue.runtime().config["settings"]
 
 
-def _last_attempt() -> bool:
-    job = queue.current_job()
-    if not job:
-        return True
-    spec = queue.JOBS.get(job["job_name"])
-    return spec is None or job["attempt"] > len(spec.retry)
-
-
 def process_photo(session: Session, *, photo_id: int) -> None:
     """Render photo ``photo_id`` (public copy, thumbnails, hashes, EXIF, provenance flags)."""
     photo = session.get(Photo, photo_id)
@@ -41,14 +33,14 @@ def process_photo(session: Session, *, photo_id: int) -> None:
     try:
         photos.process(session, photo=photo, storage=get_storage(_settings()))
     except Unavailable:  # the media store is briefly unwritable: retry like any transient failure
-        if not _last_attempt():
+        if not queue.is_last_attempt():
             raise
         photos.reject(session, photo=photo, error="storage-unavailable", state=PhotoState.FAILED)
     except (DomainError, MemoryError) as exc:  # NotFound original, exhausted memory...
         photos.reject(session, photo=photo, error=exc if isinstance(exc, DomainError) else "out-of-memory",
                       state=PhotoState.FAILED)
     except Exception as exc:
-        if not _last_attempt():
+        if not queue.is_last_attempt():
             raise
         log.exception("photo %s failed for good", photo_id)
         photos.reject(session, photo=photo, error=f"{type(exc).__name__}: {exc}", state=PhotoState.FAILED)
@@ -67,7 +59,7 @@ def fetch_photo(session: Session, *, photo_id: int, source: str = "open311") -> 
             photos.store_fetched(session, photo=photo, data=got.data, storage=storage,
                                  max_bytes=settings.max_upload_bytes)
         except Unavailable as exc:
-            if not _last_attempt():
+            if not queue.is_last_attempt():
                 raise
             photos.reject(session, photo=photo, error=exc, state=PhotoState.FAILED)
             return

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from backend import queue, runners
+from backend import relay, runners
 from backend.app import create_app
 from backend.config import Settings
 from backend.db import Database
@@ -95,10 +95,10 @@ def test_redis_down_during_intake_loses_nothing(settings: Settings, live_db: Dat
     assert waiting >= 8  # each intake left at least its photo job and its notification job
 
     private_redis.start()
-    assert queue.relay_outbox(min_age_s=0) == waiting
+    assert relay.relay_outbox(min_age_s=0) == waiting
     runner.run_burst()
     runner.run_burst()
-    assert queue.relay_outbox(min_age_s=0) == 0  # nothing sent twice
+    assert relay.relay_outbox(min_age_s=0) == 0  # nothing sent twice
 
     codes = [r.get_json()["code"] for r in acked + during]
     assert _count(live_db, "SELECT count(*) FROM reports") == len(set(codes)) == 7

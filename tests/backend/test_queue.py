@@ -8,7 +8,7 @@ import pytest
 from redis import Redis
 from sqlmodel import select
 
-from backend import queue, runners
+from backend import queue, relay, runners
 from backend.models import CitySetting, Outbox
 
 from jobs_for_tests import CALLS
@@ -59,8 +59,8 @@ def test_redis_down_between_commit_and_dispatch_loses_nothing(app, db, runner, r
     # Redis is back: the relay dispatches it, exactly once.
     runner.connection = alive
     runner._queues.clear()
-    assert queue.relay_outbox(min_age_s=0) == 1
-    assert queue.relay_outbox(min_age_s=0) == 0
+    assert relay.relay_outbox(min_age_s=0) == 1
+    assert relay.relay_outbox(min_age_s=0) == 0
     jobs = [(j.id, j.description) for j in runner.queue("default").get_jobs()]
     assert runner.queue("default").count == 1, jobs
     run_jobs()
@@ -76,7 +76,7 @@ def test_a_job_dispatched_twice_runs_once(app, db, runner, run_jobs):
     queue.dispatch([oid])  # already dispatched: no second push
     with db.session_scope() as s:  # simulate a crash after push, before marking
         s.get(Outbox, oid).dispatched_at = None
-    queue.relay_outbox(min_age_s=0)
+    relay.relay_outbox(min_age_s=0)
     run_jobs()
     assert queue.execute(oid) == "already-done"
     assert CALLS == ["once"]
@@ -105,7 +105,7 @@ def test_stale_dispatched_job_is_dispatched_again(app, db, runner, run_jobs):
     runner.connection.flushdb()  # the broker lost the job (e.g. worker killed, registry cleaned)
     with db.session_scope() as s:
         s.get(Outbox, oid).dispatched_at = utcnow() - timedelta(hours=2)
-    assert queue.relay_outbox(min_age_s=0) == 1
+    assert relay.relay_outbox(min_age_s=0) == 1
     run_jobs()
     assert CALLS == ["lost-by-broker"]
 
@@ -121,9 +121,9 @@ def test_jobs_lost_with_redis_data_are_dispatched_again_within_a_minute(app, db,
     runner.connection.delete(f"rq:job:outbox-{lost}")  # Redis restarted without its data for this job
     with db.session_scope() as s:
         for oid in (lost, kept):
-            s.get(Outbox, oid).dispatched_at = utcnow() - timedelta(seconds=queue.LOST_AFTER_S + 5)
-    assert queue.relay_outbox(min_age_s=0) == 1            # only the lost one, long before the stale sweep
-    assert queue.relay_outbox(min_age_s=0) == 0
+            s.get(Outbox, oid).dispatched_at = utcnow() - timedelta(seconds=relay.LOST_AFTER_S + 5)
+    assert relay.relay_outbox(min_age_s=0) == 1            # only the lost one, long before the stale sweep
+    assert relay.relay_outbox(min_age_s=0) == 0
     run_jobs()
     assert sorted(CALLS) == ["lost-with-redis", "still-queued"]  # each ran once
     with db.session() as s:
@@ -139,11 +139,11 @@ def test_a_broker_that_cannot_answer_leaves_dispatched_rows_alone(app, db, runne
     with db.session_scope() as s:
         oid = queue.enqueue(s, "jobs_for_tests.touch", key="unknown-fate").id
         s.flush()
-        s.get(Outbox, oid).dispatched_at = utcnow() - timedelta(seconds=queue.LOST_AFTER_S + 5)
+        s.get(Outbox, oid).dispatched_at = utcnow() - timedelta(seconds=relay.LOST_AFTER_S + 5)
     alive = runner.connection
     runner.connection = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     try:
-        assert queue.relay_outbox(min_age_s=0) == 0
+        assert relay.relay_outbox(min_age_s=0) == 0
     finally:
         runner.connection = alive
     with db.session() as s:
@@ -276,6 +276,6 @@ def test_rows_committed_without_a_session_are_pushed_or_left_for_the_relay(app, 
     queue.push_committed([queue.Committed(lost, "jobs_for_tests.touch")])  # broker down: mark cleared
     runner.connection = alive
     runner._queues.clear()
-    assert queue.relay_outbox(min_age_s=0) == 1
+    assert relay.relay_outbox(min_age_s=0) == 1
     run_jobs()
     assert sorted(CALLS) == ["pushed", "relayed"]

@@ -6,7 +6,7 @@ import pytest
 from redis import Redis
 from sqlmodel import select
 
-from backend import queue
+from backend import relay
 from backend.models import Delivery, Device, Follower, Photo, Resident, SendState, Staff, Unit
 from backend.services import intake, workflow
 from backend.services import settings as city
@@ -97,12 +97,12 @@ def test_redis_down_while_events_happen_loses_no_notification(people, session, r
     runner._queues.clear()
     lifecycle(session, people)
     assert deliveries(session) == []  # nothing could be dispatched: the jobs wait in the outbox
-    assert queue.pending_outbox() > 0
+    assert relay.pending_outbox() > 0
 
     runner.connection = alive  # Redis is back
     runner._queues.clear()
-    queue.relay_outbox(min_age_s=0)
+    relay.relay_outbox(min_age_s=0)
     run_jobs()
     assert deliveries(session) == expected(people)
-    assert queue.pending_outbox() == 0
+    assert relay.pending_outbox() == 0
     assert len(fake_google.fcm_calls) == 5

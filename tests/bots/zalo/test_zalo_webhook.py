@@ -111,7 +111,7 @@ def test_rate_limited_per_zalo_user_after_the_signature_check(zalo_settings, db,
 def test_redis_down_the_event_is_kept_and_the_relay_sends_its_job_once(post_event, session, runner, run_jobs):
     from redis import Redis
 
-    from backend import queue
+    from backend import relay
 
     alive = runner.connection
     runner.connection = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # the broker is down
@@ -124,8 +124,8 @@ def test_redis_down_the_event_is_kept_and_the_relay_sends_its_job_once(post_even
     assert job.args == {"inbound_id": row.id} and job.dispatched_at is None  # left for the relay
     runner.connection = alive
     runner._queues.clear()
-    assert queue.relay_outbox(min_age_s=0) == 1
-    assert queue.relay_outbox(min_age_s=0) == 0
+    assert relay.relay_outbox(min_age_s=0) == 1
+    assert relay.relay_outbox(min_age_s=0) == 0
     assert runner.queue("bot").count == 1
     assert post_event(event).json["status"] == "duplicate"  # Zalo re-delivers: still one job
     assert runner.queue("bot").count == 1
