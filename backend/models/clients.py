@@ -33,4 +33,5 @@ class ExternalUpdate(SQLModel, table=True):
     external_id: str = Field(max_length=128)
     report_id: int = Field(foreign_key="reports.id")
     event_id: int | None = Field(default=None, foreign_key="report_events.id")
+    external_updated_at: datetime | None = dt_field()  # the client's ``updated_datetime`` (audit only)
     created_at: datetime = dt_field(default_now=True)

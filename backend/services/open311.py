@@ -324,7 +324,7 @@ def post_update(session: Session, *, client: ApiClient, update: PostedUpdate) ->
     report = get_request(session, update.service_request_id)
     if client.unit_id is None or client.unit_id != report.unit_id:
         raise Forbidden("Ứng dụng này không được cập nhật phản ánh của đơn vị khác.", code="wrong-unit")
-    row = _claim(session, client=client, external_id=external_id, report=report)
+    row = _claim(session, client=client, external_id=external_id, report=report, at=update.updated_at)
     action, fields = _action_for(session, report, status, update)
     if action is None:
         action, fields = "reply", {"text": _need_text(update)}
@@ -337,9 +337,12 @@ def post_update(session: Session, *, client: ApiClient, update: PostedUpdate) ->
     return row
 
 
-def _claim(session: Session, *, client: ApiClient, external_id: str, report: Report) -> ExternalUpdate:
-    """Insert the dedup row first: a concurrent post of the same update waits, then gets a Conflict."""
-    row = ExternalUpdate(api_client_id=client.id, external_id=external_id, report_id=report.id)
+def _claim(session: Session, *, client: ApiClient, external_id: str, report: Report,
+           at: datetime | None) -> ExternalUpdate:
+    """Insert the dedup row first (with the client's own update time): a concurrent post of the same
+    update waits, then gets a Conflict."""
+    row = ExternalUpdate(api_client_id=client.id, external_id=external_id, report_id=report.id,
+                         external_updated_at=at)
     try:
         with session.begin_nested():
             session.add(row)

@@ -71,7 +71,9 @@ def test_same_update_id_twice_is_applied_once(session, report, send):
     second = send(report, "FIXED", update_id="u-1").get_json()
     assert first == second
     assert len(_events(session, report)) == count
-    assert session.exec(select(func.count()).select_from(ExternalUpdate)).one() == 1
+    [row] = session.exec(select(ExternalUpdate)).all()
+    assert row.external_updated_at == datetime.fromisoformat(NOW)  # the client's own time
+    assert _events(session, report)[-1].at > row.external_updated_at  # the event: when we applied it
 
 
 def test_key_bound_to_another_unit_is_refused(client, session, city, report, send):
