@@ -21,10 +21,11 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from backend.db import request_session
-from backend.errors import DomainError, Forbidden
+from backend.errors import DomainError, Forbidden, InvalidInput
 from backend.http import mark_rollback
 from backend.models.base import utcnow
 from backend.models.staff import Role, Staff
+from backend.schemas import inputs
 from backend.services import staff as staff_service
 
 log = logging.getLogger(__name__)
@@ -124,22 +125,54 @@ def protect(bp: Blueprint) -> Blueprint:
 
     @bp.before_request
     def _guard() -> Any:
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            csrf.protect()
-        if request.endpoint in PUBLIC_ENDPOINTS:
-            return None
-        if current_staff() is None:
+        # who is asking comes first: a signed-out caller is sent to the login page before its form
+        # (CSRF token included) is looked at
+        if request.endpoint not in PUBLIC_ENDPOINTS and current_staff() is None:
             if request.headers.get("HX-Request"):
                 resp = Response(status=401)
                 resp.headers["HX-Redirect"] = url_for("web_auth.login")
                 return resp
             return redirect(url_for("web_auth.login", next=_safe_next(request.full_path)))
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            csrf.protect()
+        refuse_bad_parameters()
         return None
 
     bp.register_error_handler(DomainError, _domain_error)
     bp.register_error_handler(CSRFError, _csrf_error)
     bp.register_error_handler(HTTPException, _http_error)
     return bp
+
+
+#: query parameters of the staff pages that are dates or months (filters, dashboard, exports)
+DATE_PARAMETERS = ("from", "to", "since", "until", "start", "end", "on")
+
+
+def refuse_bad_parameters() -> None:
+    """Refuse (InvalidInput → a Vietnamese page or flash) query/form text the database cannot store
+    (NUL) and dates outside the years the calendar works in, before any view or service sees them."""
+    for source in (request.args, request.form):
+        for key, value in source.items(multi=True):
+            if inputs.unstorable(key) or inputs.unstorable(value):
+                raise InvalidInput(_("Dữ liệu gửi lên có ký tự không hợp lệ."), code="invalid-characters")
+    for name in DATE_PARAMETERS:
+        raw = (request.args.get(name) or request.form.get(name) or "").strip()
+        if raw and not _date_in_range(raw):
+            raise InvalidInput(_("Ngày %(name)s nằm ngoài khoảng cho phép (%(first)s–%(last)s).", name=name,
+                                 first=inputs.EARLIEST.year, last=inputs.LATEST.year - 1), code="out-of-range")
+
+
+def _date_in_range(raw: str) -> bool:
+    """False for a date, month or instant outside the accepted years; True otherwise (including text
+    that is not a date at all, which the view's own parser refuses with its own message)."""
+    text = raw.replace("Z", "+00:00")
+    for candidate in (text, text + "-01"):
+        try:
+            parsed = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        return inputs.within_range(parsed)
+    return True
 
 
 def _safe_next(target: str | None) -> str | None:

@@ -57,7 +57,7 @@ def is_fresh(timestamp: str, *, max_age_s: int, now: float | None = None) -> boo
     """True if the epoch-ms ``timestamp`` is within ``max_age_s`` of now (either direction)."""
     try:
         ts = int(float(timestamp))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # "1e400" is inf: not a time
         return False
     ts_s = ts / 1000.0 if ts > 10**11 else float(ts)  # milliseconds, or seconds
     now = time.time() if now is None else now
