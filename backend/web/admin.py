@@ -24,7 +24,7 @@ from backend.services import calendar as calendar_service
 from backend.services import clients as clients_service
 from backend.services import deliveries as deliveries_service
 from backend.services.inbox import _int
-from backend.web import common
+from backend.web import common, signin
 
 bp = Blueprint("web_admin", __name__, url_prefix="/admin", template_folder="templates")
 common.protect(bp)
@@ -86,8 +86,23 @@ def staff_create() -> Any:
 @bp.post("/staff/<int:staff_id>/active")
 def staff_active(staff_id: int) -> Any:
     active = request.form.get("active") == "1"
-    admin_service.set_staff_active(request_session(), actor=common.require_staff(), staff_id=staff_id, active=active)
+    actor = common.require_staff()
+    admin_service.set_staff_active(request_session(), actor=actor, staff_id=staff_id, active=active)
+    if not active:  # a deactivated account keeps no session, even if it is activated again later
+        signin.end_sessions(request_session(), staff_id, actor_id=actor.id, reason="deactivated")
     return _done("web_admin.staff", _("Đã mở khóa tài khoản.") if active else _("Đã khóa tài khoản."))
+
+
+@bp.post("/staff/<int:staff_id>/sessions")
+def staff_sessions(staff_id: int) -> Any:
+    """Sign out everywhere: every session of the account ends at once (e.g. a lost phone)."""
+    from backend.errors import NotFound
+
+    if request_session().get(Staff, staff_id) is None:
+        raise NotFound(_("Không tìm thấy tài khoản."), code="unknown-staff")
+    signin.end_sessions(request_session(), staff_id, actor_id=common.require_staff().id,
+                        reason="signed_out_everywhere")
+    return _done("web_admin.staff", _("Đã đăng xuất tài khoản khỏi mọi thiết bị."))
 
 
 @bp.get("/units")

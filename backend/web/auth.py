@@ -1,19 +1,35 @@
-"""Staff sign-in, sign-out and password change."""
+"""Staff sign-in, sign-out and password change.
+
+Sign-in is throttled before any password is checked (``throttle``: atomic counters per e-mail+address
+and per address, exponential back-off, 429 with ``Retry-After``); known and unknown e-mails get the same
+answers in the same time (a dummy hash is verified for unknown ones). Signing out and changing the
+password end every session of the account (``signin.end_sessions``).
+"""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from backend.db import request_session
-from backend.errors import DomainError
+from backend.models.base import utcnow
+from backend.models.staff import Staff
 from backend.services import staff as staff_service
-from backend.web import common
+from backend.web import common, signin, throttle
 
 bp = Blueprint("web_auth", __name__, url_prefix="/auth", template_folder="templates")
 common.protect(bp)
+
+BAD_LOGIN = "E-mail hoặc mật khẩu không đúng."
+
+
+@bp.record_once
+def _install(state: Any) -> None:
+    signin.install(state.app)
 
 
 @bp.get("/login")
@@ -23,23 +39,67 @@ def login() -> Any:
     return render_template("web/login.html", next=request.args.get("next", ""), email="")
 
 
+def _page(status: int, error: str, email: str) -> Response:
+    return Response(render_template("web/login.html", error=error, email=email, next=request.form.get("next", "")),
+                    status=status)
+
+
 @bp.post("/login")
 def login_post() -> Any:
     email = (request.form.get("email") or "").strip()[:255]
     password = (request.form.get("password") or "")[:1024]
+    ip = signin.client_ip()
+    # counters first, each in its own short transaction, before this request opens its own
+    verdict = throttle.check(signin.counter(), email=email, ip=ip)
+    staff = _verify(email, password) if verdict.allowed else None
+    if staff is not None:
+        throttle.succeeded(signin.counter(), email=email, ip=ip)
     session = request_session()
-    try:
-        staff = staff_service.authenticate(session, email=email, password=password, now=common.now())
-    except DomainError as exc:
-        # keep the failure counter / lock (commit), but say nothing about whether the e-mail exists
-        return render_template("web/login.html", error=exc.message, email=email,
-                               next=request.form.get("next", "")), exc.status
+    if verdict.locked:
+        known = staff_service.by_email(session, email)
+        signin.audit(session, "login_backoff", staff_id=known.id if known else None, email=email,
+                     scope=verdict.locked, retry_after=verdict.retry_after)
+    if not verdict.allowed:
+        resp = _page(429, _("Đăng nhập sai quá nhiều lần; vui lòng thử lại sau %(n)s giây.", n=verdict.retry_after),
+                     email)
+        resp.headers["Retry-After"] = str(verdict.retry_after)
+        return resp
+    if staff is None:
+        return _page(401, _(BAD_LOGIN), email)
+    staff = session.merge(staff)
+    _signed_in(staff, password)
     common.login(staff)
     return redirect(common.back_url(url_for("web_inbox.queue")), code=303)
 
 
+def _verify(email: str, password: str) -> Staff | None:
+    """The active staff member with these credentials, or None — in the same time either way. Read in a
+    short session of its own (closed before the throttle writes: SQLite has one writer at a time)."""
+    with current_app.extensions["phananh.db"].session() as session:
+        staff = staff_service.by_email(session, email) if email else None
+        if staff is not None:
+            session.expunge(staff)
+    if staff is None or not staff.is_active:
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            staff_service._hasher.verify(staff_service._DUMMY_HASH, password)
+        return None
+    return staff if staff_service.check_password(staff, password) else None
+
+
+def _signed_in(staff: Staff, password: str) -> None:
+    staff.last_login_at = utcnow()
+    staff.failed_logins, staff.locked_until = 0, None  # the old account-wide lockout is not used
+    if staff_service._hasher.check_needs_rehash(staff.password_hash):
+        staff.password_hash = staff_service.hash_password(password)
+    request_session().add(staff)
+    request_session().flush()
+
+
 @bp.post("/logout")
 def logout() -> Any:
+    staff = common.current_staff()
+    if staff is not None:
+        signin.end_sessions(request_session(), staff.id, actor_id=staff.id, reason="logout")
     common.logout()
     flash(_("Bạn đã đăng xuất."), "info")
     return redirect(url_for("web_auth.login"), code=303)
@@ -59,6 +119,8 @@ def password_post() -> Any:
         return redirect(url_for("web_auth.password"), code=303)
     staff_service.change_password(request_session(), staff=staff, current=request.form.get("current_password") or "",
                                   new=new, now=common.now())
-    common.login(staff)
+    staff.session_epoch = signin.end_sessions(request_session(), staff.id, actor_id=staff.id,
+                                              reason="password_changed")
+    common.login(staff)  # this browser stays signed in under the new epoch
     flash(_("Đã đổi mật khẩu."), "success")
     return redirect(url_for("web_inbox.queue"), code=303)

@@ -1,8 +1,10 @@
 """Shared glue for the staff pages: the signed-in staff member, role guards, error pages, headers.
 
 Sessions are Flask's signed cookie (HttpOnly, SameSite=Lax, Secure in production — set by the
-factory) holding the staff id and a stamp of the password-change time, so changing a password
-signs out every other session.
+factory) holding the staff id, a stamp of the password-change time and the account's session epoch:
+signing out, changing the password, deactivation and an admin's "sign out everywhere" bump the
+epoch in the database (``signin.end_sessions``), which ends every session of the account at once,
+saved cookies included.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ def current_staff() -> Staff | None:
     staff_id = session.get("staff_id")
     if isinstance(staff_id, int):
         staff = staff_service.get(request_session(), staff_id)
-        if staff is not None and session.get("pw") != password_stamp(staff):
+        if staff is not None and (session.get("pw") != password_stamp(staff)
+                                  or session.get("epoch") != staff.session_epoch):
             staff = None
     g.staff = staff
     return staff
@@ -82,6 +85,7 @@ def login(staff: Staff) -> None:
     session.clear()
     session["staff_id"] = staff.id
     session["pw"] = password_stamp(staff)
+    session["epoch"] = staff.session_epoch
     session.permanent = False
     g.staff = staff
 

@@ -20,23 +20,12 @@ common.protect(bp)
 
 
 def _stream(make: Callable[[Session], Iterator[str]], *, mimetype: str, filename: str) -> Response:
-    """Stream from a dedicated session that is closed when the download ends.
-
-    The first chunk (header row and first rows, the query itself) is produced before the response
-    starts, so a refused query is an error page, never a 200 followed by a cut download.
-    """
+    """Stream from a dedicated session that is closed when the download ends."""
     session = current_app.extensions["phananh.db"].session()
-    rows = iter(make(session))
-    try:
-        first = next(rows, "")
-    except BaseException:
-        session.close()
-        raise
 
     def body() -> Iterator[bytes]:
         try:
-            yield first.encode("utf-8")
-            for chunk in rows:
+            for chunk in make(session):
                 yield chunk.encode("utf-8")
         finally:
             session.close()

@@ -187,6 +187,8 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/admin/staff"): Case(ADMIN, Req("/admin/staff", form=NEW_STAFF)),
     ("POST", "/admin/staff/<int:staff_id>/active"): Case(ADMIN, Req("/admin/staff/{officer2}/active",
                                                                     form={"active": "0"})),
+    ("POST", "/admin/staff/<int:staff_id>/sessions"): Case(ADMIN, Req("/admin/staff/{officer2}/sessions",
+                                                                      form={})),
     ("GET", "/admin/units"): Case(ADMIN, Req("/admin/units")),
     ("POST", "/admin/units"): Case(ADMIN, Req("/admin/units", form={"code": "phong-moi", "name_vi": "Phòng mới",
                                                                     "name_en": "New office", "kind": "department"})),
