@@ -19,7 +19,7 @@ from backend.db import request_session
 from backend.models.base import utcnow
 from backend.models.staff import Staff
 from backend.services import staff as staff_service
-from backend.web import common, signin, throttle
+from backend.web import common, mfa, signin, throttle
 
 bp = Blueprint("web_auth", __name__, url_prefix="/auth", template_folder="templates")
 common.protect(bp)
@@ -67,6 +67,8 @@ def login_post() -> Any:
     if staff is None:
         return _page(401, _(BAD_LOGIN), email)
     staff = session.merge(staff)
+    if staff.totp_enabled_at is not None:  # second step: a code from the app or a recovery code
+        return mfa.start_challenge(staff, common.back_url(url_for("web_inbox.queue")))
     _signed_in(staff, password)
     common.login(staff)
     return redirect(common.back_url(url_for("web_inbox.queue")), code=303)

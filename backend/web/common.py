@@ -28,6 +28,7 @@ from backend.http import mark_rollback
 from backend.models.base import utcnow
 from backend.models.staff import Role, Staff
 from backend.schemas import inputs
+from backend.services import settings as city_settings
 from backend.services import staff as staff_service
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,10 @@ FLAG_LABELS: dict[str, str] = {"reused_photo": "Ảnh dùng lại", "far_from_lo
 csrf = CSRFProtect()
 
 PUBLIC_ENDPOINTS = {"web_auth.login", "web_auth.login_post"}
+#: the pages an admin who must set up a second factor may still open (see ``mfa``)
+MFA_SETUP_ENDPOINTS: set[str] = set()
+#: city setting that makes the TOTP second factor mandatory for admins
+TOTP_SETTING = "admin_totp_required"
 
 
 # --------------------------------------------------------------------------- current staff
@@ -74,6 +79,15 @@ def current_staff() -> Staff | None:
             staff = None
     g.staff = staff
     return staff
+
+
+def totp_required(staff: Staff) -> bool:
+    """The city requires a second factor of admins (``admin_totp_required``) and ``staff`` is one."""
+    return staff.role == Role.ADMIN and bool(city_settings.get(request_session(), TOTP_SETTING, False))
+
+
+def totp_missing(staff: Staff) -> bool:
+    return staff.totp_enabled_at is None and totp_required(staff)
 
 
 def password_stamp(staff: Staff) -> str:
@@ -139,6 +153,10 @@ def protect(bp: Blueprint) -> Blueprint:
             return redirect(url_for("web_auth.login", next=_safe_next(request.full_path)))
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             csrf.protect()
+        staff = current_staff()
+        if staff is not None and request.endpoint not in MFA_SETUP_ENDPOINTS and totp_missing(staff):
+            flash(_("Quản trị viên phải bật xác thực hai bước trước khi tiếp tục."), "error")
+            return redirect(url_for("web_mfa.setup"))
         refuse_bad_parameters()
         return None
 

@@ -154,6 +154,12 @@ MATRIX: dict[tuple[str, str], Case] = {
                                                                   "password": "{password}"})),
     ("POST", "/auth/logout"): Case(ANY_STAFF, Req("/auth/logout", form={}, signs_out=True)),
     ("GET", "/auth/password"): Case(ANY_STAFF, Req("/auth/password")),
+    # second factor: the challenge is public (a half-signed-in browser has no staff session yet)
+    ("GET", "/auth/totp"): Case(PUBLIC, Req("/auth/totp", signs_out=True)),
+    ("POST", "/auth/totp"): Case(PUBLIC, Req("/auth/totp", form={"code": "123456"}, signs_out=True)),
+    ("GET", "/auth/totp/setup"): Case(ANY_STAFF, Req("/auth/totp/setup")),
+    ("POST", "/auth/totp/setup"): Case(ANY_STAFF, Req("/auth/totp/setup", form={"code": "123456"})),
+    ("POST", "/auth/totp/disable"): Case(ANY_STAFF, Req("/auth/totp/disable", form={"password": "{password}"})),
     ("POST", "/auth/password"): Case(ANY_STAFF, Req("/auth/password", form=NEW_PASSWORD)),
     # ---- triage inbox and report page
     ("GET", "/inbox"): Case(CTDT_DATA, Req("/inbox", query=CTDT)),
