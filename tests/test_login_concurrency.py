@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 
 from backend import db as dbmod
 from backend.models import Staff, StaffAudit
-from backend.web import throttle
+from backend.services.city import throttle
 
 from bench import harness
 

@@ -1,25 +1,22 @@
 """Staff sign-in, sign-out and password change.
 
-Sign-in is throttled before any password is checked (``throttle``: atomic counters per e-mail+address
-and per address, exponential back-off, 429 with ``Retry-After``); known and unknown e-mails get the same
-answers in the same time (a dummy hash is verified for unknown ones). Signing out and changing the
-password end every session of the account (``signin.end_sessions``).
+Sign-in is throttled before any password is checked (``city.throttle_login``: atomic counters per
+e-mail+address and per address, exponential back-off, 429 with ``Retry-After``); known and unknown
+e-mails get the same answers in the same time. Signing out and changing the password end every session
+of the account (``city.end_sessions``); a second factor, when set up, is asked next (``mfa``).
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
-from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from backend.db import request_session
-from backend.models.base import utcnow
 from backend.models.staff import Staff
-from backend.services import staff as staff_service
-from backend.web import common, mfa, signin, throttle
+from backend.services import city
+from backend.web import common, mfa, signin
 
 bp = Blueprint("web_auth", __name__, url_prefix="/auth", template_folder="templates")
 common.protect(bp)
@@ -50,15 +47,15 @@ def login_post() -> Any:
     password = (request.form.get("password") or "")[:1024]
     ip = signin.client_ip()
     # counters first, each in its own short transaction, before this request opens its own
-    verdict = throttle.check(signin.counter(), email=email, ip=ip)
+    verdict = city.throttle_login(signin.counter(), email=email, ip=ip)
     staff = _verify(email, password) if verdict.allowed else None
     if staff is not None:
-        throttle.succeeded(signin.counter(), email=email, ip=ip)
+        city.login_succeeded(signin.counter(), email=email, ip=ip)
     session = request_session()
     if verdict.locked:
-        known = staff_service.by_email(session, email)
-        signin.audit(session, "login_backoff", staff_id=known.id if known else None, email=email,
-                     scope=verdict.locked, retry_after=verdict.retry_after)
+        known = city.staff_by_email(session, email)
+        city.audit_staff(session, "login_backoff", ip=ip, staff_id=known.id if known else None, email=email,
+                         scope=verdict.locked)
     if not verdict.allowed:
         resp = _page(429, _("Đăng nhập sai quá nhiều lần; vui lòng thử lại sau %(n)s giây.", n=verdict.retry_after),
                      email)
@@ -69,39 +66,27 @@ def login_post() -> Any:
     staff = session.merge(staff)
     if staff.totp_enabled_at is not None:  # second step: a code from the app or a recovery code
         return mfa.start_challenge(staff, common.back_url(url_for("web_inbox.queue")))
-    _signed_in(staff, password)
+    city.staff_signed_in(session, staff=staff, password=password, now=common.now())
     common.login(staff)
     return redirect(common.back_url(url_for("web_inbox.queue")), code=303)
 
 
 def _verify(email: str, password: str) -> Staff | None:
-    """The active staff member with these credentials, or None — in the same time either way. Read in a
-    short session of its own (closed before the throttle writes: SQLite has one writer at a time)."""
+    """``city.verify_staff`` in a short session of its own, closed before the throttle writes again
+    (SQLite has one writer at a time)."""
     with current_app.extensions["phananh.db"].session() as session:
-        staff = staff_service.by_email(session, email) if email else None
+        staff = city.verify_staff(session, email=email, password=password)
         if staff is not None:
             session.expunge(staff)
-    if staff is None or not staff.is_active:
-        with contextlib.suppress(VerificationError, InvalidHashError):
-            staff_service._hasher.verify(staff_service._DUMMY_HASH, password)
-        return None
-    return staff if staff_service.check_password(staff, password) else None
-
-
-def _signed_in(staff: Staff, password: str) -> None:
-    staff.last_login_at = utcnow()
-    staff.failed_logins, staff.locked_until = 0, None  # the old account-wide lockout is not used
-    if staff_service._hasher.check_needs_rehash(staff.password_hash):
-        staff.password_hash = staff_service.hash_password(password)
-    request_session().add(staff)
-    request_session().flush()
+    return staff
 
 
 @bp.post("/logout")
 def logout() -> Any:
     staff = common.current_staff()
     if staff is not None:
-        signin.end_sessions(request_session(), staff.id, actor_id=staff.id, reason="logout")
+        city.end_sessions(request_session(), staff_id=staff.id, actor_id=staff.id, reason="logout",
+                          ip=signin.client_ip())
     common.logout()
     flash(_("Bạn đã đăng xuất."), "info")
     return redirect(url_for("web_auth.login"), code=303)
@@ -119,10 +104,8 @@ def password_post() -> Any:
     if new != (request.form.get("confirm_password") or ""):
         flash(_("Mật khẩu nhập lại không khớp."), "error")
         return redirect(url_for("web_auth.password"), code=303)
-    staff_service.change_password(request_session(), staff=staff, current=request.form.get("current_password") or "",
-                                  new=new, now=common.now())
-    staff.session_epoch = signin.end_sessions(request_session(), staff.id, actor_id=staff.id,
-                                              reason="password_changed")
-    common.login(staff)  # this browser stays signed in under the new epoch
+    city.change_password(request_session(), staff=staff, current=request.form.get("current_password") or "",
+                         new=new, now=common.now(), ip=signin.client_ip())
+    common.login(staff)  # this browser stays signed in under the new epoch; every other session ended
     flash(_("Đã đổi mật khẩu."), "success")
     return redirect(url_for("web_inbox.queue"), code=303)

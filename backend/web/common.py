@@ -28,8 +28,7 @@ from backend.http import mark_rollback
 from backend.models.base import utcnow
 from backend.models.staff import Role, Staff
 from backend.schemas import inputs
-from backend.services import settings as city_settings
-from backend.services import staff as staff_service
+from backend.services import city
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +59,6 @@ csrf = CSRFProtect()
 PUBLIC_ENDPOINTS = {"web_auth.login", "web_auth.login_post"}
 #: the pages an admin who must set up a second factor may still open (see ``mfa``)
 MFA_SETUP_ENDPOINTS: set[str] = set()
-#: city setting that makes the TOTP second factor mandatory for admins
-TOTP_SETTING = "admin_totp_required"
 
 
 # --------------------------------------------------------------------------- current staff
@@ -73,21 +70,12 @@ def current_staff() -> Staff | None:
     staff = None
     staff_id = session.get("staff_id")
     if isinstance(staff_id, int):
-        staff = staff_service.get(request_session(), staff_id)
+        staff = city.get_staff(request_session(), staff_id)
         if staff is not None and (session.get("pw") != password_stamp(staff)
                                   or session.get("epoch") != staff.session_epoch):
             staff = None
     g.staff = staff
     return staff
-
-
-def totp_required(staff: Staff) -> bool:
-    """The city requires a second factor of admins (``admin_totp_required``) and ``staff`` is one."""
-    return staff.role == Role.ADMIN and bool(city_settings.get(request_session(), TOTP_SETTING, False))
-
-
-def totp_missing(staff: Staff) -> bool:
-    return staff.totp_enabled_at is None and totp_required(staff)
 
 
 def password_stamp(staff: Staff) -> str:
@@ -154,7 +142,8 @@ def protect(bp: Blueprint) -> Blueprint:
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             csrf.protect()
         staff = current_staff()
-        if staff is not None and request.endpoint not in MFA_SETUP_ENDPOINTS and totp_missing(staff):
+        if (staff is not None and request.endpoint not in MFA_SETUP_ENDPOINTS
+                and city.totp.missing(request_session(), staff)):
             flash(_("Quản trị viên phải bật xác thực hai bước trước khi tiếp tục."), "error")
             return redirect(url_for("web_mfa.setup"))
         refuse_bad_parameters()

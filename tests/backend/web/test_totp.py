@@ -13,7 +13,7 @@ from sqlmodel import select
 from web_seed import PASSWORD, login, token
 
 from backend.models import StaffAudit
-from backend.services import settings as city_settings
+from backend.services.city import settings as city_settings
 
 
 def _path(resp: Any) -> str:
