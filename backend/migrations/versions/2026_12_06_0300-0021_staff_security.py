@@ -1,5 +1,6 @@
 """Staff sign-in security: session epochs (server-side sign-out), TOTP second factor with recovery codes,
-sign-in throttle counters for embedded mode, and the audit trail of account security events.
+sign-in throttle counters for embedded mode, and the audit trail of account security events; the attempt
+id that claims a delivery before it is sent (send-once).
 
 Revision ID: 0021
 Revises: 0004
@@ -28,6 +29,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("totp_enabled_at", UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("recovery_codes", JSONType, server_default="[]", nullable=False))
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("attempt_id", sa.String(length=32), nullable=True))
     op.create_table(
         "login_throttle",
         sa.Column("key", sa.String(length=320), nullable=False),
@@ -61,6 +64,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_staff_audit_at"))
     op.drop_table("staff_audit")
     op.drop_table("login_throttle")
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_column("attempt_id")
     with op.batch_alter_table("staff", schema=None) as batch_op:
         batch_op.drop_column("recovery_codes")
         batch_op.drop_column("totp_last_step")
