@@ -31,6 +31,7 @@ from backend.models.categories import Category
 from backend.models.clients import ApiClient, ExternalUpdate
 from backend.models.photos import Photo, PhotoRole
 from backend.models.reports import CLOSED_STATES, FIXED_STATES, EventKind, Report, ReportEvent, State
+from backend.services import events
 from backend.services.events import Actor
 from backend.services.photos import pipeline as photos
 from backend.services.reports import codes, workflow
@@ -218,13 +219,9 @@ def latest_public_replies(session: Session, report_ids: list[int]) -> dict[int, 
     return notes
 
 
-def event_text(event: ReportEvent, keys: tuple[str, ...] = ("text", "reply", "guidance", "reason")) -> str | None:
-    """The public text an event carries (never internal notes: callers pass public events only)."""
-    for key in keys:
-        value = (event.data or {}).get(key)
-        if isinstance(value, str) and value.strip():
-            return value
-    return None
+def event_text(event: ReportEvent) -> str | None:
+    """The text of ``event`` the public may read (``events.resident_text``: the one visibility rule)."""
+    return events.resident_text(event)
 
 
 def report_photos(session: Session, report_ids: list[int]) -> dict[int, list[Photo]]:

@@ -28,7 +28,7 @@ from backend.http import mark_rollback
 from backend.models.base import utcnow
 from backend.models.staff import Role, Staff
 from backend.schemas import inputs
-from backend.services import city
+from backend.services import city, reports
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +251,7 @@ def install(app: Flask) -> None:
     app.jinja_env.filters["age"] = age
     app.jinja_env.filters["countdown"] = countdown
     app.jinja_env.globals["qs"] = qs
+    app.jinja_env.globals["audience"] = audience
 
 
 def _is_web() -> bool:
@@ -280,6 +281,13 @@ def _context() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- filters
+
+
+def audience(action: str, field: str) -> str:
+    """What a staff form says next to a text field: will residents see it? (the one visibility rule)."""
+    if reports.is_public_field(action, field):
+        return _("người dân sẽ thấy")
+    return _("chỉ cán bộ thấy")
 
 
 def qs(query: dict[str, Any], **extra: Any) -> str:

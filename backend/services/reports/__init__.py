@@ -11,7 +11,9 @@ Public functions:
 - idempotency: ``claim_key complete_key request_hash``;
 - reading: ``get_by_code state_label open311_status public_timeline EVENT_LABELS STATE_LABELS list_reports
   ReportFilter parse_bbox nearby_open NEARBY_LIMIT report_flags haversine_m``;
-- staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``.
+- staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``;
+- visibility: ``is_public_field`` (what residents will see of a staff form field; the rule itself is
+  ``events.resident_fields``).
 """
 
 from backend.services.reports.codes import find_code, is_code, normalize_code
@@ -37,10 +39,12 @@ from backend.services.reports.lookup import (
 from backend.services.reports.page import ACTION_LABELS, ReportPage, reporter_contact
 from backend.services.reports.page import build as build_page
 from backend.services.reports.transitions import TRANSITIONS
+from backend.services.reports.visibility import is_public as is_public_field
 from backend.services.reports.workflow import allowed_actions, apply, close_resolved, reopen_deadline
 
 __all__ = ["ACTION_LABELS", "EVENT_LABELS", "NEARBY_LIMIT", "STATE_LABELS", "TRANSITIONS", "NewReport",
            "ReportFilter", "ReportPage", "allowed_actions", "apply", "build_page", "claim_key", "close_resolved",
-           "complete_key", "create_report", "find_code", "get_by_code", "haversine_m", "is_code", "list_reports",
+           "complete_key", "create_report", "find_code", "get_by_code", "haversine_m", "is_code", "is_public_field",
+           "list_reports",
            "nearby_open", "normalize_code", "open311_status", "parse_bbox", "public_timeline", "reopen_deadline",
            "report_flags", "reporter_contact", "request_hash", "state_label", "submit"]
