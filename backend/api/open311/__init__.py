@@ -2,7 +2,10 @@
 
 Every failure under ``/open311`` — domain errors, HTTP errors, unknown paths, wrong methods and
 crashes — is answered with the spec's error array in the requested format (the suffix of the
-path; XML when there is none), never with another body. GET responses carry
+path; XML when there is none), never with another body. GeoReport v2 knows three HTTP statuses:
+404 (not found), 403 (api_key) and 400 for everything else, so a wrong method, an oversize body or an
+unsupported media type is a 400 whose error ``code`` says which (405, 413, 415). Only a busy or
+unavailable server answers 429/503 (with ``Retry-After``). GET responses carry
 ``Access-Control-Allow-Origin: *``.
 """
 
@@ -24,8 +27,17 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("open311", __name__, url_prefix="/open311")
 
-#: HTTP status for each domain error (the spec knows 400, 403 and 404; others kept when meaningful)
+#: HTTP statuses answered as such; every other 4xx is "basically 400" (the spec's words) with its own code
+_KEPT = frozenset({400, 403, 404, 429})
+#: domain error status -> the error's code (an unauthenticated call is the spec's 403; a conflict or an
+#: invalid value is the spec's plain 400)
 _STATUS = {401: 403, 409: 400, 422: 400}
+
+
+def http_status(status: int) -> int:
+    """The HTTP status GeoReport v2 uses for ``status``: 400, 403, 404, or 429/5xx for an unavailable server."""
+    status = _STATUS.get(status, status)
+    return status if status in _KEPT or status >= 500 else 400
 
 
 def request_format() -> str:
@@ -38,10 +50,10 @@ def request_format() -> str:
 @bp.errorhandler(DomainError)
 def _domain_error(exc: DomainError) -> Response:
     mark_rollback()
-    status = _STATUS.get(exc.status, exc.status)
+    code = _STATUS.get(exc.status, exc.status)
     details = exc.details if isinstance(exc.details, list) and exc.details else [exc.message]
-    items = [(status, str(d) if not isinstance(d, dict) else str(d.get("message", d))) for d in details]
-    return render.errors(request_format(), items, status)
+    items = [(code, str(d) if not isinstance(d, dict) else str(d.get("message", d))) for d in details]
+    return render.errors(request_format(), items, http_status(code))
 
 
 @bp.errorhandler(HTTPException)
@@ -50,7 +62,7 @@ def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
     if status >= 500:
         return _crash(exc)
-    resp = render.errors(request_format(), [(status, _describe(exc))], status)
+    resp = render.errors(request_format(), [(status, _describe(exc))], http_status(status))
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         resp.headers["Allow"] = ", ".join(exc.valid_methods)
     return resp

@@ -38,11 +38,14 @@ def _variable(attr: dict[str, Any]) -> bool:
 
 
 def service(category: Category, *, locale: str, batch: bool) -> dict[str, Any]:
+    """One ``service``. ``metadata`` is true when the definition has any attribute, informational ones
+    (``variable=false``) included: a client that skips the definition would never show their text
+    (FixMyStreet even deletes the attributes it had — docs/open311.md §1.5)."""
     return {
         "service_code": category.code,
         "service_name": category.name(locale),
         "description": _pick(category.description_vi, category.description_en, locale),
-        "metadata": any(_variable(a) for a in category.attributes or []),
+        "metadata": bool(category.attributes),
         "type": "batch" if batch else "realtime",
         "keywords": category.keywords or "",
         "group": _pick(category.group_vi, category.group_en, locale) or category.group_code,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Response, request
 from werkzeug.exceptions import NotFound as HTTPNotFound
@@ -24,6 +25,9 @@ FMT = "<any(json,xml):fmt>"
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-01-01T00:00:00Z"
 REPORTER_FIELDS = ("email", "first_name", "last_name", "phone", "device_id", "account_id")
+#: ``address_id`` names an address in the sender's registry, which we do not have: it locates nothing
+_LOCATION_REQUIRED = ("Cần lat và long, hoặc address_string; address_id không xác định được vị trí "
+                      "(lat/long or address_string required: address_id is not an address we know).")
 UPLOAD_FIELDS = ("media", "media[]")
 MAX_UPLOADS = 5
 
@@ -52,18 +56,37 @@ def _base_url() -> str:
 @bp.get(f"/discovery.{FMT}")
 @bp.get(f"/v2/discovery.{FMT}")
 def discovery(fmt: str) -> Response:
+    """Service discovery: this server as the ``production`` endpoint, and the city's separate test
+    server (setting ``open311_test_endpoint``) as ``test`` when it has one — never production twice."""
     session = request_session()
     hotline = city_settings.hotlines(session).get("city", "")
-    endpoint = {"specification": SPEC_URL, "url": _base_url() + "/open311/v2", "changeset": CHANGESET,
-                "formats": ["text/xml", "application/json"]}
+    changeset = CHANGESET
+    production = _base_url() + "/open311/v2"
+    endpoints = [{"specification": SPEC_URL, "url": production, "changeset": changeset, "type": "production",
+                  "formats": ["text/xml", "application/json"]}]
+    test_url = _test_endpoint(session, production)
+    if test_url:
+        endpoints.append({**endpoints[0], "url": test_url, "type": "test"})
     data = {
-        "changeset": CHANGESET,
+        "changeset": changeset,
         "contact": f"{city_settings.city_name(session)} — đường dây nóng {hotline}".strip(),
         "key_service": "Liên hệ quản trị hệ thống của thành phố để được cấp api_key "
                        "(Contact the city's administrators for an api_key).",
-        "endpoints": [{**endpoint, "type": "production"}, {**endpoint, "type": "test"}],
+        "endpoints": endpoints,
     }
-    return render.respond(data, fmt, root="discovery", charset=False)
+    return render.respond(data, fmt, root="discovery")
+
+
+def _test_endpoint(session: Any, production: str) -> str | None:
+    """The city's test server (an http(s) URL other than this one), or None."""
+    value = city_settings.get(session, "open311_test_endpoint")
+    if not isinstance(value, str) or len(value) > 500:
+        return None
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or url == production:
+        return None
+    return url
 
 
 @bp.get(f"/v2/services.{FMT}")
@@ -144,10 +167,9 @@ def post_request(fmt: str) -> Response:
         raise InvalidInput("Thiếu service_code.", code="service-code-required")
     category = open311.get_service(session, code)
     lat, lon = params.get_float("lat"), params.get_float("long")
-    address = params.get("address_string") or params.get("address_id")
+    address = params.get("address_string")
     if (lat is None) != (lon is None) or (lat is None and address is None):
-        raise InvalidInput("Cần lat và long, hoặc address_string (lat/long or address_string required).",
-                           code="location-required")
+        raise InvalidInput(_LOCATION_REQUIRED, code="location-required")
     if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise InvalidInput("lat/long nằm ngoài phạm vi hợp lệ.", code="invalid-location")
     attributes = params.validate_attributes(category, params.attributes())
