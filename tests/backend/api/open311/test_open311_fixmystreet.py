@@ -15,9 +15,9 @@ from o311_support import PENDING
 from sqlmodel import select
 
 from backend.models import ActorKind, ExternalUpdate, Report, ReportEvent, Resident
-from backend.services import settings as city_settings
-from backend.services import workflow
+from backend.services.city import settings as city_settings
 from backend.services.events import Actor
+from backend.services.reports import workflow
 
 JURISDICTION = "soctrang.demo.phananh.vn"
 POINT = {"lat": 9.6031, "lon": 105.9739}

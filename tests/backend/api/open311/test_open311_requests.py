@@ -22,9 +22,9 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from backend.models import ActorKind, Identity, Photo, Report, ReportEvent, Resident
-from backend.services import settings as city_settings
-from backend.services import workflow
+from backend.services.city import settings as city_settings
 from backend.services.events import Actor
+from backend.services.reports import workflow
 
 DISPATCHER = Actor(ActorKind.STAFF, "0", role="dispatcher", name="Điều phối viên")
 
@@ -237,7 +237,7 @@ def test_a_repeat_with_an_explicit_sign_is_one_request(client, session, city, ap
         client.post("/open311/v2/requests.json", data={**data, "external_id": "fms-101"}).get_json()[0][
             "service_request_id"]
     # the sign is the sender's: another client with the same id is another request
-    from backend.services import clients
+    from backend.services.city import clients
 
     _, other = clients.create_client(session, name="Ứng dụng khác")
     session.flush()

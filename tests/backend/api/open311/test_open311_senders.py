@@ -13,9 +13,10 @@ from o311_support import PENDING, UPDATES_SCHEMA, assert_json_errors, validate, 
 from sqlmodel import select
 
 from backend.models import ActorKind, ExternalUpdate, Identity, Report, ReportEvent, Resident
-from backend.services import clients, workflow
-from backend.services import settings as city_settings
+from backend.services.city import clients
+from backend.services.city import settings as city_settings
 from backend.services.events import Actor
+from backend.services.reports import workflow
 
 NOW = "2026-11-21T09:00:00+07:00"
 DISPATCHER = Actor(ActorKind.STAFF, "0", role="dispatcher", name="Điều phối viên")

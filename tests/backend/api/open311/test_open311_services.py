@@ -15,7 +15,7 @@ from o311_support import (
 )
 from sqlmodel import select
 
-from backend.services import settings as city_settings
+from backend.services.city import settings as city_settings
 
 
 @pytest.mark.parametrize("path", ["/open311/discovery", "/open311/v2/discovery"])
@@ -70,7 +70,7 @@ def test_discovery_changeset_follows_service_changes(client, city, session, post
     from datetime import UTC, datetime
 
     from backend.models import Category, CitySetting
-    from backend.services import admin, staff
+    from backend.services.city import admin, staff
 
     stamp = session.get(CitySetting, "open311_services_version")
     assert stamp is not None, "loading the city pack stamps the services"
