@@ -7,13 +7,10 @@ import re
 from typing import Any
 from xml.etree import ElementTree as ET
 
-import pytest
 from PIL import Image
 
 W3C_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 INSIDE = {"lat": "9.6031", "long": "105.9739"}  # a point inside the demo city
-#: issue 19 behaviour that lands with the services change (after the services refactor): fails until then
-PENDING = pytest.mark.xfail(strict=True, reason="issue 19: sender updates, update ids, statuses, changeset")
 
 
 # --------------------------------------------------------------------------- helpers

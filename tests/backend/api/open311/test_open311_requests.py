@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 from o311_support import (
     INSIDE,
-    PENDING,
     POST_SCHEMA,
     REQUESTS_SCHEMA,
     W3C_Z,
@@ -204,7 +203,6 @@ def test_media_url_to_a_private_address_is_never_fetched(client, session, post_r
     assert photo.state == "rejected" and not photo.original_key
 
 
-@PENDING
 def test_identical_posts_without_a_sign_are_two_requests(client, session, city, api_key):
     """Issue 19 #6: two neighbours may report the same thing in the same words."""
     data = {"api_key": api_key, "service_code": "rac-thai", "description": "Rác", **INSIDE, "email": "a@b.vn"}
@@ -219,7 +217,6 @@ def test_identical_posts_without_a_sign_are_two_requests(client, session, city, 
     assert _count(session, Report) == 4
 
 
-@PENDING
 def test_a_repeat_with_an_explicit_sign_is_one_request(client, session, city, api_key):
     data = {"api_key": api_key, "service_code": "rac-thai", "description": "Rác", **INSIDE, "email": "a@b.vn"}
     signs = [({"Idempotency-Key": "lan-gui-1"}, {}), ({}, {"idempotency_key": "lan-gui-2"}),
@@ -403,7 +400,6 @@ def test_address_id_is_not_an_address(client, session, post_report):
     assert report.address is None and report.lat is not None
 
 
-@PENDING
 def test_a_closed_requests_time_and_notes_stay_at_its_closing(client, session, post_report):
     """Issue 19 #6: later replies (and the automatic closing) do not move a closed request."""
     base = datetime.now(UTC).replace(microsecond=0)

@@ -13,7 +13,7 @@ from sqlmodel import select
 from backend.errors import Conflict, Forbidden, InvalidInput
 from backend.models import ApiClient, Report, ReportEvent, State
 from backend.services.events import Actor
-from backend.services.reports import idempotency, intake, lookup, workflow
+from backend.services.reports import idempotency, intake, lookup, page, workflow
 
 from fixtures.wf_city import INSIDE, T0, City, city_fixture  # noqa: F401
 
@@ -52,6 +52,9 @@ def test_a_senders_residents_comment_in_any_state(city, sender):
     _apply(city, report, "reject", city.actor("officer"), reason="Đã có phản ánh khác.")
     closed = _apply(city, report, "sender_comment", neighbour, text="Cảm ơn.")
     assert closed.kind == "resident_comment" and report.status == State.REJECTED
+    _apply(city, report, "sender_comment", Actor.sender(sender, city.residents[0].id), text="Đồng ý.")
+    actors = [item.actor for item in page.timeline(city.session, report) if item.event.kind == "resident_comment"]
+    assert actors == ["Người dân (qua FixMyStreet)"] * 2 + ["Người phản ánh (qua FixMyStreet)"]
 
 
 def test_only_the_reports_sender_speaks_through_it(city, sender):
