@@ -40,7 +40,7 @@ RESIDENT_FIELDS: dict[tuple[str, str | None], tuple[str, ...]] = {
     (EventKind.STATUS_CHANGED, State.RESOLVED): ("reply",),
     (EventKind.STATUS_CHANGED, State.REJECTED): ("reason",),
     (EventKind.STATUS_CHANGED, State.NOT_COMPETENT): ("guidance",),
-    (EventKind.DUPLICATE_LINKED, None): ("of_code",),
+    (EventKind.DUPLICATE_LINKED, None): ("of_code", "reply"),
     (EventKind.RESIDENT_COMMENT, None): ("text",),
     (EventKind.REOPENED, None): ("reason",),
     (EventKind.RATED, None): ("rating",),
@@ -50,10 +50,21 @@ OWN_WORDS = frozenset({(EventKind.RESIDENT_COMMENT, "text")})
 _TEXT_FIELDS = ("text", "reply", "guidance", "reason")
 
 
+#: a ``reply`` given with any change of state (acknowledging, starting, resuming — e.g. a unit's Open311
+#: update "IN_PROGRESS: the crew comes this afternoon") is a reply, so residents see it
+REPLY_WITH_ANY_STATE = "reply"
+
+
+def _fields(kind: str, to_state: str | None) -> tuple[str, ...]:
+    fields = RESIDENT_FIELDS.get((kind, to_state if kind == EventKind.STATUS_CHANGED else None), ())
+    if kind == EventKind.STATUS_CHANGED and REPLY_WITH_ANY_STATE not in fields:
+        fields = (*fields, REPLY_WITH_ANY_STATE)
+    return fields
+
+
 def public_field(kind: str, to_state: str | None, field: str) -> bool:
     """Whether residents see ``field`` of an event of ``kind`` (moving to ``to_state``)."""
-    key = (kind, to_state if kind == EventKind.STATUS_CHANGED else None)
-    return field in RESIDENT_FIELDS.get(key, ())
+    return field in _fields(kind, to_state)
 
 
 def resident_fields(event: ReportEvent, *, reporter: bool = False) -> dict[str, Any]:
@@ -62,9 +73,8 @@ def resident_fields(event: ReportEvent, *, reporter: bool = False) -> dict[str, 
     view (adds their own comments). Empty for an internal event."""
     if not event.is_public:
         return {}
-    key = (event.kind, event.to_state if event.kind == EventKind.STATUS_CHANGED else None)
     data = event.data or {}
-    return {name: data[name] for name in RESIDENT_FIELDS.get(key, ())
+    return {name: data[name] for name in _fields(event.kind, event.to_state)
             if data.get(name) not in (None, "") and (reporter or (event.kind, name) not in OWN_WORDS)}
 
 
@@ -77,13 +87,18 @@ def resident_text(event: ReportEvent, *, reporter: bool = False) -> str | None:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts. ``role``/``unit_id`` are set for staff; ``id`` is a staff/resident/client id as text."""
+    """Who acts. ``role``/``unit_id`` are set for staff; ``id`` is a staff/resident/client id as text.
+
+    ``via_client_id``: a resident speaking through an Open311 sender (the API client that sent the
+    report); the event records it (``data["via_api_client_id"]``, ``data["via"]`` = the client's name).
+    """
 
     kind: ActorKind
     id: str | None = None
     role: str | None = None
     unit_id: int | None = None
     name: str | None = None
+    via_client_id: int | None = None
 
     @classmethod
     def system(cls, name: str = "system") -> Actor:
@@ -104,6 +119,12 @@ class Actor:
     @classmethod
     def api_client(cls, client: Any) -> Actor:
         return cls(ActorKind.API_CLIENT, str(client.id), unit_id=client.unit_id, name=client.name)
+
+    @classmethod
+    def sender(cls, client: Any, resident_id: int | None) -> Actor:
+        """A resident (``None``: unnamed) speaking through ``client``, the Open311 sender of a report."""
+        return cls(ActorKind.RESIDENT, str(resident_id) if resident_id is not None else None, name=client.name,
+                   via_client_id=client.id)
 
     @property
     def staff_id(self) -> int | None:
@@ -181,6 +202,9 @@ def _new_event(report: Report, kind: str, *, actor: Actor, at: datetime | None, 
     payload = dict(data or {})
     if actor.name and actor.kind != ActorKind.RESIDENT:
         payload.setdefault("actor_name", actor.name)
+    if actor.via_client_id is not None:
+        payload.setdefault("via_api_client_id", actor.via_client_id)
+        payload.setdefault("via", actor.name)
     return ReportEvent(
         report_id=report.id, at=at or utcnow(), actor_kind=actor.kind, actor_id=actor.id, kind=kind,
         is_public=(kind in PUBLIC_EVENT_KINDS) if is_public is None else is_public,

@@ -6,12 +6,12 @@ Everything else builds on this package; it imports no other capability.
 Public functions (channels import these names from ``backend.services.city``):
 
 - settings: ``city_name timezone hotlines jurisdiction_id moderation_required quiet_hours
-  reopen_window_days close_after_days setting``;
+  reopen_window_days close_after_days open311_sender_status_changes setting``;
 - calendar: ``WorkingCalendar load_calendar set_override remove_override parse_duration``;
 - routing: ``route triage_unit within_city Route``;
 - the city pack: ``read_pack load_city_pack load_demo``;
 - catalogue: ``active_categories categories_by_id category_by_code category_id_for localized_attributes
-  unit_id_for``;
+  unit_id_for catalog_changed_at``;
 - staff: ``authenticate_staff verify_staff staff_signed_in staff_by_email change_password create_staff get_staff
   end_sessions audit_staff``;
 - sign-in throttling: ``login_counter throttle_login login_succeeded LoginCounter LoginVerdict``;
@@ -55,6 +55,7 @@ from backend.services.city.calendar import (
 )
 from backend.services.city.catalog import (
     active_categories,
+    catalog_changed_at,
     categories_by_id,
     category_by_code,
     category_id_for,
@@ -72,6 +73,7 @@ from backend.services.city.settings import (
     hotlines,
     jurisdiction_id,
     moderation_required,
+    open311_sender_status_changes,
     quiet_hours,
     reopen_window_days,
     timezone,
@@ -91,7 +93,6 @@ from backend.services.city.throttle import make_counter as login_counter
 from backend.services.city.throttle import succeeded as login_succeeded
 
 __all__ = [
-    # sign-in security (issue 21)
     "LoginCounter",
     "LoginVerdict",
     "Route",
@@ -103,6 +104,7 @@ __all__ = [
     "authenticate_staff",
     "can_act",
     "can_see_report",
+    "catalog_changed_at",
     "categories_by_id",
     "category_by_code",
     "category_id_for",
@@ -130,6 +132,7 @@ __all__ = [
     "login_counter",
     "login_succeeded",
     "moderation_required",
+    "open311_sender_status_changes",
     "parse_duration",
     "quiet_hours",
     "read_pack",

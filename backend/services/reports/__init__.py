@@ -8,18 +8,18 @@ Public functions:
 - intake: ``submit create_report NewReport``;
 - lifecycle: ``apply allowed_actions close_resolved reopen_deadline TRANSITIONS``;
 - codes: ``normalize_code find_code is_code``;
-- idempotency: ``claim_key complete_key request_hash``;
-- reading: ``get_by_code state_label open311_status public_timeline EVENT_LABELS STATE_LABELS list_reports
-  ReportFilter parse_bbox nearby_open NEARBY_LIMIT report_flags haversine_m``;
+- idempotency: ``claim_key complete_key request_hash once_per_sender sent_report``;
+- reading: ``get_by_code state_label open311_status public_timeline public_text states_after EVENT_LABELS
+  STATE_LABELS list_reports ReportFilter parse_bbox nearby_open NEARBY_LIMIT report_flags haversine_m``;
 - staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``;
 - visibility: ``is_public_field`` (what residents will see of a staff form field; the rule itself is
-  ``events.resident_fields``).
+  ``events.resident_fields``, which ``public_text`` and ``public_timeline`` apply).
 """
 
 from backend.services.reports.codes import find_code, is_code, normalize_code
 from backend.services.reports.idempotency import claim as claim_key
 from backend.services.reports.idempotency import complete as complete_key
-from backend.services.reports.idempotency import request_hash
+from backend.services.reports.idempotency import once_per_sender, request_hash, sent_report
 from backend.services.reports.intake import NewReport, create_report, submit
 from backend.services.reports.lookup import (
     EVENT_LABELS,
@@ -32,9 +32,11 @@ from backend.services.reports.lookup import (
     nearby_open,
     open311_status,
     parse_bbox,
+    public_text,
     public_timeline,
     report_flags,
     state_label,
+    states_after,
 )
 from backend.services.reports.page import ACTION_LABELS, ReportPage, reporter_contact
 from backend.services.reports.page import build as build_page
@@ -42,9 +44,41 @@ from backend.services.reports.transitions import TRANSITIONS
 from backend.services.reports.visibility import is_public as is_public_field
 from backend.services.reports.workflow import allowed_actions, apply, close_resolved, reopen_deadline
 
-__all__ = ["ACTION_LABELS", "EVENT_LABELS", "NEARBY_LIMIT", "STATE_LABELS", "TRANSITIONS", "NewReport",
-           "ReportFilter", "ReportPage", "allowed_actions", "apply", "build_page", "claim_key", "close_resolved",
-           "complete_key", "create_report", "find_code", "get_by_code", "haversine_m", "is_code", "is_public_field",
-           "list_reports",
-           "nearby_open", "normalize_code", "open311_status", "parse_bbox", "public_timeline", "reopen_deadline",
-           "report_flags", "reporter_contact", "request_hash", "state_label", "submit"]
+__all__ = [
+    "ACTION_LABELS",
+    "EVENT_LABELS",
+    "NEARBY_LIMIT",
+    "STATE_LABELS",
+    "TRANSITIONS",
+    "NewReport",
+    "ReportFilter",
+    "ReportPage",
+    "allowed_actions",
+    "apply",
+    "build_page",
+    "claim_key",
+    "close_resolved",
+    "complete_key",
+    "create_report",
+    "find_code",
+    "get_by_code",
+    "haversine_m",
+    "is_code",
+    "is_public_field",
+    "list_reports",
+    "nearby_open",
+    "normalize_code",
+    "once_per_sender",
+    "open311_status",
+    "parse_bbox",
+    "public_text",
+    "public_timeline",
+    "reopen_deadline",
+    "report_flags",
+    "reporter_contact",
+    "request_hash",
+    "sent_report",
+    "state_label",
+    "states_after",
+    "submit",
+]

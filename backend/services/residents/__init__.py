@@ -1,8 +1,8 @@
 """Residents: who reported (identities from Firebase, Zalo, phone), their devices for push, what they
 follow, their notification feed, and the Firebase ID-token check.
 
-Public functions: ``verify_token resident_for_identity register_device remove_device devices follow unfollow
-is_following follower_count follower_counts notification_feed``.
+Public functions: ``verify_token resident_for_identity resident_for_contact register_device remove_device
+devices follow unfollow is_following follower_count follower_counts notification_feed``.
 """
 
 from backend.services.residents.firebase import verify_token
@@ -14,10 +14,12 @@ from backend.services.residents.residents import (
     is_following,
     register_device,
     remove_device,
+    resident_for_contact,
     resident_for_identity,
     unfollow,
 )
 from backend.services.residents.residents import notifications as notification_feed
 
 __all__ = ["devices", "follow", "follower_count", "follower_counts", "is_following", "notification_feed",
-           "register_device", "remove_device", "resident_for_identity", "unfollow", "verify_token"]
+           "register_device", "remove_device", "resident_for_contact", "resident_for_identity", "unfollow",
+           "verify_token"]
