@@ -53,15 +53,23 @@ def timestamp_of(payload: dict[str, Any], header: str | None = None) -> str:
     return str(value)
 
 
-def is_fresh(timestamp: str, *, max_age_s: int, now: float | None = None) -> bool:
-    """True if the epoch-ms ``timestamp`` is within ``max_age_s`` of now (either direction)."""
+#: how far ahead of our clock a signed event may claim to be (clock skew), in seconds
+MAX_FUTURE_S = 300
+
+
+def is_fresh(timestamp: str, *, max_age_s: int, max_future_s: int = MAX_FUTURE_S, now: float | None = None) -> bool:
+    """True if the epoch-ms ``timestamp`` is at most ``max_age_s`` old and at most ``max_future_s`` ahead.
+
+    The age window must cover Zalo's retry ladder (30 s, 5, 15, 30 min, 1 h: ~110 min after the first
+    attempt); the future bound is only clock skew, so a signed event cannot be kept for a later replay.
+    """
     try:
         ts = int(float(timestamp))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
     ts_s = ts / 1000.0 if ts > 10**11 else float(ts)  # milliseconds, or seconds
     now = time.time() if now is None else now
-    return abs(now - ts_s) <= max_age_s
+    return -max_future_s <= now - ts_s <= max_age_s
 
 
 @dataclass
