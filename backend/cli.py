@@ -91,12 +91,12 @@ def city_group() -> None:
 @with_appcontext
 def city_load(path: str) -> None:
     """Load (or update, idempotently) a YAML/JSON city pack from PATH."""
-    from backend.services import cities
+    from backend.services import city
 
     try:
-        pack = cities.read_pack(path)
+        pack = city.read_pack(path)
         with _db().session_scope() as session:
-            counts = cities.load_city_pack(session, pack)
+            counts = city.load_city_pack(session, pack)
     except DomainError as exc:
         _fail(exc)
     except OSError as exc:
@@ -114,15 +114,15 @@ def seed_demo(database: dbmod.Database) -> bool:
     from sqlmodel import select
 
     from backend.models import Unit
-    from backend.services import cities, staff
+    from backend.services import city
 
     with database.session_scope() as session:
         if session.exec(select(Unit.id).limit(1)).first() is not None:
             return False
-        cities.load_demo(session=session)
+        city.load_demo(session=session)
         session.flush()
         for email, role, unit, name in DEMO_STAFF:
-            staff.create_staff(session, email=email, password=DEMO_PASSWORD, role=role, unit_code=unit,
+            city.create_staff(session, email=email, password=DEMO_PASSWORD, role=role, unit_code=unit,
                                name=name)
     return True
 
@@ -160,11 +160,11 @@ def staff_group() -> None:
 @with_appcontext
 def staff_create(email: str, password: str, role: str, unit_code: str | None, name: str) -> None:
     """Create a staff account."""
-    from backend.services import staff
+    from backend.services import city
 
     try:
         with _db().session_scope() as session:
-            account = staff.create_staff(session, email=email, password=password, role=role,
+            account = city.create_staff(session, email=email, password=password, role=role,
                                          unit_code=unit_code, name=name)
             click.echo(f"Created staff #{account.id} {account.email} ({account.role}).")
     except DomainError as exc:
@@ -260,7 +260,7 @@ def calendar_add(start: str, duration: str) -> None:
     """Print START + DURATION of working time as ISO 8601 (DURATION: 8h, 90m, 3d = working days).
 
     START is ISO 8601; without an offset it is read in the city's time zone."""
-    from backend.services.calendar import load_calendar
+    from backend.services.city import load_calendar
 
     try:
         with _db().session() as session:
@@ -276,7 +276,7 @@ def calendar_add(start: str, duration: str) -> None:
 @with_appcontext
 def calendar_between(start: str, end: str) -> None:
     """Print the working minutes from START to END (negative if END is before START)."""
-    from backend.services.calendar import load_calendar
+    from backend.services.city import load_calendar
 
     try:
         with _db().session() as session:
@@ -298,11 +298,11 @@ def apikey_group() -> None:
 @with_appcontext
 def apikey_create(name: str, unit_code: str | None) -> None:
     """Create an Open311 API key and print it once (only its SHA-256 hash is stored)."""
-    from backend.services import clients
+    from backend.services import city
 
     try:
         with _db().session_scope() as session:
-            client, key = clients.create_client(session, name=name, unit_code=unit_code)
+            client, key = city.create_client(session, name=name, unit_code=unit_code)
             client_id = client.id
     except DomainError as exc:
         _fail(exc)
@@ -317,11 +317,11 @@ def apikey_create(name: str, unit_code: str | None) -> None:
 @with_appcontext
 def apikey_revoke(client_id: int) -> None:
     """Revoke an Open311 API key: it stops working at once."""
-    from backend.services import clients
+    from backend.services import city
 
     try:
         with _db().session_scope() as session:
-            clients.revoke(session, client_id=client_id)
+            city.revoke_client(session, client_id=client_id)
     except DomainError as exc:
         _fail(exc)
         return
@@ -334,12 +334,12 @@ def apikey_revoke(client_id: int) -> None:
 @with_appcontext
 def anonymize(older_than: str, dry_run: bool) -> None:
     """Remove reporter identity, contact data, EXIF and private originals of old closed reports."""
-    from backend.services import retention, storage
+    from backend.services import photos, retention
 
     try:
         with _db().session_scope() as session:
             counts = retention.anonymize(session, older_than=older_than, dry_run=dry_run,
-                                         storage=storage.get_storage(_settings()))
+                                         storage=photos.get_storage(_settings()))
     except DomainError as exc:
         _fail(exc)
     verb = "Would anonymise" if dry_run else "Anonymised"

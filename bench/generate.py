@@ -27,7 +27,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import psycopg  # noqa: E402
 
 from backend import db as dbmod  # noqa: E402
-from backend.services.calendar import WorkingCalendar  # noqa: E402
+from backend.services.city.calendar import WorkingCalendar  # noqa: E402
 
 N_DEPARTMENTS, N_WARDS, N_CATEGORIES, N_RESIDENTS = 20, 60, 25, 50_000
 BATCH = 20_000

@@ -3,7 +3,7 @@
     python bench/generate.py --reports 1000000 --database-url postgresql://postgres@127.0.0.1/bench
     python bench/kpis.py --database-url postgresql://postgres@127.0.0.1/bench
 
-Measures ``services.kpis.compute`` end to end (SQL + event replay + working-time arithmetic) for
+Measures ``services.deadlines.kpis.compute`` end to end (SQL + event replay + working-time arithmetic) for
 the busiest unit and a median unit, for the last full month and an older one, and the public
 monthly ranking (all units). Prints the plan of the candidate query and the indexes it uses.
 """
@@ -24,8 +24,8 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from sqlalchemy import text  # noqa: E402
 
 from backend.db import Database  # noqa: E402
-from backend.services import kpis, ranking  # noqa: E402
-from backend.services.calendar import load_calendar  # noqa: E402
+from backend.services.city.calendar import load_calendar  # noqa: E402
+from backend.services.deadlines import kpis, ranking  # noqa: E402
 
 BUDGET_MS = 200.0
 

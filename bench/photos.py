@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 from PIL import Image, ImageDraw
 
-from backend.services import imaging
+from backend.services.photos import imaging
 
 
 def make_photo(megapixels: float = 12.0, seed: int = 1) -> bytes:

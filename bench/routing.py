@@ -118,7 +118,7 @@ def _database(url: str | None) -> tuple[Any, Callable[[], None]]:
 
 def _fill(session: Any, wards: list[dict[str, Any]]) -> Any:
     from backend.models import Area, Category, RoutingRule, Unit
-    from backend.services import settings as city_settings
+    from backend.services.city import settings as city_settings
 
     ioc = Unit(code="bench-ioc", name_vi="Trung tâm điều hành", kind="ioc", is_triage=True)
     dept = Unit(code="bench-dept", name_vi="Sở Xây dựng")
@@ -141,7 +141,7 @@ def _fill(session: Any, wards: list[dict[str, Any]]) -> Any:
 
 def run(wards: int = 3500, lookups: int = 20000, database_url: str | None = None) -> dict[str, Any]:
     """Run every measurement; returns the figures (also printed by ``main``)."""
-    from backend.services import routing
+    from backend.services.city import routing
 
     t0 = time.perf_counter()
     areas = synthetic_wards(wards)

@@ -119,7 +119,7 @@ def nearby_builtin(url: str, lookups: int = 300) -> str:
     from sqlalchemy import text
 
     from backend.db import Database
-    from backend.services import queries
+    from backend.services.reports import lookup as queries
 
     db = Database(url)
     out = []

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from backend import queue
 from backend.models import Delivery, Role, SendState, Staff
 from backend.models.base import utcnow
-from backend.services import deliveries
+from backend.services import notify
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def sweep_deliveries(session: Session, *, now: datetime | None = None) -> int:
     Idempotent per day and admin (deterministic dedupe key); returns the number of summaries written.
     """
     now = now or utcnow()
-    summary = deliveries.stuck_summary(session, now=now)
+    summary = notify.stuck_summary(session, now=now)
     if not summary["total"]:
         return 0
     settings = queue.runtime().config.get("settings")
@@ -32,7 +32,7 @@ def sweep_deliveries(session: Session, *, now: datetime | None = None) -> int:
     for admin in session.exec(select(Staff).where(Staff.role == Role.ADMIN, Staff.is_active)).all():
         channels = ["feed"] + (["email"] if settings is not None and settings.smtp_url else [])
         for channel in channels:
-            row = deliveries.insert_once(session, Delivery(
+            row = notify.insert_once(session, Delivery(
                 dedupe_key=f"stuck:{day}:staff{admin.id}:{channel}", recipient_kind="staff",
                 recipient_id=admin.id, channel=channel, target=admin.email if channel == "email" else None,
                 template="stuck_summary", locale=admin.locale, title="Thông báo chưa gửi được", body=body,

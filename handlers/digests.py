@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 from backend import queue
 from backend.models import Delivery, Outbox, Report, Role, SendState, Staff, Unit
 from backend.models.base import utcnow
-from backend.services import deliveries, sla
-from backend.services.calendar import load_calendar
+from backend.services import deadlines, notify
+from backend.services.city import load_calendar
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def sweep_digests(session: Session, *, now: datetime | None = None) -> int:
     done = {(row.args or {}).get("unit_id") for row in session.exec(
         select(Outbox).where(Outbox.job_name == JOB, Outbox.args["day"].as_string() == day)).all()}
     queued = 0
-    for unit_id in sla.units_with_deadlines(session, now=now):
+    for unit_id in deadlines.units_with_deadlines(session, now=now):
         if unit_id not in done:
             queue.enqueue(session, JOB, unit_id=unit_id, day=day)
             queued += 1
@@ -50,7 +50,7 @@ def send_unit_digest(session: Session, *, unit_id: int, day: str) -> None:
         return
     calendar = load_calendar(session)
     now = utcnow()
-    lists = sla.digest(session, unit_id=unit_id, now=now)
+    lists = deadlines.digest(session, unit_id=unit_id, now=now)
     if not lists["due_today"] and not lists["overdue"]:
         return
     when = date.fromisoformat(day)
@@ -68,13 +68,13 @@ def send_unit_digest(session: Session, *, unit_id: int, day: str) -> None:
     staff = session.exec(select(Staff).where(Staff.unit_id == unit_id, Staff.is_active,
                                              Staff.role != Role.VIEWER)).all()
     for person in staff:
-        deliveries.insert_once(session, Delivery(
+        notify.insert_once(session, Delivery(
             dedupe_key=f"digest:{unit_id}:{day}:staff{person.id}:feed", recipient_kind="staff",
             recipient_id=person.id, channel="feed", template="digest", locale=person.locale or "vi", title=title,
             body=body, payload=payload, send_state=SendState.SENT, sent_at=now))
     settings = _settings()
     if unit.email and settings is not None and getattr(settings, "smtp_url", None):
-        row = deliveries.insert_once(session, Delivery(
+        row = notify.insert_once(session, Delivery(
             dedupe_key=f"digest:{unit_id}:{day}:unit{unit_id}:email", recipient_kind="unit", recipient_id=unit_id,
             channel="email", target=unit.email, template="digest", title=title, body=body, payload=payload))
         if row is not None:

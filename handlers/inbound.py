@@ -27,8 +27,8 @@ from backend.models.conversations import InboundMessage
 from backend.models.deliveries import Delivery, SendState
 from backend.models.reports import Report
 from backend.models.residents import Identity
-from backend.services import conversations, deliveries
-from backend.services.dialogue_messages import FAILED_GENERIC
+from backend.services import chat, notify
+from backend.services.chat import FAILED_GENERIC
 from bots.zalo import events, outbound
 
 log = logging.getLogger(__name__)
@@ -58,9 +58,9 @@ def process_inbound(session: Session, *, inbound_id: int) -> None:
     if not pending:
         return
     settings = queue.runtime().config["settings"]
-    senders: dict[str, deliveries.Sender] = {CHANNEL: lambda d: outbound.send_notification(settings, d)}
+    senders: dict[str, notify.Sender] = {CHANNEL: lambda d: outbound.send_notification(settings, d)}
     for delivery in pending:
-        deliveries.attempt(session, delivery, senders=senders)
+        notify.attempt(session, delivery, senders=senders)
         session.commit()
 
 
@@ -83,7 +83,7 @@ def _converse(session: Session, row: InboundMessage) -> None:
     session.add(row)
     if incoming is None or not incoming.user_id:
         return
-    replies = conversations.handle(session, incoming=incoming)
+    replies = chat.handle(session, incoming=incoming)
     resident_id = session.exec(select(Identity.resident_id).where(Identity.provider == CHANNEL,
                                                                   Identity.subject == incoming.user_id)).first()
     for n, reply in enumerate(replies):

@@ -16,8 +16,7 @@ from sqlmodel import Session
 from backend import queue
 from backend.models import Delivery
 from backend.models.base import utcnow
-from backend.services import deliveries, mail, notifications, push
-from backend.services import settings as city
+from backend.services import city, notify
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ def _settings():
 def notify_event(session: Session, *, event_id: int) -> None:
     """Create the deliveries of one event (idempotent) and enqueue their sending."""
     settings = _settings()
-    notifications.plan(session, event_id=event_id, base_url=settings.base_url,
+    notify.plan(session, event_id=event_id, base_url=settings.base_url,
                        smtp_enabled=bool(settings.smtp_url))
 
 
@@ -38,18 +37,18 @@ def send_delivery(session: Session, *, delivery_id: int) -> None:
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
         return
-    if delivery.channel == "fcm" and not notifications.is_urgent(delivery):
+    if delivery.channel == "fcm" and not notify.is_urgent(delivery):
         wait = _quiet_wait(session, utcnow())
         if wait and delivery.attempts == 0 and delivery.send_state == "pending":
             log.info("delivery %s deferred %s by quiet hours", delivery.id, wait)
             queue.enqueue(session, "handlers.notifications.send_delivery", _delay=wait, delivery_id=delivery.id)
             return
-    deliveries.attempt(session, delivery, senders=_senders())
+    notify.attempt(session, delivery, senders=_senders())
 
 
-def _senders() -> dict[str, deliveries.Sender]:
+def _senders() -> dict[str, notify.Sender]:
     settings = _settings()
-    senders: dict[str, deliveries.Sender] = {
+    senders: dict[str, notify.Sender] = {
         "fcm": lambda d: _push_one(settings, d),
     }
     if settings.smtp_url:
@@ -61,13 +60,13 @@ def _senders() -> dict[str, deliveries.Sender]:
 
 
 def _push_one(settings, delivery: Delivery) -> tuple[str, str]:
-    result = push.send(settings, [delivery])[0]
+    result = notify.send_push(settings, [delivery])[0]
     return result.outcome, result.detail
 
 
 def _mail_one(settings, delivery: Delivery) -> tuple[str, str]:
     try:
-        mail.send(settings.smtp_url, sender=settings.mail_from, to=delivery.target or "",
+        notify.send_mail(settings.smtp_url, sender=settings.mail_from, to=delivery.target or "",
                   subject=delivery.title, body=delivery.body)
     except OSError as exc:
         return "retry", f"{type(exc).__name__}: {exc}"
@@ -76,7 +75,7 @@ def _mail_one(settings, delivery: Delivery) -> tuple[str, str]:
     return "sent", ""
 
 
-def _zalo_sender(settings) -> deliveries.Sender | None:
+def _zalo_sender(settings) -> notify.Sender | None:
     """The Zalo CS-message sender of the bot, when the bot is configured."""
     if not settings.zalo_app_id:
         return None

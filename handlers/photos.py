@@ -15,8 +15,8 @@ from sqlmodel import Session
 from backend import queue
 from backend.errors import DomainError, Unavailable
 from backend.models.photos import Photo, PhotoState
-from backend.services import fetch, photos
-from backend.services.storage import get_storage
+from backend.services import photos
+from backend.services.photos import get_storage
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def fetch_photo(session: Session, *, photo_id: int, source: str = "open311") -> 
     storage = get_storage(settings)
     if not photo.original_key:
         try:
-            got = fetch.fetch(photo.source_url or "", policy=fetch.policy_for(source, settings))
+            got = photos.fetch(photo.source_url or "", policy=photos.policy_for(source, settings))
             photos.store_fetched(session, photo=photo, data=got.data, storage=storage,
                                  max_bytes=settings.max_upload_bytes)
         except Unavailable as exc:

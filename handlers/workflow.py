@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from backend.services import workflow
+from backend.services import reports
 
 
 def close_resolved(session: Session) -> None:
     """Close every report resolved more than ``close_after_days`` ago (DESIGN §6); idempotent."""
-    workflow.close_resolved(session)
+    reports.close_resolved(session)

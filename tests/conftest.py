@@ -219,7 +219,7 @@ def client(app: Any) -> Any:
 @pytest.fixture
 def demo_city(session: Session) -> Any:
     """The demo city pack loaded into the test transaction (units, categories, wards, rules)."""
-    from backend.services import cities
+    from backend.services.city import loading as cities
 
     cities.load_demo(session=session)
     session.flush()

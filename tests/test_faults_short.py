@@ -69,7 +69,7 @@ def _intake(client: Any, uid: str) -> Any:
 
 
 def _seed(database: Database) -> None:
-    from backend.services import cities
+    from backend.services.city import loading as cities
 
     with database.session_scope() as session:
         cities.load_demo(session=session)

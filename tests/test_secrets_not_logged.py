@@ -50,7 +50,7 @@ def leak_settings(settings: Settings, fake_google: FakeGoogle, fake_zalo: fz.Fak
                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     from firebase_admin import messaging
 
-    from backend.services import firebase
+    from backend.services.residents import firebase
 
     sa = tmp_path / "service-account.json"
     sa.write_text(json.dumps(fake_google.service_account_info(PROJECT)))
@@ -95,7 +95,8 @@ def _secrets(fake_zalo: fz.FakeZalo, extra: list[str]) -> dict[str, str]:
 def test_no_secret_in_any_log_record(leak_settings: Settings, db: Any, runner: Any, run_jobs: Any,
                                      session: Any, fake_google: FakeGoogle, fake_zalo: fz.FakeZalo,
                                      caplog: pytest.LogCaptureFixture) -> None:
-    from backend.services import cities, clients, staff
+    from backend.services.city import clients, staff
+    from backend.services.city import loading as cities
 
     cities.load_demo(session=session)
     staff.create_staff(session, email="leak@demo.phananh.vn", password=STAFF_PASSWORD, role="dispatcher",

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, request, send_file
 
 from backend import http
 from backend.errors import NotFound
-from backend.services import storage as storage_mod
+from backend.services import photos
 
 bp = Blueprint("media", __name__, url_prefix="/media")
 
@@ -22,9 +22,9 @@ CACHE_FOREVER = "public, max-age=31536000, immutable"
 
 @bp.get("/<path:key>")
 def media(key: str) -> Any:
-    store = storage_mod.get_storage(http.settings())
+    store = photos.get_storage(http.settings())
     try:
-        storage_mod.check_key(key)
+        photos.check_key(key)
     except NotFound:
         raise _not_found() from None
     if not store.is_public(key):
@@ -36,7 +36,7 @@ def media(key: str) -> Any:
         path = getattr(store, "path", None)
         file = path(key) if path else None
         source: Any = file if file is not None else store.open(key)
-        resp = send_file(source, mimetype=storage_mod.content_type_for(key), conditional=False, etag=False,
+        resp = send_file(source, mimetype=photos.content_type_for(key), conditional=False, etag=False,
                          max_age=None)
     resp.set_etag(etag)
     resp.headers["Cache-Control"] = CACHE_FOREVER

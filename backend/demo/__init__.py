@@ -1,6 +1,6 @@
 """The bundled demo city pack (synthetic data around Sóc Trăng): ``city.yaml`` + ``wards.geojson``.
 
-Load it with ``phananh city load backend/demo/city.yaml`` or ``services.cities.load_demo(session=...)``.
+Load it with ``phananh city load backend/demo/city.yaml`` or ``services.city.load_demo(session=...)``.
 """
 
 from pathlib import Path

@@ -88,7 +88,7 @@ _OPEN_NOT_DUPLICATE = ("status IN ('received','triage','assigned','acknowledged'
 
 
 class Report(SQLModel, table=True):
-    """One field report. ``version`` implements optimistic locking (see services/workflow.py).
+    """One field report. ``version`` implements optimistic locking (see services/reports/workflow.py).
 
     Deadline and timestamp columns are caches of what ``report_events`` says; KPIs never read them.
     """

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
+from backend.errors import InvalidInput
+
 T = TypeVar("T")
 
 
@@ -62,3 +64,19 @@ def page_of(items: list[Any], *, page: int, per_page: int) -> dict[str, Any]:
     more = len(items) > per_page
     return {"items": items[:per_page], "page": page, "per_page": per_page,
             "next_page": page + 1 if more else None}
+
+
+def parse_id(value: Any, name: str) -> int | None:
+    """A non-negative integer id from a query-string value (``None`` when empty).
+
+    Raises InvalidInput ``invalid-filter`` naming the parameter for anything else.
+    """
+    if value in (None, ""):
+        return None
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise InvalidInput(f"Giá trị không hợp lệ cho {name}.", code="invalid-filter") from None
+    if number < 0 or number > 2**62:
+        raise InvalidInput(f"Giá trị không hợp lệ cho {name}.", code="invalid-filter")
+    return number

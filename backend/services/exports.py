@@ -27,6 +27,7 @@ from backend.models.areas import Area
 from backend.models.categories import Category
 from backend.models.reports import Report, State
 from backend.models.units import Unit
+from backend.schemas.common import parse_id
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class ReportQuery:
 
 def parse_query(args: Any, *, unit_ids: list[int] | None) -> ReportQuery:
     """Build a :class:`ReportQuery` from request args; ``unit_ids`` is the caller's visible scope."""
-    from backend.services.inbox import _int
+
 
     def when(name: str) -> datetime | None:
         raw = (args.get(name) or "").strip()
@@ -77,7 +78,7 @@ def parse_query(args: Any, *, unit_ids: list[int] | None) -> ReportQuery:
     state = args.get("state") or None
     if state and state not in {s.value for s in State}:
         raise InvalidInput("Trạng thái không hợp lệ.", code="invalid-state")
-    unit_id = _int(args.get("unit_id"), "unit_id")
+    unit_id = parse_id(args.get("unit_id"), "unit_id")
     scope = unit_ids
     if unit_id is not None:
         if unit_ids is not None and unit_id not in unit_ids:
@@ -86,8 +87,8 @@ def parse_query(args: Any, *, unit_ids: list[int] | None) -> ReportQuery:
             raise Forbidden("Bạn không có quyền xuất dữ liệu của đơn vị này.", code="other-unit")
         scope = [unit_id]
     return ReportQuery(start=when("from"), end=when("to"), unit_ids=scope,
-                       category_id=_int(args.get("category_id"), "category_id"),
-                       area_id=_int(args.get("area_id"), "area_id"), state=state)
+                       category_id=parse_id(args.get("category_id"), "category_id"),
+                       area_id=parse_id(args.get("area_id"), "area_id"), state=state)
 
 
 def _reports(session: Session, query: ReportQuery) -> Iterator[Report]:

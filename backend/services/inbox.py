@@ -25,9 +25,13 @@ from backend.models.areas import Area
 from backend.models.categories import Category
 from backend.models.photos import Photo, PhotoRole, PhotoState
 from backend.models.reports import CLOSED_STATES, FIXED_STATES, OPEN_STATES, Channel, Report, State
-from backend.models.staff import Role, SavedView, Staff
+from backend.models.staff import SavedView, Staff
 from backend.models.units import Unit
-from backend.services.text import fold
+from backend.schemas.common import parse_id
+from backend.services.city.access import sees_all_units, visible_unit_ids
+from backend.services.photos.copies import smallest_thumb, thumbnails
+from backend.services.reports.lookup import report_flags
+from backend.text import fold
 
 log = logging.getLogger(__name__)
 
@@ -38,60 +42,7 @@ DUE_SOON = timedelta(hours=4)
 NOT_OPEN = ("resolved", "rejected", "not_competent", "duplicate", "closed")
 assert set(NOT_OPEN) == {s.value for s in CLOSED_STATES | FIXED_STATES}
 
-ALL_ROLES = {r.value for r in Role}
-#: report.flags keys (set by services/photos.py, sla.py) -> the flag names the inbox shows
-FLAG_KEYS = (("photo_reused", "reused_photo"), ("photo_far_from_location", "far_from_location"),
-             ("photo_old", "old_photo"), ("escalated", "escalated"))
-ACTING_ROLES = {Role.ADMIN.value, Role.DISPATCHER.value, Role.HEAD.value, Role.OFFICER.value}
 
-
-# --------------------------------------------------------------------------- authorisation
-
-
-def sees_all_units(staff: Staff) -> bool:
-    return staff.role in (Role.ADMIN, Role.DISPATCHER) or (staff.role == Role.VIEWER and staff.unit_id is None)
-
-
-def visible_unit_ids(session: Session, *, staff: Staff) -> list[int] | None:
-    """Units whose queue ``staff`` may read: ``None`` means every unit."""
-    if sees_all_units(staff):
-        return None
-    return [staff.unit_id] if staff.unit_id is not None else []
-
-
-def can_see_report(staff: Staff, report: Report) -> bool:
-    if sees_all_units(staff):
-        return True
-    return staff.unit_id is not None and report.unit_id == staff.unit_id
-
-
-def ensure_can_see(staff: Staff, report: Report) -> None:
-    """Raise Forbidden unless ``staff`` may read ``report``."""
-    if not can_see_report(staff, report):
-        raise Forbidden("Phản ánh này thuộc đơn vị khác; bạn không có quyền xem.", code="other-unit")
-
-
-def can_act(staff: Staff, report: Report | None = None) -> bool:
-    """May ``staff`` change reports (optionally: this one)? Viewers never; units only their own."""
-    if staff.role not in ACTING_ROLES:
-        return False
-    if report is None or staff.role in (Role.ADMIN, Role.DISPATCHER):
-        return True
-    return staff.unit_id is not None and report.unit_id == staff.unit_id
-
-
-def ensure_can_act(staff: Staff, report: Report | None = None) -> None:
-    if staff.role not in ACTING_ROLES:
-        raise Forbidden("Tài khoản chỉ xem không được thực hiện thao tác.", code="read-only")
-    if not can_act(staff, report):
-        raise Forbidden("Phản ánh này thuộc đơn vị khác; bạn không có quyền xử lý.", code="other-unit")
-
-
-def home_unit(session: Session, *, staff: Staff) -> Unit | None:
-    """The unit whose queue opens first: the staff member's unit, else the IOC triage unit."""
-    if staff.unit_id is not None:
-        return session.get(Unit, staff.unit_id)
-    return session.exec(select(Unit).where(Unit.is_triage == True)).first()  # noqa: E712
 
 
 # --------------------------------------------------------------------------- the queue
@@ -132,18 +83,6 @@ class QueueFilter:
         return out
 
 
-def _int(value: Any, name: str) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise InvalidInput(f"Giá trị không hợp lệ cho {name}.", code="invalid-filter") from None
-    if number < 0 or number > 2**62:
-        raise InvalidInput(f"Giá trị không hợp lệ cho {name}.", code="invalid-filter")
-    return number
-
-
 def parse_filter(args: Any) -> QueueFilter:
     """Build a :class:`QueueFilter` from a multi-dict (``request.args``) or a plain dict."""
     getlist = args.getlist if hasattr(args, "getlist") else (
@@ -168,14 +107,14 @@ def parse_filter(args: Any) -> QueueFilter:
             raise InvalidInput("Con trỏ trang không hợp lệ.", code="invalid-cursor") from None
         if after_due.tzinfo is None:
             raise InvalidInput("Con trỏ trang không hợp lệ.", code="invalid-cursor")
-    limit = _int(args.get("limit"), "limit") or PAGE_SIZE
+    limit = parse_id(args.get("limit"), "limit") or PAGE_SIZE
     return QueueFilter(
-        unit_id=_int(args.get("unit_id"), "unit_id"), states=states,
-        category_id=_int(args.get("category_id"), "category_id"), area_id=_int(args.get("area_id"), "area_id"),
-        assignee_id=_int(args.get("assignee_id"), "assignee_id"),
+        unit_id=parse_id(args.get("unit_id"), "unit_id"), states=states,
+        category_id=parse_id(args.get("category_id"), "category_id"), area_id=parse_id(args.get("area_id"), "area_id"),
+        assignee_id=parse_id(args.get("assignee_id"), "assignee_id"),
         unassigned=args.get("unassigned") in ("1", "on", "true"),
         overdue=args.get("overdue") in ("1", "on", "true"), channel=channel, q=q,
-        after_due=after_due, after_id=_int(args.get("after_id"), "after_id"),
+        after_due=after_due, after_id=parse_id(args.get("after_id"), "after_id"),
         after_null=raw_due == "none", limit=min(max(limit, 1), MAX_PAGE_SIZE),
     )
 
@@ -207,17 +146,6 @@ def deadline_class(report: Report, now: datetime) -> str:
     if due <= now:
         return "overdue"
     return "due_soon" if due - now <= DUE_SOON else "ok"
-
-
-def report_flags(report: Report) -> list[str]:
-    """Flags shown in the queue: reused photo, far from location, reopened, comment waiting."""
-    flags = report.flags or {}
-    out = [label for name, label in FLAG_KEYS if flags.get(name)]
-    if report.reopen_count or report.status == State.REOPENED:
-        out.append("reopened")
-    if flags.get("comment_waiting"):
-        out.append("comment_waiting")
-    return out
 
 
 def queue(session: Session, *, staff: Staff, flt: QueueFilter, now: datetime) -> QueuePage:
@@ -307,37 +235,6 @@ def _names(session: Session, model: Any, ids: set[int | None], attr: str) -> dic
         return {}
     rows = session.exec(select(model.id, getattr(model, attr)).where(col(model.id).in_(wanted)))
     return {row[0]: row[1] for row in rows}
-
-
-def thumbnails(session: Session, *, report_ids: list[int]) -> dict[int, str]:
-    """The first ready report photo's small thumbnail key per report (public copy)."""
-    if not report_ids:
-        return {}
-    stmt = (select(Photo.report_id, Photo.thumb_keys, Photo.public_key)
-            .where(col(Photo.report_id).in_(report_ids), Photo.role == PhotoRole.REPORT,
-                   Photo.state == PhotoState.READY)
-            .order_by(col(Photo.id)))
-    out: dict[int, str] = {}
-    for report_id, thumb_keys, public_key in session.exec(stmt):
-        if report_id in out:
-            continue
-        key = smallest_thumb(thumb_keys, public_key)
-        if key:
-            out[report_id] = key
-    return out
-
-
-def smallest_thumb(thumb_keys: dict[str, Any] | None, public_key: str | None) -> str | None:
-    """The smallest thumbnail key (keys are pixel sizes: ``{"256": ..., "512": ...}``), else the public copy."""
-    sized = [(int(k), v) for k, v in (thumb_keys or {}).items() if str(k).isdigit() and isinstance(v, str)]
-    if sized:
-        return min(sized)[1]
-    named = [v for v in (thumb_keys or {}).values() if isinstance(v, str)]
-    return named[0] if named else public_key
-
-
-def _thumb_key(photo: Photo) -> str | None:
-    return smallest_thumb(photo.thumb_keys, photo.public_key)
 
 
 def overdue_elsewhere(session: Session, *, staff: Staff, now: datetime, limit: int = 50) -> list[QueueRow]:

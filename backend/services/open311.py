@@ -31,8 +31,11 @@ from backend.models.categories import Category
 from backend.models.clients import ApiClient, ExternalUpdate
 from backend.models.photos import Photo, PhotoRole
 from backend.models.reports import CLOSED_STATES, FIXED_STATES, EventKind, Report, ReportEvent, State
-from backend.services import codes, photos, reports, residents, workflow
 from backend.services.events import Actor
+from backend.services.photos import pipeline as photos
+from backend.services.reports import codes, workflow
+from backend.services.reports import lookup as reports
+from backend.services.residents import residents
 
 log = logging.getLogger(__name__)
 

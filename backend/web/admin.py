@@ -19,11 +19,8 @@ from backend.models.routing import RoutingRule
 from backend.models.staff import Role, Staff
 from backend.models.templates import ReplyTemplate
 from backend.models.units import Unit
-from backend.services import admin as admin_service
-from backend.services import calendar as calendar_service
-from backend.services import clients as clients_service
-from backend.services import deliveries as deliveries_service
-from backend.services.inbox import _int
+from backend.schemas.common import parse_id as _int
+from backend.services import city, notify
 from backend.web import common
 
 bp = Blueprint("web_admin", __name__, url_prefix="/admin", template_folder="templates")
@@ -77,7 +74,7 @@ def staff() -> Any:
 @bp.post("/staff")
 def staff_create() -> Any:
     f = request.form
-    admin_service.create_staff(request_session(), actor=common.require_staff(), email=f.get("email", ""),
+    city.admin_create_staff(request_session(), actor=common.require_staff(), email=f.get("email", ""),
                                password=f.get("password", ""), role=f.get("role", ""),
                                unit_code=f.get("unit_code") or None, name=f.get("name", ""))
     return _done("web_admin.staff", _("Đã tạo tài khoản."))
@@ -86,7 +83,7 @@ def staff_create() -> Any:
 @bp.post("/staff/<int:staff_id>/active")
 def staff_active(staff_id: int) -> Any:
     active = request.form.get("active") == "1"
-    admin_service.set_staff_active(request_session(), actor=common.require_staff(), staff_id=staff_id, active=active)
+    city.set_staff_active(request_session(), actor=common.require_staff(), staff_id=staff_id, active=active)
     return _done("web_admin.staff", _("Đã mở khóa tài khoản.") if active else _("Đã khóa tài khoản."))
 
 
@@ -98,7 +95,7 @@ def units() -> Any:
 @bp.post("/units")
 def unit_create() -> Any:
     f = request.form
-    admin_service.create_unit(request_session(), actor=common.require_staff(), code=f.get("code", ""),
+    city.create_unit(request_session(), actor=common.require_staff(), code=f.get("code", ""),
                               name_vi=f.get("name_vi", ""), name_en=f.get("name_en", ""),
                               kind=f.get("kind", "department"), email=f.get("email"))
     return _done("web_admin.units", _("Đã thêm đơn vị."))
@@ -112,7 +109,7 @@ def categories() -> Any:
 @bp.post("/categories/<int:category_id>")
 def category_update(category_id: int) -> Any:
     f = request.form
-    admin_service.update_category(request_session(), actor=common.require_staff(), category_id=category_id,
+    city.update_category(request_session(), actor=common.require_staff(), category_id=category_id,
                                   active=f.get("active") == "1",
                                   requires_after_photo=f.get("requires_after_photo") == "1",
                                   priority_default=f.get("priority_default", "normal"),
@@ -132,7 +129,7 @@ def rule_create() -> Any:
     unit_id = _int(f.get("unit_id"), "unit_id")
     if unit_id is None:
         raise InvalidInput(_("Hãy chọn đơn vị."), code="unit-required")
-    admin_service.create_rule(request_session(), actor=common.require_staff(), unit_id=unit_id,
+    city.create_rule(request_session(), actor=common.require_staff(), unit_id=unit_id,
                               category_id=_int(f.get("category_id"), "category_id"),
                               area_id=_int(f.get("area_id"), "area_id"), priority=f.get("priority") or None,
                               active_from=_day("active_from"), active_to=_day("active_to"), note=f.get("note", ""))
@@ -141,7 +138,7 @@ def rule_create() -> Any:
 
 @bp.post("/rules/<int:rule_id>/end")
 def rule_end(rule_id: int) -> Any:
-    admin_service.end_rule(request_session(), actor=common.require_staff(), rule_id=rule_id,
+    city.end_rule(request_session(), actor=common.require_staff(), rule_id=rule_id,
                            on=_day("on", required=True))  # type: ignore[arg-type]
     return _done("web_admin.rules", _("Đã đặt ngày hết hiệu lực."))
 
@@ -154,8 +151,8 @@ def calendar() -> Any:
 
 @bp.post("/calendar")
 def calendar_set() -> Any:
-    admin_service.ensure_admin(common.require_staff())
-    calendar_service.set_override(request_session(), day=_day("day", required=True),  # type: ignore[arg-type]
+    city.ensure_admin(common.require_staff())
+    city.set_override(request_session(), day=_day("day", required=True),  # type: ignore[arg-type]
                                   is_working=request.form.get("is_working") == "1",
                                   note=(request.form.get("note") or "").strip())
     return _done("web_admin.calendar", _("Đã lưu ngày điều chỉnh."))
@@ -163,8 +160,8 @@ def calendar_set() -> Any:
 
 @bp.post("/calendar/remove")
 def calendar_remove() -> Any:
-    admin_service.ensure_admin(common.require_staff())
-    calendar_service.remove_override(request_session(), day=_day("day", required=True))  # type: ignore[arg-type]
+    city.ensure_admin(common.require_staff())
+    city.remove_override(request_session(), day=_day("day", required=True))  # type: ignore[arg-type]
     return _done("web_admin.calendar", _("Đã xóa ngày điều chỉnh."))
 
 
@@ -178,7 +175,7 @@ def templates() -> Any:
 @bp.post("/templates")
 def template_save() -> Any:
     f = request.form
-    admin_service.save_template(request_session(), actor=common.require_staff(),
+    city.save_template(request_session(), actor=common.require_staff(),
                                 template_id=_int(f.get("template_id"), "template_id"),
                                 category_id=_int(f.get("category_id"), "category_id"), state=f.get("state", ""),
                                 title=f.get("title", ""), body=f.get("body", ""), locale=f.get("locale", "vi"))
@@ -187,7 +184,7 @@ def template_save() -> Any:
 
 @bp.post("/templates/<int:template_id>/delete")
 def template_delete(template_id: int) -> Any:
-    admin_service.delete_template(request_session(), actor=common.require_staff(), template_id=template_id)
+    city.delete_template(request_session(), actor=common.require_staff(), template_id=template_id)
     return _done("web_admin.templates", _("Đã xóa mẫu trả lời."))
 
 
@@ -199,8 +196,8 @@ def clients() -> Any:
 
 @bp.post("/clients")
 def client_create() -> Any:
-    admin_service.ensure_admin(common.require_staff())
-    client, key = clients_service.create_client(request_session(), name=request.form.get("name", ""),
+    city.ensure_admin(common.require_staff())
+    client, key = city.create_client(request_session(), name=request.form.get("name", ""),
                                                 unit_code=request.form.get("unit_code") or None)
     rows = list(request_session().exec(select(ApiClient).order_by(col(ApiClient.id))))
     return render_template("web/admin/clients.html", rows=rows, new_key=key, new_client=client, **_lists())
@@ -208,8 +205,8 @@ def client_create() -> Any:
 
 @bp.post("/clients/<int:client_id>/revoke")
 def client_revoke(client_id: int) -> Any:
-    admin_service.ensure_admin(common.require_staff())
-    clients_service.revoke(request_session(), client_id=client_id)
+    city.ensure_admin(common.require_staff())
+    city.revoke_client(request_session(), client_id=client_id)
     return _done("web_admin.clients", _("Đã thu hồi khóa API."))
 
 
@@ -217,12 +214,12 @@ def client_revoke(client_id: int) -> Any:
 def deliveries() -> Any:
     """Failed and undeliverable notifications, newest first, with a retry button each."""
     session = request_session()
-    return render_template("web/admin/deliveries.html", rows=deliveries_service.problems(session),
-                           summary=deliveries_service.stuck_summary(session))
+    return render_template("web/admin/deliveries.html", rows=notify.problems(session),
+                           summary=notify.stuck_summary(session))
 
 
 @bp.post("/deliveries/<int:delivery_id>/retry")
 def delivery_retry(delivery_id: int) -> Any:
-    admin_service.ensure_admin(common.require_staff())
-    deliveries_service.retry(request_session(), delivery_id=delivery_id)
+    city.ensure_admin(common.require_staff())
+    notify.retry(request_session(), delivery_id=delivery_id)
     return _done("web_admin.deliveries", _("Đã xếp lịch gửi lại thông báo."))

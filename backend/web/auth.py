@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from backend.db import request_session
 from backend.errors import DomainError
-from backend.services import staff as staff_service
+from backend.services import city
 from backend.web import common
 
 bp = Blueprint("web_auth", __name__, url_prefix="/auth", template_folder="templates")
@@ -29,7 +29,7 @@ def login_post() -> Any:
     password = (request.form.get("password") or "")[:1024]
     session = request_session()
     try:
-        staff = staff_service.authenticate(session, email=email, password=password, now=common.now())
+        staff = city.authenticate_staff(session, email=email, password=password, now=common.now())
     except DomainError as exc:
         # keep the failure counter / lock (commit), but say nothing about whether the e-mail exists
         return render_template("web/login.html", error=exc.message, email=email,
@@ -57,7 +57,7 @@ def password_post() -> Any:
     if new != (request.form.get("confirm_password") or ""):
         flash(_("Mật khẩu nhập lại không khớp."), "error")
         return redirect(url_for("web_auth.password"), code=303)
-    staff_service.change_password(request_session(), staff=staff, current=request.form.get("current_password") or "",
+    city.change_password(request_session(), staff=staff, current=request.form.get("current_password") or "",
                                   new=new, now=common.now())
     common.login(staff)
     flash(_("Đã đổi mật khẩu."), "success")

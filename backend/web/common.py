@@ -25,7 +25,7 @@ from backend.errors import DomainError, Forbidden
 from backend.http import mark_rollback
 from backend.models.base import utcnow
 from backend.models.staff import Role, Staff
-from backend.services import staff as staff_service
+from backend.services import city
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def current_staff() -> Staff | None:
     staff = None
     staff_id = session.get("staff_id")
     if isinstance(staff_id, int):
-        staff = staff_service.get(request_session(), staff_id)
+        staff = city.get_staff(request_session(), staff_id)
         if staff is not None and session.get("pw") != password_stamp(staff):
             staff = None
     g.staff = staff

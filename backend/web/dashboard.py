@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, jsonify, render_template, request
 
 from backend.db import request_session
-from backend.services import dashboard as dashboard_service
+from backend.services import deadlines
 from backend.web import common
 from backend.web.inbox import options
 
@@ -21,9 +21,9 @@ common.protect(bp)
 def index() -> Any:
     staff = common.require_staff()
     session = request_session()
-    scope = dashboard_service.scope_for(session, staff=staff, args=request.args, now=common.now())
-    result = dashboard_service.figures(session, scope=scope)
-    ranking = dashboard_service.ranking(session, scope=scope)
+    scope = deadlines.scope_for(session, staff=staff, args=request.args, now=common.now())
+    result = deadlines.dashboard_figures(session, scope=scope)
+    ranking = deadlines.unit_ranking(session, scope=scope)
     opts = options(session, staff=staff, unit_id=scope.unit_id)
     return render_template("web/dashboard.html", scope=scope, k=result["period"], months=result.get("months", []),
                            ranking=ranking, args=request.args, query=_query(),
@@ -39,13 +39,13 @@ def data() -> Any:
     """Chart series for Chart.js (same scope as the page)."""
     staff = common.require_staff()
     session = request_session()
-    scope = dashboard_service.scope_for(session, staff=staff, args=request.args, now=common.now())
-    return jsonify(dashboard_service.figures(session, scope=scope)["series"])
+    scope = deadlines.scope_for(session, staff=staff, args=request.args, now=common.now())
+    return jsonify(deadlines.dashboard_figures(session, scope=scope)["series"])
 
 
 @bp.get("/heat.json")
 def heat() -> Any:
     staff = common.require_staff()
     session = request_session()
-    scope = dashboard_service.scope_for(session, staff=staff, args=request.args, now=common.now())
-    return jsonify({"points": dashboard_service.heat_points(session, scope=scope)})
+    scope = deadlines.scope_for(session, staff=staff, args=request.args, now=common.now())
+    return jsonify({"points": deadlines.heat_points(session, scope=scope)})

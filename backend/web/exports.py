@@ -9,10 +9,8 @@ from flask import Blueprint, Response, current_app, jsonify, request, stream_wit
 from sqlmodel import Session
 
 from backend.db import request_session
-from backend.services import dashboard as dashboard_service
+from backend.services import city, deadlines
 from backend.services import exports as export_service
-from backend.services import inbox as inbox_service
-from backend.services import kpis
 from backend.web import common
 
 bp = Blueprint("web_exports", __name__, url_prefix="/exports", template_folder="templates")
@@ -38,7 +36,7 @@ def _stream(make: Callable[[Session], Iterator[str]], *, mimetype: str, filename
 
 def _query() -> export_service.ReportQuery:
     staff = common.require_staff()
-    visible = inbox_service.visible_unit_ids(request_session(), staff=staff)
+    visible = city.visible_unit_ids(request_session(), staff=staff)
     return export_service.parse_query(request.args, unit_ids=visible)
 
 
@@ -60,9 +58,9 @@ def reports_geojson() -> Any:
 def kpis_csv() -> Any:
     staff = common.require_staff()
     session = request_session()
-    scope = dashboard_service.scope_for(session, staff=staff, args=request.args, now=common.now())
-    result = kpis.compute(session, unit_id=scope.unit_id, category_id=scope.category_id, area_id=scope.area_id,
-                          start=scope.start, end=scope.end, group_by_month=True)
+    scope = deadlines.scope_for(session, staff=staff, args=request.args, now=common.now())
+    result = deadlines.compute_kpis(session, unit_id=scope.unit_id, category_id=scope.category_id,
+                                    area_id=scope.area_id, start=scope.start, end=scope.end, group_by_month=True)
     body = "".join(export_service.kpis_csv(result)).encode("utf-8")
     resp = Response(body, mimetype="text/csv")
     resp.headers["Content-Disposition"] = 'attachment; filename="chi-so.csv"'

@@ -16,6 +16,8 @@ from backend.models.categories import Category
 from backend.models.reports import OPEN_STATES, Channel, Report
 from backend.models.staff import Role, Staff
 from backend.models.units import Unit
+from backend.schemas.common import parse_id
+from backend.services import city
 from backend.services import inbox as inbox_service
 from backend.web import common
 
@@ -28,7 +30,7 @@ BULK_ACTIONS = ("acknowledge", "assign", "transfer")
 def _filter_for(staff: Staff) -> inbox_service.QueueFilter:
     flt = inbox_service.parse_filter(request.args)
     if flt.unit_id is None and request.args.get("all") != "1":
-        unit = inbox_service.home_unit(request_session(), staff=staff)
+        unit = city.home_unit(request_session(), staff=staff)
         flt.unit_id = unit.id if unit is not None else None
     return flt
 
@@ -44,7 +46,7 @@ def options(session: Session, *, staff: Staff, unit_id: int | None) -> dict[str,
     if unit_id is not None:
         people_stmt = people_stmt.where(Staff.unit_id == unit_id)
     people = list(session.exec(people_stmt.order_by(col(Staff.name)).limit(500)))
-    visible = inbox_service.visible_unit_ids(session, staff=staff)
+    visible = city.visible_unit_ids(session, staff=staff)
     switchable = [u for u in units if visible is None or u.id in visible]
     return {"units": units, "switchable": switchable, "categories": categories, "areas": areas,
             "people": people, "open_states": [s.value for s in OPEN_STATES], "channels": [c.value for c in Channel]}
@@ -63,7 +65,7 @@ def queue() -> Any:
                                           now=common.now()) if len(switchable) > 1 else {}
     return render_template("web/queue.html", page=page, flt=flt, query=flt.as_query(), counts=counts,
                            views=inbox_service.saved_views(session, staff=staff),
-                           can_act=inbox_service.can_act(staff), **opts)
+                           can_act=city.can_act(staff), **opts)
 
 
 @bp.get("/rows")
@@ -74,7 +76,7 @@ def rows() -> Any:
     page = inbox_service.queue(request_session(), staff=staff, flt=flt, now=common.now())
     template = "web/_queue_more.html" if flt.after_id is not None else "web/_queue_body.html"
     return render_template(template, page=page, flt=flt, query=flt.as_query(),
-                           can_act=inbox_service.can_act(staff))
+                           can_act=city.can_act(staff))
 
 
 @bp.get("/map")
@@ -131,11 +133,11 @@ def delete_view(view_id: int) -> Any:
 @bp.post("/bulk")
 def bulk() -> Any:
     """Acknowledge / assign / transfer several reports; each goes through the workflow service."""
-    from backend.services import workflow
+    from backend.services import reports
     from backend.services.events import Actor
 
     staff = common.require_staff()
-    inbox_service.ensure_can_act(staff)  # a read-only account is refused as a whole, not item by item
+    city.ensure_can_act(staff)  # a read-only account is refused as a whole, not item by item
     action = request.form.get("action", "")
     if action not in BULK_ACTIONS:
         raise InvalidInput(_("Thao tác hàng loạt không hợp lệ."), code="invalid-action")
@@ -150,8 +152,8 @@ def bulk() -> Any:
             continue
         try:
             with session.begin_nested():
-                inbox_service.ensure_can_act(staff, report)
-                workflow.apply(session, report, action, actor=Actor.staff(staff),
+                city.ensure_can_act(staff, report)
+                reports.apply(session, report, action, actor=Actor.staff(staff),
                                expected_version=int(version), **fields)
             done += 1
         except DomainError as exc:
@@ -167,12 +169,12 @@ def bulk() -> Any:
 
 def _bulk_fields(action: str) -> dict[str, Any]:
     if action == "assign":
-        assignee = inbox_service._int(request.form.get("assignee_id"), "assignee_id")
+        assignee = parse_id(request.form.get("assignee_id"), "assignee_id")
         if assignee is None:
             raise InvalidInput(_("Hãy chọn cán bộ được giao."), code="assignee-required")
         return {"assignee_id": assignee}
     if action == "transfer":
-        unit_id = inbox_service._int(request.form.get("unit_id"), "unit_id")
+        unit_id = parse_id(request.form.get("unit_id"), "unit_id")
         reason = (request.form.get("reason") or "").strip()
         if unit_id is None or not reason:
             raise InvalidInput(_("Chuyển đơn vị cần chọn đơn vị và ghi lý do."), code="reason-required")
@@ -184,11 +186,11 @@ def _bulk_fields(action: str) -> dict[str, Any]:
 @common.roles(Role.ADMIN, Role.DISPATCHER)
 def ioc() -> Any:
     """The IOC: the triage queue with routing suggestions, and every unit's overdue items."""
-    from backend.services import routing
+    from backend.services import city
 
     staff = common.require_staff()
     session = request_session()
-    triage = routing.triage_unit(session)
+    triage = city.triage_unit(session)
     flt = inbox_service.parse_filter(request.args)
     flt.unit_id = triage.id
     page = inbox_service.queue(session, staff=staff, flt=flt, now=common.now())
@@ -202,11 +204,11 @@ def ioc() -> Any:
 
 
 def _suggest(session: Session, report: Report) -> Unit | None:
-    from backend.services import routing
+    from backend.services import city
 
     category = session.get(Category, report.category_id) if report.category_id else None
     try:
-        found = routing.route(session, category=category, lat=report.lat, lon=report.lon)
+        found = city.route(session, category=category, lat=report.lat, lon=report.lon)
     except DomainError:
         return None
     if found.is_triage:

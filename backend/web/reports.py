@@ -1,6 +1,6 @@
 """The report page (photos, map, timeline, deadlines, duplicate candidates) and its actions.
 
-Every action is one ``workflow.apply`` call with the version the page rendered: a second officer
+Every action is one ``reports.apply`` call with the version the page rendered: a second officer
 acting on a stale page gets a clear conflict message, never a silent overwrite.
 """
 
@@ -16,8 +16,8 @@ from backend.db import request_session
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.models.photos import Photo
 from backend.models.reports import Report
-from backend.services import inbox as inbox_service
-from backend.services import report_page
+from backend.schemas.common import parse_id
+from backend.services import city, reports
 from backend.services.events import Actor
 from backend.web import common
 from backend.web.inbox import options
@@ -40,7 +40,7 @@ def _load(code: str) -> Report:
     report = request_session().exec(select(Report).where(Report.code == code.strip().upper()[:16])).first()
     if report is None:
         raise NotFound(_("Không tìm thấy phản ánh %(code)s.", code=code[:16]), code="report-not-found")
-    inbox_service.ensure_can_see(common.require_staff(), report)
+    city.ensure_can_see(common.require_staff(), report)
     return report
 
 
@@ -49,15 +49,15 @@ def show(code: str) -> Any:
     staff = common.require_staff()
     session = request_session()
     report = _load(code)
-    page = report_page.build(session, report=report, staff=staff, now=common.now())
+    page = reports.build_page(session, report=report, staff=staff, now=common.now())
     opts = options(session, staff=staff, unit_id=report.unit_id)
-    return render_template("web/report.html", r=report, p=page, ACTION_LABELS=report_page.ACTION_LABELS, **opts)
+    return render_template("web/report.html", r=report, p=page, ACTION_LABELS=reports.ACTION_LABELS, **opts)
 
 
 @bp.post("/<code>/act")
 def act(code: str) -> Any:
     """One workflow action from the report page (or the IOC one-click routing)."""
-    from backend.services import workflow
+    from backend.services import reports
 
     staff = common.require_staff()
     session = request_session()
@@ -65,7 +65,7 @@ def act(code: str) -> Any:
     action = request.form.get("action", "")
     if action not in ACTION_FIELDS:
         raise InvalidInput(_("Thao tác không hợp lệ."), code="unknown-action")
-    inbox_service.ensure_can_act(staff, report)
+    city.ensure_can_act(staff, report)
     version = request.form.get("version", "")
     if not version.isdigit():
         raise InvalidInput(_("Thiếu phiên bản của phản ánh; vui lòng tải lại trang."), code="version-required")
@@ -73,7 +73,7 @@ def act(code: str) -> Any:
     if action == "resolve":
         fields["after_photo_ids"] = _upload_after_photos(staff)
     try:
-        workflow.apply(session, report, action, actor=Actor.staff(staff), expected_version=int(version), **fields)
+        reports.apply(session, report, action, actor=Actor.staff(staff), expected_version=int(version), **fields)
     except Conflict as exc:
         if exc.code != "version-conflict":
             raise
@@ -84,7 +84,7 @@ def act(code: str) -> Any:
                 "thao tác lại.", code=report.code,
                 state=common.STATE_LABELS.get(fresh.status if fresh else report.status, "")), "conflict")
         return redirect(url_for("web_reports.show", code=report.code), code=303)
-    flash(_("Đã thực hiện: %(action)s.", action=report_page.ACTION_LABELS.get(action, action)), "success")
+    flash(_("Đã thực hiện: %(action)s.", action=reports.ACTION_LABELS.get(action, action)), "success")
     return redirect(common.back_url(url_for("web_reports.show", code=report.code)), code=303)
 
 
@@ -95,7 +95,7 @@ def _fields(action: str) -> dict[str, Any]:
         if not raw:
             continue
         if name in INT_FIELDS:
-            value = inbox_service._int(raw, name)
+            value = parse_id(raw, name)
             if value is not None:
                 fields[name] = value
         else:
@@ -104,7 +104,7 @@ def _fields(action: str) -> dict[str, Any]:
 
 
 def _upload_after_photos(staff: Any) -> list[int]:
-    from backend.services import photos, storage
+    from backend.services import photos
 
     settings = current_app.extensions["phananh.settings"]
     ids = []
@@ -112,7 +112,7 @@ def _upload_after_photos(staff: Any) -> list[int]:
         if not upload or not upload.filename:
             continue
         data = upload.read(settings.max_upload_bytes + 1)
-        photo = photos.accept_upload(request_session(), data=data, storage=storage.get_storage(settings),
+        photo = photos.accept_upload(request_session(), data=data, storage=photos.get_storage(settings),
                                      staff_id=staff.id, role="after", max_bytes=settings.max_upload_bytes)
         ids.append(photo.id)
     return ids
@@ -121,7 +121,7 @@ def _upload_after_photos(staff: Any) -> list[int]:
 @bp.post("/<code>/photos/<int:photo_id>/original")
 def original(code: str, photo_id: int) -> Any:
     """The private original, after an explicit click; the view is logged (``pii_viewed``)."""
-    from backend.services import photos, storage
+    from backend.services import photos
 
     staff = common.require_staff()
     report = _load(code)
@@ -130,7 +130,7 @@ def original(code: str, photo_id: int) -> Any:
         raise NotFound(_("Không tìm thấy ảnh."), code="photo-not-found")
     settings = current_app.extensions["phananh.settings"]
     data = photos.original_for_staff(request_session(), photo=photo, actor=Actor.staff(staff),
-                                     storage=storage.get_storage(settings))
+                                     storage=photos.get_storage(settings))
     resp = Response(data, mimetype=photo.mime or "application/octet-stream")
     resp.headers["Content-Disposition"] = f'inline; filename="{report.code}-{photo.id}-goc"'
     resp.headers["Cache-Control"] = "no-store, private"
@@ -142,5 +142,5 @@ def contact(code: str) -> Any:
     """The reporter's contact, where city policy allows; each view is a ``pii_viewed`` event."""
     staff = common.require_staff()
     report = _load(code)
-    info = report_page.reporter_contact(request_session(), report=report, staff=staff)
+    info = reports.reporter_contact(request_session(), report=report, staff=staff)
     return render_template("web/_contact.html", r=report, info=info)

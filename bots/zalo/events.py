@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from backend.services.dialogue import Incoming
+from backend.services.chat import Incoming
 
 #: user-generated message events that the dialogue handles
 USER_EVENT_PREFIX = "user_send_"

@@ -28,7 +28,7 @@ from backend.models.base import utcnow
 from backend.models.deliveries import Delivery
 from backend.models.reports import Report
 from backend.models.residents import Identity
-from backend.services.storage import content_type_for, get_storage
+from backend.services.photos import content_type_for, get_storage
 from bots.zalo import client as zalo
 from bots.zalo import render
 

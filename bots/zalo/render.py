@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from backend.services.text import nfc
+from backend.text import nfc
 from bots.zalo.client import TEXT_LIMIT, Client, ZaloError
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from sqlmodel import select
 from backend.db import Database
 from backend.models.base import utcnow
 from backend.models.conversations import ChannelToken
-from bots.zalo.client import TokenPair, ZaloRefreshError
+from bots.zalo.types import TokenPair, ZaloRefreshError
 
 log = logging.getLogger(__name__)
 

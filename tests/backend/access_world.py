@@ -26,8 +26,12 @@ from backend.models.residents import Device, Identity
 from backend.models.routing import RoutingRule
 from backend.models.staff import SavedView
 from backend.models.templates import ReplyTemplate
-from backend.services import clients, photos, residents, storage, workflow
+from backend.services import photos
+from backend.services.city import clients
 from backend.services.events import Actor
+from backend.services.photos import storage
+from backend.services.reports import workflow
+from backend.services.residents import residents
 
 from fakes.google import emulator_id_token
 from fixtures.images import jpeg

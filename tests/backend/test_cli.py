@@ -70,7 +70,7 @@ def test_city_load_bad_files_change_nothing(cli, session, tmp_path):
 
 
 def test_city_load_demo_pack_is_idempotent(cli, session):
-    from backend.services.cities import DEMO_PACK
+    from backend.services.city.loading import DEMO_PACK
 
     assert cli.invoke(args=["city", "load", str(DEMO_PACK)]).exit_code == 0
     units, categories = count(session, Unit), count(session, Category)

@@ -25,7 +25,7 @@ from access_world import COOKIE, CREDENTIALS, PROJECT, Credential, World, build
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from backend.services import firebase
+from backend.services.residents import firebase
 
 from fakes import zalo as fz
 from fixtures.images import jpeg
@@ -38,7 +38,7 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Same argon2id code path, test-sized cost."""
     from argon2 import PasswordHasher
 
-    from backend.services import staff as staff_service
+    from backend.services.city import staff as staff_service
 
     monkeypatch.setattr(staff_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from backend import queue
-from backend.services import firebase
+from backend.services.residents import firebase
 
 from fakes.google import FakeGoogle
 

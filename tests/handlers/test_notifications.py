@@ -21,9 +21,10 @@ from backend.models import (
     State,
     Unit,
 )
-from backend.services import deliveries, events
-from backend.services import settings as city
+from backend.services import events
+from backend.services.city import settings as city
 from backend.services.events import Actor
+from backend.services.notify import deliveries
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from sqlmodel import select
 
 from backend import relay
 from backend.models import Delivery, Device, Follower, Photo, Resident, SendState, Staff, Unit
-from backend.services import intake, workflow
-from backend.services import settings as city
+from backend.services.city import settings as city
 from backend.services.events import Actor
+from backend.services.reports import intake, workflow
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from backend import queue
 from backend.models import Outbox
 from backend.models.photos import Photo
 from backend.services import photos
-from backend.services.storage import get_storage
+from backend.services.photos.storage import get_storage
 from handlers.photos import fetch_photo, process_photo
 
 from fixtures import images as corpus

@@ -13,7 +13,7 @@ from sqlmodel import func, select
 
 from backend.models import Delivery, Outbox, Report, ReportEvent, Staff, Unit
 from backend.models.base import utcnow
-from backend.services import sla
+from backend.services.deadlines import sla
 from handlers.digests import send_unit_digest, sweep_digests
 from handlers.sla import escalate_breach, sweep_deadlines
 

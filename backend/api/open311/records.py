@@ -16,7 +16,7 @@ from backend.models.photos import Photo
 from backend.models.reports import OPEN_STATES, Report, ReportEvent
 from backend.models.units import Unit
 from backend.services import open311, photos
-from backend.services.calendar import WorkingCalendar, load_calendar
+from backend.services.city import WorkingCalendar, load_calendar
 from backend.services.reports import state_label
 
 DATATYPE_HELP = {

@@ -7,18 +7,18 @@ from typing import Any
 from flask import Response, request
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
-from backend.api.open311 import bp, params, records, render
+from backend.api.open311 import params, records, render
+from backend.api.open311.blueprint import bp
 from backend.db import request_session
 from backend.errors import InvalidInput, NotFound
 from backend.http import settings
 from backend.models.reports import State
 from backend.models.units import Unit
-from backend.services import clients, intake, open311, photos
-from backend.services import settings as city_settings
-from backend.services.calendar import load_calendar
+from backend.services import city, open311, photos, reports
+from backend.services.city import load_calendar
 from backend.services.events import Actor
+from backend.services.photos import get_storage
 from backend.services.reports import state_label
-from backend.services.storage import get_storage
 
 FMT = "<any(json,xml):fmt>"
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
@@ -38,7 +38,7 @@ def _split(rest: str) -> tuple[str, str]:
 
 def _check_jurisdiction() -> None:
     wanted = params.get("jurisdiction_id")
-    if wanted is not None and wanted != city_settings.jurisdiction_id(request_session()):
+    if wanted is not None and wanted != city.jurisdiction_id(request_session()):
         raise NotFound(f"Không phục vụ jurisdiction_id {wanted[:100]}.", code="unknown-jurisdiction")
 
 
@@ -53,12 +53,12 @@ def _base_url() -> str:
 @bp.get(f"/v2/discovery.{FMT}")
 def discovery(fmt: str) -> Response:
     session = request_session()
-    hotline = city_settings.hotlines(session).get("city", "")
+    hotline = city.hotlines(session).get("city", "")
     endpoint = {"specification": SPEC_URL, "url": _base_url() + "/open311/v2", "changeset": CHANGESET,
                 "formats": ["text/xml", "application/json"]}
     data = {
         "changeset": CHANGESET,
-        "contact": f"{city_settings.city_name(session)} — đường dây nóng {hotline}".strip(),
+        "contact": f"{city.city_name(session)} — đường dây nóng {hotline}".strip(),
         "key_service": "Liên hệ quản trị hệ thống của thành phố để được cấp api_key "
                        "(Contact the city's administrators for an api_key).",
         "endpoints": [{**endpoint, "type": "production"}, {**endpoint, "type": "test"}],
@@ -70,7 +70,7 @@ def discovery(fmt: str) -> Response:
 def services(fmt: str) -> Response:
     _check_jurisdiction()
     session = request_session()
-    batch = city_settings.moderation_required(session)
+    batch = city.moderation_required(session)
     loc = params.locale()
     data = [records.service(c, locale=loc, batch=batch) for c in open311.list_services(session)]
     return render.respond(data, fmt, root="services")
@@ -137,7 +137,7 @@ def get_token(rest: str) -> Response:
 @bp.post(f"/v2/requests.{FMT}")
 def post_request(fmt: str) -> Response:
     session = request_session()
-    client = clients.authenticate(session, params.api_key())
+    client = city.authenticate_client(session, params.api_key())
     _check_jurisdiction()
     code = params.get("service_code")
     if code is None:
@@ -163,11 +163,11 @@ def post_request(fmt: str) -> Response:
     if report is None:
         resident_id = open311.reporter_resident(session, client=client, fields=reporter)
         photo_ids = _photos(session, uploads, urls, resident_id)
-        report = intake.create_report(
+        report = reports.create_report(
             session, channel="open311", actor=Actor.api_client(client), category_code=category.code,
             description=description, lat=lat, lon=lon, address=address, photo_ids=photo_ids,
             resident_id=resident_id, attributes=attributes, external_ref=open311.token_ref(token))
-    moderated = city_settings.moderation_required(session)
+    moderated = city.moderation_required(session)
     item: dict[str, Any] = {"token": token} if moderated else {"service_request_id": report.code}
     item["service_notice"] = records.service_notice(report, session.get(Unit, report.unit_id) if report.unit_id
                                                      else None, load_calendar(session), params.locale())
@@ -217,7 +217,7 @@ def list_updates(fmt: str) -> Response:
 @bp.post(f"/v2/servicerequestupdates.{FMT}")
 def post_update(fmt: str) -> Response:
     session = request_session()
-    client = clients.authenticate(session, params.api_key())
+    client = city.authenticate_client(session, params.api_key())
     _check_jurisdiction()
     missing = [f for f in ("service_request_id", "update_id", "status", "updated_datetime")
                if params.get(f) is None]

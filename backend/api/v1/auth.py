@@ -16,7 +16,7 @@ from backend import http
 from backend.db import request_session
 from backend.errors import DomainError, Unauthorized
 from backend.models.residents import Resident
-from backend.services import firebase, residents
+from backend.services import residents
 
 
 def bearer_token() -> str | None:
@@ -34,7 +34,7 @@ def claims() -> dict[str, Any] | None:
     if "fb_claims" in g:
         return g.fb_claims
     token = bearer_token()
-    g.fb_claims = firebase.verify_token(token, settings=http.settings()) if token else None
+    g.fb_claims = residents.verify_token(token, settings=http.settings()) if token else None
     return g.fb_claims
 
 

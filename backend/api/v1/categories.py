@@ -7,12 +7,11 @@ from typing import Any
 from flask import jsonify
 
 from backend import http
-from backend.api.v1 import bp
+from backend.api.v1.blueprint import bp
 from backend.api.v1.openapi import dump, route
 from backend.db import request_session
 from backend.schemas.categories import CategoryList
-from backend.services import queries
-from backend.services import settings as city_settings
+from backend.services import city
 
 
 @route(bp, "GET", "/categories", summary="Danh mục phản ánh / Report categories", tag="categories",
@@ -22,9 +21,9 @@ from backend.services import settings as city_settings
 def list_categories() -> Any:
     session = request_session()
     loc = http.locale()
-    hotlines = city_settings.hotlines(session)
+    hotlines = city.hotlines(session)
     items = []
-    for cat in queries.active_categories(session):
+    for cat in city.active_categories(session):
         items.append({
             "code": cat.code, "name": cat.name(loc),
             "description": (cat.description_en if loc == "en" and cat.description_en else cat.description_vi),
@@ -33,7 +32,7 @@ def list_categories() -> Any:
             "is_emergency": cat.is_emergency,
             "hotline": (cat.hotline or hotlines.get("city")) if cat.is_emergency else cat.hotline,
             "requires_after_photo": cat.requires_after_photo,
-            "attributes": queries.localized_attributes(cat, loc),
+            "attributes": city.localized_attributes(cat, loc),
         })
     resp = jsonify(dump(CategoryList, {"items": items, "hotlines": hotlines}))
     resp.headers["Cache-Control"] = "public, max-age=300"

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response, jsonify, url_for
 
 from backend import http
-from backend.api.v1 import bp
+from backend.api.v1.blueprint import bp
 from backend.api.v1.openapi import cached_document
 
 TITLE = "phananh — mobile app API"

@@ -11,13 +11,13 @@ from typing import Any
 from flask import jsonify, request
 
 from backend import http
-from backend.api.v1 import bp
 from backend.api.v1.auth import current_resident, ip_key, rate_key
+from backend.api.v1.blueprint import bp
 from backend.api.v1.openapi import BadRequest, dump, route
 from backend.db import request_session
 from backend.errors import Unsupported
 from backend.schemas.media import MediaPublic
-from backend.services import photos, storage
+from backend.services import photos
 
 MULTIPART = {"type": "object", "required": ["file"],
              "properties": {"file": {"type": "string", "format": "binary",
@@ -38,7 +38,7 @@ def upload_media() -> Any:
     if upload is None:
         raise BadRequest("Thiếu trường 'file' chứa ảnh.", code="bad-request")
     data = upload.read(settings.max_upload_bytes + 1)
-    photo = photos.accept_upload(request_session(), data=data, storage=storage.get_storage(settings),
+    photo = photos.accept_upload(request_session(), data=data, storage=photos.get_storage(settings),
                                  resident_id=resident.id, role="report", max_bytes=settings.max_upload_bytes)
     resp = jsonify(dump(MediaPublic, photo))
     resp.status_code = 201

@@ -17,15 +17,13 @@ from backend.models.categories import Category
 from backend.models.photos import Photo, PhotoState
 from backend.models.reports import OPEN_STATES, EventKind, Report, ReportEvent, State
 from backend.models.units import Unit
-from backend.services import intake, photos, queries, residents, storage
-from backend.services import reports as report_service
-from backend.services import settings as city_settings
+from backend.services import city, photos, reports, residents
 
 _TEXT_KEYS = ("text", "reply", "reason", "guidance")
 
 
 def label(state: str, loc: str | None = None) -> str:
-    return report_service.state_label(state, loc or http.locale())
+    return reports.state_label(state, loc or http.locale())
 
 
 def _category(cat: Category | None, loc: str) -> dict[str, str] | None:
@@ -33,7 +31,7 @@ def _category(cat: Category | None, loc: str) -> dict[str, str] | None:
 
 
 def _store() -> Any:
-    return storage.get_storage(http.settings())
+    return photos.get_storage(http.settings())
 
 
 def _photo(p: Photo, store: Any) -> dict[str, Any]:
@@ -79,7 +77,7 @@ def owner_view(session: Session, report: Report) -> dict[str, Any]:
     return _owner(session, report, public_view(session, report), timeline(session, report))
 
 
-def new_report_view(session: Session, new: intake.NewReport) -> dict[str, Any]:
+def new_report_view(session: Session, new: reports.NewReport) -> dict[str, Any]:
     """``owner_view`` of a report intake has just written, built from what intake holds in memory:
     no follower yet, its photos and events are intake's rows (no query for them)."""
     report, store = new.report, _store()
@@ -92,7 +90,7 @@ def new_report_view(session: Session, new: intake.NewReport) -> dict[str, Any]:
 def _owner(session: Session, report: Report, view: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
     until = None
     if report.status in (State.RESOLVED, State.CLOSED) and report.resolved_at:
-        until = report.resolved_at + timedelta(days=city_settings.reopen_window_days(session))
+        until = report.resolved_at + timedelta(days=city.reopen_window_days(session))
     view.update({
         "is_mine": True, "is_anonymous": report.is_anonymous, "accuracy_m": report.accuracy_m,
         "rating": report.rating, "rating_text": report.rating_text,
@@ -105,7 +103,7 @@ def _owner(session: Session, report: Report, view: dict[str, Any], items: list[d
 
 def timeline(session: Session, report: Report) -> list[dict[str, Any]]:
     """The whole public timeline (with the reporter's own comments), oldest first."""
-    items = report_service.public_timeline(session, report, locale=http.locale(), include_comments=True)
+    items = reports.public_timeline(session, report, locale=http.locale(), include_comments=True)
     return [_timeline_row(item) for item in items]
 
 
@@ -131,7 +129,7 @@ def _new_timeline(session: Session, report: Report, written: list[ReportEvent]) 
     items = []
     for event in shown:
         item: dict[str, Any] = {"at": event.at, "kind": event.kind,
-                                "label": report_service.EVENT_LABELS[event.kind][1 if en else 0]}
+                                "label": reports.EVENT_LABELS[event.kind][1 if en else 0]}
         if event.to_state and event.to_state != event.from_state:
             item["state"], item["state_label"] = event.to_state, label(event.to_state, loc)
         if event.kind == EventKind.ROUTED and event.to_unit_id:
@@ -144,11 +142,11 @@ def _new_timeline(session: Session, report: Report, written: list[ReportEvent]) 
 def summaries(session: Session, reports: list[Report], *, distances: list[float] | None = None) -> list[dict]:
     """Rows for the map / list / nearby (one query each for categories, thumbnails, followers)."""
     loc = http.locale()
-    cats = queries.categories_by_id(session, {r.category_id for r in reports if r.category_id})
+    cats = city.categories_by_id(session, {r.category_id for r in reports if r.category_id})
     ids = [r.id for r in reports if r.id is not None]
-    thumbs = queries.first_public_photos(session, ids)
+    thumbs = photos.first_public_photos(session, ids)
     store = _store()
-    followers = queries.follower_counts(session, ids) if distances is not None else {}
+    followers = residents.follower_counts(session, ids) if distances is not None else {}
     out = []
     for i, r in enumerate(reports):
         thumb = thumbs.get(r.id)  # type: ignore[arg-type]

@@ -8,8 +8,9 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from backend import http
-from backend.api.v1 import bp, render
+from backend.api.v1 import render
 from backend.api.v1.auth import current_resident, ip_key, rate_key
+from backend.api.v1.blueprint import bp
 from backend.api.v1.openapi import body, dump, optional_body, query, route
 from backend.db import request_session
 from backend.errors import InvalidInput
@@ -28,8 +29,7 @@ from backend.schemas.reports import (
     ReportPublic,
     ReportSummary,
 )
-from backend.services import idempotency, intake, queries, residents, workflow
-from backend.services import reports as report_service
+from backend.services import city, reports, residents
 from backend.services.events import Actor
 
 WRITE_LIMIT = "30/hour;6/minute"
@@ -41,7 +41,7 @@ CODE_PATH = "/reports/<code>"
 
 
 def _report(code: str) -> Report:
-    return report_service.get_by_code(request_session(), code)
+    return reports.get_by_code(request_session(), code)
 
 
 def _is_owner(report: Report) -> bool:
@@ -77,15 +77,15 @@ def create_report() -> Any:
     resident = current_resident()
     session = request_session()
     key = request.headers.get("Idempotency-Key")
-    digest = idempotency.request_hash(data.model_dump(mode="json"))
+    digest = reports.request_hash(data.model_dump(mode="json"))
     if key is not None:
-        stored = idempotency.claim(session, resident_id=resident.id, key=key, request_hash=digest)
+        stored = reports.claim_key(session, resident_id=resident.id, key=key, request_hash=digest)
         if stored is not None:
             resp = _json(stored.response_body, stored.response_status)
             resp.headers["Idempotent-Replayed"] = "true"
             return resp
     loc = data.location
-    new = intake.submit(
+    new = reports.submit(
         session, channel="app", actor=Actor.resident(resident.id), category_code=data.category,
         description=data.description, lat=loc.lat, lon=loc.lon, accuracy_m=loc.accuracy_m, address=loc.address,
         photo_ids=tuple(data.media_ids), resident_id=resident.id, is_anonymous=data.is_anonymous,
@@ -93,7 +93,7 @@ def create_report() -> Any:
     report = new.report
     payload = dump(ReportOwnerView, render.new_report_view(session, new))
     if key is not None:
-        idempotency.complete(session, resident_id=resident.id, key=key, status=201, body=payload,
+        reports.complete_key(session, resident_id=resident.id, key=key, status=201, body=payload,
                              report_id=report.id)
     resp = _json(payload, 201)
     resp.headers["Location"] = f"/api/v1/reports/{report.code}"
@@ -108,10 +108,10 @@ def create_report() -> Any:
 def list_reports() -> Any:
     q: ReportListQuery = query(ReportListQuery)
     session = request_session()
-    category_id = queries.category_id_for(session, q.category)
-    flt = queries.ReportFilter(bbox=queries.parse_bbox(q.bbox) if q.bbox else None, status=q.status,
+    category_id = city.category_id_for(session, q.category)
+    flt = reports.ReportFilter(bbox=reports.parse_bbox(q.bbox) if q.bbox else None, status=q.status,
                                category_id=category_id, since=q.since)
-    rows = queries.list_reports(session, flt, page=q.page, per_page=q.per_page)
+    rows = reports.list_reports(session, flt, page=q.page, per_page=q.per_page)
     items = render.summaries(session, rows)
     return _json(dump(Page[ReportSummary], page_of(items, page=q.page, per_page=q.per_page)))
 
@@ -122,10 +122,10 @@ def list_reports() -> Any:
 def nearby_reports() -> Any:
     q: NearbyQuery = query(NearbyQuery)
     session = request_session()
-    category_id = queries.category_id_for(session, q.category)
-    hits = queries.nearby_open(session, lat=q.lat, lon=q.lon, radius_m=q.radius_m, category_id=category_id)
+    category_id = city.category_id_for(session, q.category)
+    hits = reports.nearby_open(session, lat=q.lat, lon=q.lon, radius_m=q.radius_m, category_id=category_id)
     items = render.summaries(session, [r for r, _ in hits], distances=[d for _, d in hits])
-    return _json(dump(Page[NearbyReport], {"items": items, "page": 1, "per_page": queries.NEARBY_LIMIT,
+    return _json(dump(Page[NearbyReport], {"items": items, "page": 1, "per_page": reports.NEARBY_LIMIT,
                                            "next_page": None}))
 
 
@@ -148,7 +148,7 @@ def _act(code: str, action: str, status: int = 200, **fields: Any) -> Response:
     resident = current_resident()
     report = _report(code)
     session = request_session()
-    workflow.apply(session, report, action, actor=Actor.resident(resident.id), **fields)
+    reports.apply(session, report, action, actor=Actor.resident(resident.id), **fields)
     return _json(dump(ReportOwnerView, render.owner_view(session, report)), status)
 
 

@@ -7,14 +7,15 @@ from typing import Any
 from flask import jsonify
 
 from backend import http
-from backend.api.v1 import bp, render
+from backend.api.v1 import render
 from backend.api.v1.auth import current_resident, ip_key, rate_key
+from backend.api.v1.blueprint import bp
 from backend.api.v1.openapi import body, dump, query, route
 from backend.db import request_session
 from backend.schemas.common import Page, PageQuery, page_of
 from backend.schemas.reports import ReportSummary
 from backend.schemas.residents import DeviceCreate, DevicePublic, NotificationPublic
-from backend.services import queries, residents
+from backend.services import reports, residents
 
 
 @route(bp, "GET", "/me/reports", summary="Phản ánh của tôi / My reports", tag="me", auth="required",
@@ -23,7 +24,7 @@ def my_reports() -> Any:
     q: PageQuery = query(PageQuery)
     resident = current_resident()
     session = request_session()
-    rows = queries.list_reports(session, queries.ReportFilter(resident_id=resident.id),
+    rows = reports.list_reports(session, reports.ReportFilter(resident_id=resident.id),
                                 page=q.page, per_page=q.per_page)
     return jsonify(dump(Page[ReportSummary], page_of(render.summaries(session, rows), page=q.page,
                                                      per_page=q.per_page)))
@@ -57,7 +58,7 @@ def remove_device(device_id: int) -> Any:
 def my_notifications() -> Any:
     q: PageQuery = query(PageQuery)
     resident = current_resident()
-    rows = residents.notifications(request_session(), resident_id=resident.id, page=q.page, per_page=q.per_page)
+    rows = residents.notification_feed(request_session(), resident_id=resident.id, page=q.page, per_page=q.per_page)
     items = [{"id": d.id, "report_code": code, "template": d.template, "title": d.title, "body": d.body,
               "created_at": d.created_at, "read_at": d.read_at} for d, code in rows]
     return jsonify(dump(Page[NotificationPublic], page_of(items, page=q.page, per_page=q.per_page)))

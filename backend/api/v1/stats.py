@@ -1,6 +1,6 @@
 """Public KPI figures (``GET /api/v1/stats``) and the monthly ranking of units (``/stats/ranking``).
 
-Same numbers as the dashboard and the CSV export: both come from ``services.kpis`` (events only).
+Same numbers as the dashboard and the CSV export: both come from ``services.deadlines`` (events only).
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ from zoneinfo import ZoneInfo
 from flask import jsonify
 
 from backend import http
-from backend.api.v1 import bp
+from backend.api.v1.blueprint import bp
 from backend.api.v1.openapi import dump, query, route
 from backend.db import request_session
 from backend.schemas.stats import Ranking, RankingQuery, StatsPublic, StatsQuery
-from backend.services import kpis, queries
-from backend.services import ranking as unit_ranking
-from backend.services import settings as city_settings
+from backend.services import city, deadlines
 
 _KEYS = ("start", "end", "closures", "on_time_closures", "open_overdue", "on_time_rate", "resolutions",
          "backlog", "reopens", "reopen_rate", "transfer_rate", "time_to_acknowledge", "time_to_resolve",
@@ -26,7 +24,7 @@ _KEYS = ("start", "end", "closures", "on_time_closures", "open_overdue", "on_tim
 
 
 def _month(text: str | None, *, previous: bool) -> date:
-    tz = ZoneInfo(city_settings.timezone(request_session()))
+    tz = ZoneInfo(city.timezone(request_session()))
     if text:
         return date(int(text[:4]), int(text[5:7]), 1)
     today = datetime.now(tz).date().replace(day=1)
@@ -34,7 +32,7 @@ def _month(text: str | None, *, previous: bool) -> date:
 
 
 def _range(month: date) -> tuple[datetime, datetime]:
-    tz = ZoneInfo(city_settings.timezone(request_session()))
+    tz = ZoneInfo(city.timezone(request_session()))
     start = datetime(month.year, month.month, 1, tzinfo=tz)
     return start, (start.replace(day=28) + timedelta(days=4)).replace(day=1)
 
@@ -80,11 +78,11 @@ def _cached(resp: Any) -> Any:
 def public_stats() -> Any:
     q: StatsQuery = query(StatsQuery)
     session = request_session()
-    category_id = queries.category_id_for(session, q.category)
+    category_id = city.category_id_for(session, q.category)
     month = _month(q.month, previous=False)
     start, end = _range(month)
     period = _memo(("stats", _data_version(session), month, category_id),
-                   lambda: kpis.compute(session, category_id=category_id, start=start, end=end)["period"])
+                   lambda: deadlines.compute_kpis(session, category_id=category_id, start=start, end=end)["period"])
     body = {"month": f"{month:%Y-%m}", "category": q.category, **{k: period[k] for k in _KEYS}}
     return _cached(jsonify(dump(StatsPublic, body)))
 
@@ -96,7 +94,7 @@ def ranking() -> Any:
     month = _month(q.month, previous=True)
     en = http.locale() == "en"
     session = request_session()
-    rows = _memo(("ranking", _data_version(session), month), lambda: unit_ranking.monthly(session, month=month))
+    rows = _memo(("ranking", _data_version(session), month), lambda: deadlines.monthly_ranking(session, month=month))
     items = [{"rank": r["rank"], "unit_code": r["unit_code"],
               "unit_name": (r["unit_name_en"] if en and r["unit_name_en"] else r["unit_name_vi"]),
               "closures": r["closures"], "on_time_closures": r["on_time_closures"],

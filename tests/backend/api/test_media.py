@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from backend.services import photos
-from backend.services.storage import get_storage
+from backend.services.photos.storage import get_storage
 
 from fixtures import images as corpus
 

@@ -14,7 +14,8 @@ from backend.models.reports import Report
 from backend.models.staff import Staff
 from backend.models.units import Unit
 from backend.services import inbox
-from backend.services.text import fold
+from backend.services.city import access
+from backend.text import fold
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
@@ -117,12 +118,12 @@ def test_visibility_by_role(session: Any, units: Any, reports: Any) -> None:
 
 def test_can_act_matrix(units: Any, reports: Any) -> None:
     own, other = reports[0], reports[4]
-    assert inbox.can_act(staff("officer", units["roads"]), own)
-    assert not inbox.can_act(staff("officer", units["roads"]), other)
-    assert inbox.can_act(staff("dispatcher", None), other)
-    assert not inbox.can_act(staff("viewer", None), own)
+    assert access.can_act(staff("officer", units["roads"]), own)
+    assert not access.can_act(staff("officer", units["roads"]), other)
+    assert access.can_act(staff("dispatcher", None), other)
+    assert not access.can_act(staff("viewer", None), own)
     with pytest.raises(Forbidden):
-        inbox.ensure_can_act(staff("viewer", units["roads"]), own)
+        access.ensure_can_act(staff("viewer", units["roads"]), own)
 
 
 @pytest.mark.parametrize("args", [{"state": "resolved"}, {"channel": "fax"}, {"unit_id": "abc"},

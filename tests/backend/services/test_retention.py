@@ -9,9 +9,11 @@ from sqlmodel import select
 
 from backend.errors import InvalidInput
 from backend.models import Device, Identity, Photo, Report, ReportEvent, Resident
-from backend.services import intake, kpis, retention, workflow
+from backend.services import retention
+from backend.services.deadlines import kpis
 from backend.services.events import Actor
-from backend.services.storage import LocalStorage
+from backend.services.photos.storage import LocalStorage
+from backend.services.reports import intake, workflow
 
 T0 = datetime(2024, 5, 2, 2, 0, tzinfo=UTC)  # 09:00 in Hồ Chí Minh City
 

@@ -36,7 +36,7 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Same argon2id code path, test-sized cost (the production cost is ~0.5 s per hash on CI)."""
     from argon2 import PasswordHasher
 
-    from backend.services import staff as staff_service
+    from backend.services.city import staff as staff_service
 
     monkeypatch.setattr(staff_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 

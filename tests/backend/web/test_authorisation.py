@@ -15,8 +15,8 @@ from web_seed import AN_HIEP, SOC_TRANG, by_code, csrf_from, login, report, staf
 
 from backend.errors import Forbidden
 from backend.models.photos import Photo
-from backend.services import workflow
 from backend.services.events import Actor
+from backend.services.reports import workflow
 
 from fixtures.images import jpeg
 

@@ -169,7 +169,8 @@ def test_api_is_not_subject_to_web_csrf(client: Any, city: Any) -> None:
 
 
 def test_original_photo_needs_a_click_and_is_logged(login_as: Any, city: Any, session: Any, settings: Any) -> None:
-    from backend.services import photos, storage
+    from backend.services import photos
+    from backend.services.photos import storage
 
     from fixtures.images import jpeg
 

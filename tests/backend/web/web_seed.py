@@ -13,9 +13,11 @@ from backend.models.reports import Report
 from backend.models.residents import Resident
 from backend.models.staff import Staff
 from backend.models.units import Unit
-from backend.services import cities, intake, routing
-from backend.services import staff as staff_service
+from backend.services.city import loading as cities
+from backend.services.city import routing
+from backend.services.city import staff as staff_service
 from backend.services.events import Actor
+from backend.services.reports import intake
 
 PASSWORD = "mat-khau-thu-nghiem-1"
 SOC_TRANG = (9.6306, 105.98235)  # centre of the "soc-trang" ward

@@ -224,7 +224,7 @@ def test_received_notification_is_not_repeated_in_chat(chat, fake_zalo, session)
 
 def test_resolved_update_sends_after_photo(chat, fake_zalo, session, run_jobs, zalo_settings):
     from backend.services import photos
-    from backend.services.storage import get_storage
+    from backend.services.photos.storage import get_storage
 
     code = _created(chat, "zu13")
     report = _report(session, code)

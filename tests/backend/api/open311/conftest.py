@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 from backend import queue
 from backend.app import create_app
 from backend.db import Database
-from backend.services import clients
+from backend.services.city import clients
 
 itertools.ifilter = filter  # type: ignore[attr-defined]  # the `three` client is Python 2 code
 
@@ -82,7 +82,7 @@ class Live:
 @pytest.fixture
 def live_open311(live_db: Database, settings: Any, runner: Any) -> Iterator[Live]:
     """The app served on 127.0.0.1 over committed data (demo city loaded, two API keys)."""
-    from backend.services import cities
+    from backend.services.city import loading as cities
 
     with live_db.session_scope() as s:
         cities.load_demo(session=s)

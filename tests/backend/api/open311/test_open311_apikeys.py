@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from backend.errors import Forbidden, InvalidInput, NotFound
 from backend.models import ApiClient, Unit
-from backend.services import clients
+from backend.services.city import clients
 
 
 def test_key_is_returned_once_and_stored_hashed(session, city):

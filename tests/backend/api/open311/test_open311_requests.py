@@ -21,9 +21,9 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from backend.models import ActorKind, Identity, Photo, Report, ReportEvent, Resident
-from backend.services import settings as city_settings
-from backend.services import workflow
+from backend.services.city import settings as city_settings
 from backend.services.events import Actor
+from backend.services.reports import workflow
 
 DISPATCHER = Actor(ActorKind.STAFF, "0", role="dispatcher", name="Điều phối viên")
 

@@ -10,9 +10,11 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from backend.models import ApiClient, Delivery, ExternalUpdate, Photo, Report, ReportEvent, Unit
-from backend.services import clients, photos, staff, workflow
+from backend.services import photos
+from backend.services.city import clients, staff
 from backend.services.events import Actor
-from backend.services.storage import get_storage
+from backend.services.photos.storage import get_storage
+from backend.services.reports import workflow
 
 NOW = "2026-11-21T09:00:00+07:00"
 

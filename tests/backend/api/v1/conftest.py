@@ -15,7 +15,7 @@ import pytest
 from firebase_admin import _token_gen, messaging
 from v1_helpers import INSIDE, PROJECT, jpeg_bytes
 
-from backend.services import firebase
+from backend.services.residents import firebase
 
 from fakes.google import FakeGoogle, emulator_id_token, signed_id_token
 

@@ -133,7 +133,7 @@ def test_production_refuses_emulator_host(monkeypatch):
 
 def test_production_refuses_to_verify_if_emulator_appears_later(monkeypatch, app, token):
     from backend.errors import Unavailable
-    from backend.services import firebase
+    from backend.services.residents import firebase
 
     s = Settings(phananh_env="production", secret_key="x" * 40, database_url="postgresql://u@127.0.0.1/db")
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099")

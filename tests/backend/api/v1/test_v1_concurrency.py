@@ -10,7 +10,7 @@ from v1_helpers import INSIDE
 
 from backend.app import create_app
 from backend.models import IdempotencyKey, Report
-from backend.services import cities
+from backend.services.city import loading as cities
 
 
 def test_concurrent_same_key_creates_one_report(settings, live_db, runner, auth):

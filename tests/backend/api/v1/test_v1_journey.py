@@ -10,8 +10,10 @@ from v1_helpers import INSIDE, jpeg_bytes
 
 from backend.models import Photo, Report, ReportEvent, Staff
 from backend.models.base import utcnow
-from backend.services import photos, storage, workflow
+from backend.services import photos
 from backend.services.events import Actor
+from backend.services.photos import storage
+from backend.services.reports import workflow
 
 
 def _resolve(session, settings, code: str, *, days_ago: int = 0) -> None:

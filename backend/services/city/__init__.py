@@ -1,0 +1,88 @@
+"""The city's set-up and its people: settings, working calendar, routing, the city pack, the catalogue of
+units and categories, staff accounts and who may see what, Open311 API clients, admin edits.
+
+Everything else builds on this package; it imports no other capability.
+
+Public functions (channels import these names from ``backend.services.city``):
+
+- settings: ``city_name timezone hotlines jurisdiction_id moderation_required quiet_hours
+  reopen_window_days close_after_days setting``;
+- calendar: ``WorkingCalendar load_calendar set_override remove_override parse_duration``;
+- routing: ``route triage_unit within_city Route``;
+- the city pack: ``read_pack load_city_pack load_demo``;
+- catalogue: ``active_categories categories_by_id category_by_code category_id_for localized_attributes
+  unit_id_for``;
+- staff: ``authenticate_staff change_password create_staff get_staff``;
+- access: ``sees_all_units visible_unit_ids can_see_report ensure_can_see can_act ensure_can_act
+  home_unit``;
+- API clients: ``create_client authenticate_client revoke_client``;
+- admin edits: ``ensure_admin set_staff_active admin_create_staff create_unit update_category create_rule
+  end_rule save_template delete_template``.
+"""
+
+from backend.services.city.access import (
+    can_act,
+    can_see_report,
+    ensure_can_act,
+    ensure_can_see,
+    home_unit,
+    sees_all_units,
+    visible_unit_ids,
+)
+from backend.services.city.admin import (
+    create_rule,
+    create_unit,
+    delete_template,
+    end_rule,
+    ensure_admin,
+    save_template,
+    set_staff_active,
+    update_category,
+)
+from backend.services.city.admin import create_staff as admin_create_staff
+from backend.services.city.calendar import (
+    WorkingCalendar,
+    load_calendar,
+    parse_duration,
+    remove_override,
+    set_override,
+)
+from backend.services.city.catalog import (
+    active_categories,
+    categories_by_id,
+    category_by_code,
+    category_id_for,
+    localized_attributes,
+    unit_id_for,
+)
+from backend.services.city.clients import authenticate as authenticate_client
+from backend.services.city.clients import create_client
+from backend.services.city.clients import revoke as revoke_client
+from backend.services.city.loading import load_city_pack, load_demo, read_pack
+from backend.services.city.routing import Route, route, triage_unit, within_city
+from backend.services.city.settings import (
+    city_name,
+    close_after_days,
+    hotlines,
+    jurisdiction_id,
+    moderation_required,
+    quiet_hours,
+    reopen_window_days,
+    timezone,
+)
+from backend.services.city.settings import get as setting
+from backend.services.city.staff import authenticate as authenticate_staff
+from backend.services.city.staff import change_password, create_staff
+from backend.services.city.staff import get as get_staff
+
+__all__ = [
+    "Route", "WorkingCalendar", "active_categories", "admin_create_staff", "authenticate_client",
+    "authenticate_staff", "can_act", "can_see_report", "categories_by_id", "category_by_code", "category_id_for",
+    "change_password", "city_name", "close_after_days", "create_client", "create_rule", "create_staff",
+    "create_unit", "delete_template", "end_rule", "ensure_admin", "ensure_can_act", "ensure_can_see", "get_staff",
+    "home_unit", "hotlines", "jurisdiction_id", "load_calendar", "load_city_pack", "load_demo",
+    "localized_attributes", "moderation_required", "parse_duration", "quiet_hours", "read_pack", "remove_override",
+    "reopen_window_days", "revoke_client", "route", "save_template", "sees_all_units", "set_override",
+    "set_staff_active", "setting", "timezone", "triage_unit", "unit_id_for", "update_category",
+    "visible_unit_ids", "within_city",
+]

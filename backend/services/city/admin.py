@@ -1,0 +1,179 @@
+"""Admin edits behind the admin pages: staff accounts, units, categories, routing rules, templates.
+
+Every function checks that the actor is an admin (Forbidden otherwise) — the pages check it too,
+but authorisation lives here. Calendar overrides and API clients use their own services
+(``services/city/calendar.py``, ``services/city/clients.py``) after :func:`ensure_admin`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from backend.errors import Forbidden, InvalidInput, NotFound
+from backend.models.categories import Category, Priority
+from backend.models.routing import RoutingRule
+from backend.models.staff import Role, Staff
+from backend.models.templates import ReplyTemplate
+from backend.models.units import Unit, UnitKind
+from backend.services.city import staff as staff_service
+
+log = logging.getLogger(__name__)
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def ensure_admin(actor: Staff) -> None:
+    if actor.role != Role.ADMIN:
+        raise Forbidden("Chỉ quản trị viên được thực hiện thao tác này.", code="admin-only")
+
+
+def _text(value: str | None, name: str, *, max_len: int, required: bool = True) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise InvalidInput(f"Thiếu {name}.", code="missing-field")
+    if len(value) > max_len:
+        raise InvalidInput(f"{name} quá dài (tối đa {max_len} ký tự).", code="too-long")
+    return value
+
+
+def local_day_start(day: date | None) -> datetime | None:
+    """Effective dates are city-local days; stored as the UTC instant of local midnight."""
+    return datetime.combine(day, time(0), tzinfo=TZ) if day else None
+
+
+# --------------------------------------------------------------------------- staff
+
+
+def set_staff_active(session: Session, *, actor: Staff, staff_id: int, active: bool) -> Staff:
+    ensure_admin(actor)
+    staff = session.get(Staff, staff_id)
+    if staff is None:
+        raise NotFound("Không tìm thấy tài khoản.", code="unknown-staff")
+    if staff.id == actor.id and not active:
+        raise InvalidInput("Không thể tự khóa tài khoản của mình.", code="self-lock")
+    staff.is_active = active
+    staff.failed_logins = 0
+    staff.locked_until = None
+    session.add(staff)
+    session.flush()
+    log.info("admin %s set staff %s active=%s", actor.id, staff.id, active)
+    return staff
+
+
+def create_staff(session: Session, *, actor: Staff, email: str, password: str, role: str,
+                 unit_code: str | None, name: str) -> Staff:
+    ensure_admin(actor)
+    return staff_service.create_staff(session, email=email, password=password, role=role,
+                                      unit_code=unit_code or None, name=_text(name, "họ tên", max_len=255,
+                                                                              required=False))
+
+
+# --------------------------------------------------------------------------- units and categories
+
+
+def create_unit(session: Session, *, actor: Staff, code: str, name_vi: str, name_en: str = "",
+                kind: str = UnitKind.DEPARTMENT, email: str | None = None) -> Unit:
+    ensure_admin(actor)
+    code = _text(code, "mã đơn vị", max_len=64)
+    if kind not in {k.value for k in UnitKind} or kind == UnitKind.IOC:
+        raise InvalidInput("Loại đơn vị không hợp lệ.", code="invalid-kind")
+    if session.exec(select(Unit).where(Unit.code == code)).first():
+        raise InvalidInput(f"Mã đơn vị {code} đã có.", code="unit-exists")
+    unit = Unit(code=code, name_vi=_text(name_vi, "tên đơn vị", max_len=255),
+                name_en=_text(name_en, "tên tiếng Anh", max_len=255, required=False), kind=kind,
+                email=(email or "").strip() or None)
+    session.add(unit)
+    session.flush()
+    return unit
+
+
+def update_category(session: Session, *, actor: Staff, category_id: int, active: bool,
+                    requires_after_photo: bool, priority_default: str, default_unit_id: int | None) -> Category:
+    ensure_admin(actor)
+    category = session.get(Category, category_id)
+    if category is None:
+        raise NotFound("Không tìm thấy lĩnh vực.", code="unknown-category")
+    if priority_default not in {p.value for p in Priority}:
+        raise InvalidInput("Mức ưu tiên không hợp lệ.", code="invalid-priority")
+    if default_unit_id is not None and session.get(Unit, default_unit_id) is None:
+        raise NotFound("Không tìm thấy đơn vị.", code="unknown-unit")
+    category.active = active
+    category.requires_after_photo = requires_after_photo
+    category.priority_default = priority_default
+    category.default_unit_id = default_unit_id
+    session.add(category)
+    session.flush()
+    return category
+
+
+# --------------------------------------------------------------------------- routing rules
+
+
+def create_rule(session: Session, *, actor: Staff, unit_id: int, category_id: int | None, area_id: int | None,
+                priority: str | None, active_from: date | None, active_to: date | None, note: str = "") -> RoutingRule:
+    """A routing rule with effective dates (city-local days; ``active_to`` exclusive)."""
+    ensure_admin(actor)
+    if session.get(Unit, unit_id) is None:
+        raise NotFound("Không tìm thấy đơn vị.", code="unknown-unit")
+    if category_id is not None and session.get(Category, category_id) is None:
+        raise NotFound("Không tìm thấy lĩnh vực.", code="unknown-category")
+    if priority and priority not in {p.value for p in Priority}:
+        raise InvalidInput("Mức ưu tiên không hợp lệ.", code="invalid-priority")
+    if active_from and active_to and active_to <= active_from:
+        raise InvalidInput("Ngày hết hiệu lực phải sau ngày bắt đầu.", code="invalid-period")
+    rule = RoutingRule(unit_id=unit_id, category_id=category_id, area_id=area_id, priority=priority or None,
+                       active_from=local_day_start(active_from), active_to=local_day_start(active_to),
+                       note=_text(note, "ghi chú", max_len=500, required=False))
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def end_rule(session: Session, *, actor: Staff, rule_id: int, on: date) -> RoutingRule:
+    """Stop a rule from the start of ``on`` (history is kept: rules are never deleted)."""
+    ensure_admin(actor)
+    rule = session.get(RoutingRule, rule_id)
+    if rule is None:
+        raise NotFound("Không tìm thấy quy tắc.", code="unknown-rule")
+    end = local_day_start(on)
+    if rule.active_from is not None and end is not None and end <= rule.active_from:
+        raise InvalidInput("Ngày kết thúc phải sau ngày bắt đầu hiệu lực.", code="invalid-period")
+    rule.active_to = end
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+# --------------------------------------------------------------------------- reply templates
+
+
+def save_template(session: Session, *, actor: Staff, template_id: int | None, category_id: int | None, state: str,
+                  title: str, body: str, locale: str = "vi") -> ReplyTemplate:
+    ensure_admin(actor)
+    template = session.get(ReplyTemplate, template_id) if template_id else ReplyTemplate(state=state, title=title,
+                                                                                         body=body)
+    if template is None:
+        raise NotFound("Không tìm thấy mẫu trả lời.", code="unknown-template")
+    if locale not in ("vi", "en"):
+        raise InvalidInput("Ngôn ngữ không hợp lệ.", code="invalid-locale")
+    template.category_id = category_id
+    template.state = _text(state, "trạng thái", max_len=32)
+    template.title = _text(title, "tiêu đề", max_len=255)
+    template.body = _text(body, "nội dung", max_len=4000)
+    template.locale = locale
+    session.add(template)
+    session.flush()
+    return template
+
+
+def delete_template(session: Session, *, actor: Staff, template_id: int) -> None:
+    ensure_admin(actor)
+    template = session.get(ReplyTemplate, template_id)
+    if template is None:
+        raise NotFound("Không tìm thấy mẫu trả lời.", code="unknown-template")
+    session.delete(template)
+    session.flush()

@@ -1,0 +1,66 @@
+"""The city's catalogue: categories (Open311 services) and units looked up by code.
+
+Read-only helpers shared by the API, Open311, the bots and admin; unknown codes raise domain errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from backend.errors import InvalidInput, NotFound
+from backend.models.categories import Category
+from backend.models.units import Unit
+
+
+def active_categories(session: Session) -> list[Category]:
+    """Active categories in display order."""
+    return list(session.exec(select(Category).where(Category.active == True)  # noqa: E712
+                             .order_by(Category.sort_order, Category.group_code, Category.code)))
+
+
+def category_by_code(session: Session, code: str) -> Category | None:
+    return session.exec(select(Category).where(Category.code == code)).first()
+
+
+def category_id_for(session: Session, code: str | None) -> int | None:
+    """The id of the category ``code`` (None when no code is given); InvalidInput for an unknown code."""
+    if not code:
+        return None
+    category = category_by_code(session, code)
+    if category is None:
+        raise InvalidInput("Lĩnh vực không tồn tại.", code="unknown-category")
+    return category.id
+
+
+def unit_id_for(session: Session, code: str | None) -> int | None:
+    """The id of the unit ``code`` (None when no code is given); NotFound ``unknown-unit`` otherwise."""
+    if not code:
+        return None
+    unit_id = session.exec(select(Unit.id).where(Unit.code == code)).first()
+    if unit_id is None:
+        raise NotFound(f"Không có đơn vị mã {code}.", code="unknown-unit")
+    return unit_id
+
+
+def categories_by_id(session: Session, ids: set[int]) -> dict[int, Category]:
+    if not ids:
+        return {}
+    return {c.id: c for c in session.exec(select(Category).where(col(Category.id).in_(ids)))}  # type: ignore[misc]
+
+
+def localized_attributes(category: Category, locale: str) -> list[dict[str, Any]]:
+    """Open311-style attributes with descriptions/value names in ``locale`` (vi fallback)."""
+    out = []
+    for attr in category.attributes or []:
+        if not isinstance(attr, dict) or not attr.get("code"):
+            continue
+        desc = attr.get(f"description_{locale}") or attr.get("description_vi") or attr.get("description") or ""
+        values = [{"key": str(v.get("key")),
+                   "name": str(v.get(f"name_{locale}") or v.get("name_vi") or v.get("name") or v.get("key"))}
+                  for v in attr.get("values") or [] if isinstance(v, dict) and v.get("key") is not None]
+        out.append({"code": str(attr["code"]), "datatype": str(attr.get("datatype") or "string"),
+                    "required": bool(attr.get("required")), "order": int(attr.get("order") or 0),
+                    "description": desc, "values": values})
+    return sorted(out, key=lambda a: a["order"])

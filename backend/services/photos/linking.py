@@ -1,0 +1,247 @@
+"""Photos given with a report, a comment, a reopen or a resolution: ownership check, then attach.
+
+``check_photos`` only reads (call it before writing anything); ``attach_photos`` links the rows
+to the report with their role (``report`` | ``after`` | ``comment``); the caller's event lists
+the photo ids.
+
+A photo may be attached by whoever uploaded it: the resident (``resident_id``) or the staff
+member (``staff_id``); photos uploaded by neither (Open311 media fetched by a worker, bots acting
+for a resident use the resident's id) may be attached by a caller that is neither.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, or_, select
+
+from backend.errors import Conflict, Forbidden, InvalidInput
+from backend.models.photos import Photo, PhotoRole, PhotoState
+from backend.models.reports import Report
+from backend.services.city import settings as city_settings
+
+log = logging.getLogger(__name__)
+
+MAX_PHOTOS = 10
+FAR_M = 500  # photo taken farther than this from the reported point
+OLD_DAYS = 7  # photo taken more than this before the report
+REUSE_DISTANCE = 6  # phash Hamming distance counted as "the same picture"
+PROVENANCE_FLAGS = ("photo_far_from_location", "photo_old", "photo_reused", "photo_no_exif")
+
+
+def check_photos(session: Session, *, photo_ids: list[int], resident_id: int | None,
+                 staff_id: int | None, report: Report | None = None) -> list[Photo]:
+    """The photo rows, in the given order. Raises InvalidInput (too many, unknown, rejected) or
+    Forbidden ``foreign-photo`` (uploaded by someone else)."""
+    if not photo_ids:
+        return []
+    if len(photo_ids) > MAX_PHOTOS:
+        raise InvalidInput(f"Tối đa {MAX_PHOTOS} ảnh cho mỗi lần gửi.", code="too-many-photos")
+    rows = {p.id: p for p in session.exec(select(Photo).where(Photo.id.in_(photo_ids))).all()}  # type: ignore[union-attr]
+    found = []
+    for photo_id in photo_ids:
+        photo = rows.get(photo_id)
+        if photo is None:
+            raise InvalidInput("Ảnh không tồn tại hoặc đã bị xoá.", code="unknown-photo",
+                               details={"photo_id": photo_id})
+        if photo.resident_id != resident_id or photo.staff_id != staff_id:
+            raise Forbidden("Ảnh này không phải do bạn tải lên.", code="foreign-photo",
+                            details={"photo_id": photo_id})
+        if photo.report_id is not None and (report is None or photo.report_id != report.id):
+            raise InvalidInput("Ảnh này đã được gửi kèm một phản ánh khác.", code="photo-already-attached",
+                               details={"photo_id": photo_id})
+        if photo.state in (PhotoState.REJECTED, PhotoState.FAILED):
+            raise InvalidInput("Ảnh không hợp lệ, vui lòng chụp và gửi lại.", code="photo-rejected",
+                               details={"photo_id": photo_id})
+        found.append(photo)
+    return found
+
+
+def attach_photos(session: Session, *, photo_ids: list[int], report: Report, resident_id: int | None,
+                  staff_id: int | None, role: str, checked: list[Photo] | None = None) -> list[Photo]:
+    """``photos.attach`` (links, provenance flags; checks ownership again) and set ``role``. Flushes.
+
+    Call :func:`check_photos` first, in the validation phase, so a foreign photo is refused
+    before anything else is written. A *new* report may pass the rows that returned as
+    ``checked``: they are linked without being read again, and the provenance flags (computed from
+    ready photos only) are recomputed only when one of them is ready.
+    """
+    if not photo_ids:
+        return []
+    if checked is not None:
+        return _attach_checked(session, checked, report, role)
+    attached = attach(session, photo_ids=photo_ids, report=report, resident_id=resident_id,
+                             staff_id=staff_id)
+    _set_role(session, attached, role)
+    check_provenance(session, report)  # roles are final now: flags judge report photos only
+    return attached
+
+
+def _attach_checked(session: Session, checked: list[Photo], report: Report, role: str) -> list[Photo]:
+    attached = list({id(p): p for p in checked}.values())
+    for photo in attached:
+        if photo.role != role:
+            photo.role = role
+    link(session, photos=attached, report=report)
+    if any(p.state == PhotoState.READY for p in attached):
+        check_provenance(session, report)
+    return attached
+
+
+def _set_role(session: Session, attached: list[Photo], role: str) -> None:
+    for photo in attached:
+        if photo.role != role:
+            photo.role = role
+            session.add(photo)
+    session.flush()
+
+
+def has_photo(session: Session, report: Report, role: str) -> bool:
+    """Does ``report`` already have a photo with ``role``?"""
+    row = session.exec(select(Photo.id).where(Photo.report_id == report.id, Photo.role == role)).first()
+    return row is not None
+
+
+# --------------------------------------------------------------------------- attaching and viewing
+
+
+def attach(session: Session, *, photo_ids: list[int], report: Report, resident_id: int | None = None,
+           staff_id: int | None = None) -> list[Photo]:
+    """Attach the caller's unattached photos to ``report``; runs provenance checks for ready ones.
+
+    "The caller's" means uploaded by exactly this resident/staff (photos fetched for Open311 have
+    neither, and are attached by a caller giving neither).
+
+    Raises InvalidInput (unknown, rejected or already attached photo) or Forbidden (someone else's).
+    """
+    try:
+        ids = list(dict.fromkeys(int(i) for i in photo_ids))
+    except (TypeError, ValueError):
+        raise InvalidInput("Mã ảnh không hợp lệ.", code="unknown-photo") from None
+    if len(ids) > 10:
+        raise InvalidInput("Tối đa 10 ảnh cho một phản ánh.", code="too-many-photos")
+    rows = {p.id: p for p in session.exec(select(Photo).where(Photo.id.in_(ids))).all()} if ids else {}
+    photos: list[Photo] = []
+    for pid in ids:
+        photo = rows.get(pid)
+        if photo is None:
+            raise InvalidInput(f"Không tìm thấy ảnh {pid}.", code="unknown-photo")
+        if photo.resident_id != resident_id or photo.staff_id != staff_id:
+            raise Forbidden(f"Ảnh {pid} không phải của bạn.", code="photo-not-yours")
+        if photo.report_id is not None and photo.report_id != report.id:
+            raise InvalidInput(f"Ảnh {pid} đã thuộc một phản ánh khác.", code="photo-already-attached")
+        if photo.state in (PhotoState.REJECTED, PhotoState.FAILED):
+            raise InvalidInput(f"Ảnh {pid} không hợp lệ: {photo.error or ''}".strip(), code="photo-rejected")
+        photos.append(photo)
+    link(session, photos=photos, report=report)
+    if any(p.state == PhotoState.READY for p in photos):
+        check_provenance(session, report)
+    return photos
+
+
+def link(session: Session, *, photos: list[Photo], report: Report) -> None:
+    """Point photos already checked by the caller at ``report``; no provenance check.
+
+    The claim is atomic (``UPDATE … WHERE report_id IS NULL``): when two reports race for the same
+    unattached photo, the second raises Conflict instead of silently taking it from the first.
+    """
+    if not photos:
+        return
+    if report.id is None:
+        session.flush()
+    ids = [p.id for p in photos]
+    claimed = session.execute(update(Photo).where(Photo.id.in_(ids), Photo.report_id.is_(None))
+                              .values(report_id=report.id).execution_options(synchronize_session=False))
+    if claimed.rowcount != len(ids):
+        raise Conflict("Ảnh này vừa được gắn vào một phản ánh khác.", code="photo-already-attached")
+    for photo in photos:
+        set_committed_value(photo, "report_id", report.id)
+
+
+def photos_of(session: Session, report: Report, *, roles: Iterable[str] | None = None) -> list[Photo]:
+    stmt = select(Photo).where(Photo.report_id == report.id).order_by(Photo.id)
+    if roles is not None:
+        stmt = stmt.where(Photo.role.in_(list(roles)))
+    return list(session.exec(stmt).all())
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def check_provenance(session: Session, report: Report, *, far_m: float | None = None, old_days: int | None = None,
+                     reuse_distance: int = REUSE_DISTANCE) -> dict[str, Any]:
+    """Recompute the photo flags of ``report`` from its ready photos; returns (and sets) ``report.flags``.
+
+    Flags (informational for staff, never shown publicly): ``photo_far_from_location``,
+    ``photo_old``, ``photo_reused`` (exact or near-duplicate of a photo in another report) and
+    ``photo_no_exif`` (normal for chat apps). Thresholds: arguments, else the city settings
+    ``photo_far_m`` / ``photo_old_days``, else FAR_M / OLD_DAYS.
+    """
+    far_m = far_m if far_m is not None else _number(session, "photo_far_m", FAR_M)
+    old_days = old_days if old_days is not None else int(_number(session, "photo_old_days", OLD_DAYS))
+    flags = {k: v for k, v in (report.flags or {}).items() if k not in PROVENANCE_FLAGS}
+    ready = [p for p in photos_of(session, report) if p.state == PhotoState.READY]
+    evidence = [p for p in ready if p.role == PhotoRole.REPORT]
+    for p in evidence:
+        far = _distance_m(p, report)
+        if far is not None and far > far_m and "photo_far_from_location" not in flags:
+            flags["photo_far_from_location"] = {"photo_id": p.id, "distance_m": round(far)}
+        if p.exif_taken_at and report.created_at and "photo_old" not in flags:
+            age = report.created_at - p.exif_taken_at
+            if age > timedelta(days=old_days):
+                flags["photo_old"] = {"photo_id": p.id, "taken_at": p.exif_taken_at.isoformat(), "days": age.days}
+    if evidence and any(not p.has_exif for p in evidence):
+        flags["photo_no_exif"] = True
+    reused = _reused(session, report, ready, reuse_distance)
+    if reused:
+        flags["photo_reused"] = reused
+    report.flags = flags
+    session.add(report)
+    session.flush()
+    return flags
+
+
+def _number(session: Session, key: str, default: float) -> float:
+    value = city_settings.get(session, key, default)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else default
+
+
+def _distance_m(photo: Photo, report: Report) -> float | None:
+    if None in (photo.exif_lat, photo.exif_lon, report.lat, report.lon):
+        return None
+    lat1, lon1, lat2, lon2 = map(math.radians, (photo.exif_lat, photo.exif_lon, report.lat, report.lon))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6_371_000 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _reused(session: Session, report: Report, photos: list[Photo], max_distance: int) -> dict[str, Any] | None:
+    """Same sha256, same phash, or a phash sharing its first 16 bits within ``max_distance`` bits."""
+    for p in photos:
+        conds = [Photo.sha256 == p.sha256]
+        if p.phash:
+            conds += [Photo.phash == p.phash, Photo.phash.like(p.phash[:4] + "%")]
+        stmt = (select(Photo, Report.code).join(Report, Report.id == Photo.report_id)
+                .where(Photo.report_id != report.id, Photo.state == PhotoState.READY, or_(*conds))
+                .order_by(Photo.id).limit(200))
+        for other, code in session.exec(stmt).all():
+            exact = bool(p.sha256) and other.sha256 == p.sha256
+            dist = 0 if exact else _hamming(p.phash, other.phash)
+            if dist is not None and dist <= max_distance:
+                return {"photo_id": p.id, "report_code": code, "other_photo_id": other.id, "exact": exact,
+                        "distance": dist}
+    return None
+
+
+def _hamming(a: str | None, b: str | None) -> int | None:
+    if not a or not b or len(a) != len(b):
+        return None
+    try:
+        return (int(a, 16) ^ int(b, 16)).bit_count()
+    except ValueError:
+        return None

@@ -1,0 +1,46 @@
+"""Reports: intake (every channel's new report), the lifecycle (the transitions table of DESIGN §6, the
+workflow service that applies actions, their effects and field checks), public tracking codes,
+idempotent retries, reading reports (by code, lists, map, nearby, the public timeline) and the staff
+report page model.
+
+Public functions:
+
+- intake: ``submit create_report NewReport``;
+- lifecycle: ``apply allowed_actions close_resolved reopen_deadline TRANSITIONS``;
+- codes: ``normalize_code find_code is_code``;
+- idempotency: ``claim_key complete_key request_hash``;
+- reading: ``get_by_code state_label open311_status public_timeline EVENT_LABELS STATE_LABELS list_reports
+  ReportFilter parse_bbox nearby_open NEARBY_LIMIT report_flags haversine_m``;
+- staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``.
+"""
+
+from backend.services.reports.codes import find_code, is_code, normalize_code
+from backend.services.reports.idempotency import claim as claim_key
+from backend.services.reports.idempotency import complete as complete_key
+from backend.services.reports.idempotency import request_hash
+from backend.services.reports.intake import NewReport, create_report, submit
+from backend.services.reports.lookup import (
+    EVENT_LABELS,
+    NEARBY_LIMIT,
+    STATE_LABELS,
+    ReportFilter,
+    get_by_code,
+    haversine_m,
+    list_reports,
+    nearby_open,
+    open311_status,
+    parse_bbox,
+    public_timeline,
+    report_flags,
+    state_label,
+)
+from backend.services.reports.page import ACTION_LABELS, ReportPage, reporter_contact
+from backend.services.reports.page import build as build_page
+from backend.services.reports.transitions import TRANSITIONS
+from backend.services.reports.workflow import allowed_actions, apply, close_resolved, reopen_deadline
+
+__all__ = ["ACTION_LABELS", "EVENT_LABELS", "NEARBY_LIMIT", "STATE_LABELS", "TRANSITIONS", "NewReport",
+           "ReportFilter", "ReportPage", "allowed_actions", "apply", "build_page", "claim_key", "close_resolved",
+           "complete_key", "create_report", "find_code", "get_by_code", "haversine_m", "is_code", "list_reports",
+           "nearby_open", "normalize_code", "open311_status", "parse_bbox", "public_timeline", "reopen_deadline",
+           "report_flags", "reporter_contact", "request_hash", "state_label", "submit"]

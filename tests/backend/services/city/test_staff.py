@@ -1,0 +1,72 @@
+"""Staff accounts: authentication with lockout, generic errors, password change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from backend.errors import Forbidden, InvalidInput, Unauthorized
+from backend.services.city import staff as staff_service
+
+NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+PW = "mat-khau-dung-10"
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr(staff_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+def admin(session: Any) -> Any:
+    return staff_service.create_staff(session, email="Admin@Demo.vn", password=PW, role="admin", name="Quản trị")
+
+
+def test_authenticate_is_case_insensitive_and_stamps_login(session: Any, admin: Any) -> None:
+    who = staff_service.authenticate(session, email=" admin@demo.VN ", password=PW, now=NOW)
+    assert who.id == admin.id and who.last_login_at == NOW and who.failed_logins == 0
+
+
+def test_wrong_password_and_unknown_email_give_the_same_error(session: Any, admin: Any) -> None:
+    with pytest.raises(Unauthorized) as bad:
+        staff_service.authenticate(session, email="admin@demo.vn", password="sai", now=NOW)
+    with pytest.raises(Unauthorized) as unknown:
+        staff_service.authenticate(session, email="ai@demo.vn", password="sai", now=NOW)
+    assert bad.value.message == unknown.value.message == "E-mail hoặc mật khẩu không đúng."
+    assert bad.value.code == unknown.value.code == "bad-credentials"
+
+
+def test_lockout_after_five_failures_then_unlocks(session: Any, admin: Any) -> None:
+    for _ in range(staff_service.MAX_FAILURES):
+        with pytest.raises(Unauthorized):
+            staff_service.authenticate(session, email="admin@demo.vn", password="sai", now=NOW)
+    with pytest.raises(Forbidden) as locked:
+        staff_service.authenticate(session, email="admin@demo.vn", password=PW, now=NOW + timedelta(minutes=1))
+    assert locked.value.code == "account-locked" and "15 phút" in locked.value.message
+    later = NOW + staff_service.LOCKOUT + timedelta(seconds=1)
+    assert staff_service.authenticate(session, email="admin@demo.vn", password=PW, now=later).id == admin.id
+
+
+def test_inactive_account_cannot_sign_in(session: Any, admin: Any) -> None:
+    admin.is_active = False
+    with pytest.raises(Unauthorized):
+        staff_service.authenticate(session, email="admin@demo.vn", password=PW, now=NOW)
+
+
+def test_change_password(session: Any, admin: Any) -> None:
+    with pytest.raises(InvalidInput) as wrong:
+        staff_service.change_password(session, staff=admin, current="sai", new="mat-khau-moi-10", now=NOW)
+    assert wrong.value.code == "wrong-password"
+    with pytest.raises(InvalidInput) as weak:
+        staff_service.change_password(session, staff=admin, current=PW, new="ngan", now=NOW)
+    assert weak.value.code == "weak-password"
+    with pytest.raises(InvalidInput):
+        staff_service.change_password(session, staff=admin, current=PW, new=PW, now=NOW)
+    staff_service.change_password(session, staff=admin, current=PW, new="mat-khau-moi-10", now=NOW)
+    assert admin.password_changed_at == NOW
+    assert staff_service.authenticate(session, email="admin@demo.vn", password="mat-khau-moi-10", now=NOW)
+    assert admin.password_hash.startswith("$argon2id$")
