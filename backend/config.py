@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     zalo_refresh_token: str = ""
     zalo_api_base: str = "https://openapi.zalo.me"
     zalo_oauth_base: str = "https://oauth.zaloapp.com"
+    zalo_zns_base: str = "https://business.openapi.zalo.me"
     zalo_media_hosts: str = "zdn.vn,zadn.vn,dlfl.vn"
     # how old a new webhook event may be (Zalo retries an unanswered event for ~110 min); a known
     # event is answered "duplicate" whatever its age. ZALO_SIGNATURE_MAX_AGE_S is the former name.

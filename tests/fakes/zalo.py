@@ -83,6 +83,7 @@ class _Cue:
     delay: float
     times: int
     message: str
+    after: int = 0  # matching requests let through before the cue applies
 
 
 class FakeZalo:
@@ -158,9 +159,10 @@ class FakeZalo:
     # ------------------------------------------------------------------ cues and state
 
     def fail(self, prefix: str, *, error: int | None = None, status: int | None = None, delay: float = 0.0,
-             times: int = 1, message: str = "") -> None:
+             times: int = 1, message: str = "", after: int = 0) -> None:
+        """The next ``times`` requests to paths starting with ``prefix`` (once ``after`` went through) fail."""
         with self.lock:
-            self.cues.append(_Cue(prefix, error, status, delay, times, message or f"fake error {error}"))
+            self.cues.append(_Cue(prefix, error, status, delay, times, message or f"fake error {error}", after))
 
     def expire_access_token(self) -> None:
         with self.lock:
@@ -211,6 +213,9 @@ class FakeZalo:
     def _take_cue(self, path: str) -> _Cue | None:
         with self.lock:
             for cue in self.cues:
+                if path.startswith(cue.prefix) and cue.after > 0:
+                    cue.after -= 1
+                    return None
                 if path.startswith(cue.prefix) and cue.times > 0:
                     cue.times -= 1
                     if cue.times == 0:

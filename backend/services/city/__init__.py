@@ -6,7 +6,8 @@ Everything else builds on this package; it imports no other capability.
 Public functions (channels import these names from ``backend.services.city``):
 
 - settings: ``city_name timezone hotlines jurisdiction_id moderation_required quiet_hours
-  reopen_window_days close_after_days setting``;
+  reopen_window_days close_after_days setting zalo_policy``;
+- Zalo messaging policy (windows, ZNS templates): ``ZaloPolicy ZnsTemplate ZNS_FIELDS``;
 - calendar: ``WorkingCalendar load_calendar set_override remove_override parse_duration``;
 - routing: ``route triage_unit within_city Route``;
 - the city pack: ``read_pack load_city_pack load_demo``;
@@ -59,6 +60,7 @@ from backend.services.city.clients import authenticate as authenticate_client
 from backend.services.city.clients import create_client
 from backend.services.city.clients import revoke as revoke_client
 from backend.services.city.loading import load_city_pack, load_demo, read_pack
+from backend.services.city.messaging import ZNS_FIELDS, ZaloPolicy, ZnsTemplate
 from backend.services.city.routing import Route, route, triage_unit, within_city
 from backend.services.city.settings import (
     city_name,
@@ -69,6 +71,7 @@ from backend.services.city.settings import (
     quiet_hours,
     reopen_window_days,
     timezone,
+    zalo_policy,
 )
 from backend.services.city.settings import get as setting
 from backend.services.city.staff import authenticate as authenticate_staff
@@ -76,7 +79,8 @@ from backend.services.city.staff import change_password, create_staff
 from backend.services.city.staff import get as get_staff
 
 __all__ = [
-    "Route", "WorkingCalendar", "active_categories", "admin_create_staff", "authenticate_client",
+    "ZNS_FIELDS", "Route", "WorkingCalendar", "ZaloPolicy", "ZnsTemplate", "active_categories",
+    "admin_create_staff", "authenticate_client",
     "authenticate_staff", "can_act", "can_see_report", "categories_by_id", "category_by_code", "category_id_for",
     "change_password", "city_name", "close_after_days", "create_client", "create_rule", "create_staff",
     "create_unit", "delete_template", "end_rule", "ensure_admin", "ensure_can_act", "ensure_can_see", "get_staff",
@@ -84,5 +88,5 @@ __all__ = [
     "localized_attributes", "moderation_required", "parse_duration", "quiet_hours", "read_pack", "remove_override",
     "reopen_window_days", "revoke_client", "route", "save_template", "sees_all_units", "set_override",
     "set_staff_active", "setting", "timezone", "triage_unit", "unit_id_for", "update_category",
-    "visible_unit_ids", "within_city",
+    "visible_unit_ids", "within_city", "zalo_policy",
 ]
