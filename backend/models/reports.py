@@ -103,6 +103,8 @@ class Report(SQLModel, table=True):
         Index("ix_reports_unit_updated", "unit_id", "updated_at"),
         Index("ix_reports_open_geo", "lat", "lon", postgresql_where=text(_OPEN_NOT_DUPLICATE),
               sqlite_where=text(_OPEN_NOT_DUPLICATE)),
+        # a sender's own id of a report, when it gives one: a repeat of its POST finds the report
+        Index("uq_reports_sender_ref", "api_client_id", "sender_ref", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -128,6 +130,10 @@ class Report(SQLModel, table=True):
     public_reply: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     closure_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     external_ref: str | None = Field(default=None, max_length=128, index=True)
+    #: the Open311 client whose POST created the report (its "sender"; ``api_clients.id`` — no foreign key,
+    #: so an embedded SQLite database migrates in place), and the sender's own id of the report
+    api_client_id: int | None = Field(default=None)
+    sender_ref: str | None = Field(default=None, max_length=128)
     ack_due_at: datetime | None = dt_field()
     resolve_due_at: datetime | None = dt_field()
     sla_paused_at: datetime | None = dt_field()

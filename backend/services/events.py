@@ -30,13 +30,18 @@ NOTIFY_KINDS = frozenset({EventKind.CREATED, EventKind.ROUTED, EventKind.TRANSFE
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts. ``role``/``unit_id`` are set for staff; ``id`` is a staff/resident/client id as text."""
+    """Who acts. ``role``/``unit_id`` are set for staff; ``id`` is a staff/resident/client id as text.
+
+    ``via_client_id``: a resident speaking through an Open311 sender (the API client that sent the
+    report); the event records it (``data["via_api_client_id"]``, ``data["via"]`` = the client's name).
+    """
 
     kind: ActorKind
     id: str | None = None
     role: str | None = None
     unit_id: int | None = None
     name: str | None = None
+    via_client_id: int | None = None
 
     @classmethod
     def system(cls, name: str = "system") -> Actor:
@@ -57,6 +62,12 @@ class Actor:
     @classmethod
     def api_client(cls, client: Any) -> Actor:
         return cls(ActorKind.API_CLIENT, str(client.id), unit_id=client.unit_id, name=client.name)
+
+    @classmethod
+    def sender(cls, client: Any, resident_id: int | None) -> Actor:
+        """A resident (``None``: unnamed) speaking through ``client``, the Open311 sender of a report."""
+        return cls(ActorKind.RESIDENT, str(resident_id) if resident_id is not None else None, name=client.name,
+                   via_client_id=client.id)
 
     @property
     def staff_id(self) -> int | None:
@@ -134,6 +145,9 @@ def _new_event(report: Report, kind: str, *, actor: Actor, at: datetime | None, 
     payload = dict(data or {})
     if actor.name and actor.kind != ActorKind.RESIDENT:
         payload.setdefault("actor_name", actor.name)
+    if actor.via_client_id is not None:
+        payload.setdefault("via_api_client_id", actor.via_client_id)
+        payload.setdefault("via", actor.name)
     return ReportEvent(
         report_id=report.id, at=at or utcnow(), actor_kind=actor.kind, actor_id=actor.id, kind=kind,
         is_public=(kind in PUBLIC_EVENT_KINDS) if is_public is None else is_public,

@@ -1,12 +1,19 @@
 """Open311 GeoReport v2 on our domain: services, request queries, reporter data, mySociety updates.
 
-- Our typed states map to the spec's ``open``/``closed`` (DESIGN §6) and to mySociety's extended,
-  lowercase statuses in the ``servicerequestupdates`` feed.
-- :func:`find_requests` implements ``GET requests`` (``service_request_id`` overrides every other
-  filter; default window 90 days, at most 1000 rows, newest first).
-- :func:`post_update` lets a department's own system drive a report: an API client bound to the
-  report's unit posts ``FIXED`` / ``IN_PROGRESS`` / … and we apply the matching workflow action with
-  the client as actor. Updates are deduplicated on (client, ``update_id``) in ``external_updates``.
+The contract is ``docs/open311.md`` §2. In short:
+
+- :data:`STATUSES` is the one table of mySociety's extended status words, both ways: which of our
+  states a word describes (published as posted for those states), which word each state publishes,
+  and which workflow action a unit key's word takes from which state.
+- :func:`post_update`: a **unit key** (bound to the report's unit) acts for the unit, its text the
+  public reply; the report's **sender** (the key that created it) speaks for its residents: a resident
+  comment, never a state change except a reporter's reopening where the city allows it. The word
+  posted stays on the event (``data["open311_status"]``); updates are deduplicated per
+  (client, ``update_id``) in ``external_updates``.
+- **Update ids are event ids**: a POST answers the id of the event it recorded, the feed
+  (:func:`updates_feed`) publishes events under their ids and never a sender's own events.
+- :func:`find_requests` implements ``GET requests``; :func:`public_notes` gives ``status_notes`` and
+  ``updated_datetime`` (a closed request keeps those of its closing).
 
 Nothing here exposes personal data: reporter fields go to a ``Resident`` + ``Identity("open311")``
 and are never read back by the Open311 views.
@@ -14,14 +21,14 @@ and are never read back by the Open311 views.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import exists
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -30,12 +37,18 @@ from backend.models.base import utcnow
 from backend.models.categories import Category
 from backend.models.clients import ApiClient, ExternalUpdate
 from backend.models.photos import Photo, PhotoRole
-from backend.models.reports import CLOSED_STATES, FIXED_STATES, EventKind, Report, ReportEvent, State
+from backend.models.reports import (
+    CLOSED_STATES,
+    FIXED_STATES,
+    OPEN_STATES,
+    ActorKind,
+    EventKind,
+    Report,
+    ReportEvent,
+    State,
+)
+from backend.services import city, photos, reports, residents
 from backend.services.events import Actor
-from backend.services.photos import pipeline as photos
-from backend.services.reports import codes, workflow
-from backend.services.reports import lookup as reports
-from backend.services.residents import residents
 
 log = logging.getLogger(__name__)
 
@@ -43,42 +56,74 @@ DEFAULT_WINDOW = timedelta(days=90)
 MAX_REQUESTS = 1000
 MAX_PAGE_SIZE = 1000
 MAX_UPDATES = 1000
-RETRY_WINDOW = timedelta(hours=1)
-
-#: our state -> mySociety's extended status (lowercase, as in the adapter's GET schema)
-UPDATE_STATUS: dict[str, str] = {
-    State.RECEIVED: "open", State.TRIAGE: "for_triage", State.ASSIGNED: "open",
-    State.ACKNOWLEDGED: "investigating", State.IN_PROGRESS: "in_progress", State.ON_HOLD: "action_scheduled",
-    State.RESOLVED: "fixed", State.REOPENED: "reopen", State.REJECTED: "no_further_action",
-    State.NOT_COMPETENT: "not_councils_responsibility", State.DUPLICATE: "duplicate", State.CLOSED: "closed",
-}
-
-#: posted status (upper case) -> workflow action; ``None`` = no state change, just the public reply
-POSTED_ACTION: dict[str, str | None] = {
-    "FIXED": "resolve", "CLOSED": "resolve",
-    "IN_PROGRESS": "start", "ACTION_SCHEDULED": "start", "PLANNED": "start",
-    "OPEN": "acknowledge", "INVESTIGATING": "acknowledge",
-    "NOT_COUNCILS_RESPONSIBILITY": "not_competent", "DUPLICATE": "mark_duplicate",
-    "NO_FURTHER_ACTION": "reject", "CANCELLED": "reject",
-    "REOPEN": "reopen", "UNCHANGED": None, "INTERNAL_REFERRAL": None, "FOR_TRIAGE": None,
-}
-
-#: the state each action leads to: posting it again on a report already there is just a reply
-ACTION_TARGET: dict[str, frozenset[str]] = {
-    "resolve": frozenset({State.RESOLVED, State.CLOSED}), "start": frozenset({State.IN_PROGRESS}),
-    "acknowledge": frozenset({State.ACKNOWLEDGED, State.IN_PROGRESS, State.ON_HOLD}),
-    "not_competent": frozenset({State.NOT_COMPETENT}), "mark_duplicate": frozenset({State.DUPLICATE}),
-    "reject": frozenset({State.REJECTED}), "reopen": frozenset({State.REOPENED}),
-}
-
-FEED_KINDS = (EventKind.STATUS_CHANGED, EventKind.PUBLIC_REPLY, EventKind.REOPENED,
-              EventKind.DUPLICATE_LINKED)
 _CODE_IN_TEXT = re.compile(r"\bPA[-\s]?[0-9A-Za-z]{6}\b")
+#: a closed request (GeoReport ``closed``): resolved or final
+DONE_STATES = CLOSED_STATES | FIXED_STATES
+S = State
+
+# --------------------------------------------------------------------------- the status vocabulary
+
+_STARTABLE = frozenset({S.ASSIGNED, S.ACKNOWLEDGED, S.REOPENED})
+_WORKING = frozenset({S.ASSIGNED, S.ACKNOWLEDGED, S.IN_PROGRESS, S.ON_HOLD, S.REOPENED})
 
 
-def open311_status(state: str) -> str:
-    """``open`` or ``closed`` (DESIGN §6: resolved and every final state are closed)."""
-    return "closed" if state in CLOSED_STATES or state in FIXED_STATES else "open"
+@dataclass(frozen=True)
+class Status:
+    """One word of mySociety's extended vocabulary (``docs/open311.md`` §2.5).
+
+    ``describes``: our states the word is true of (the feed publishes a posted word for them);
+    ``published_for``: our states that publish this word when an event carries no word of its own;
+    ``unit_actions``: state before → workflow action when a unit key posts the word (else a reply).
+    """
+
+    word: str
+    describes: frozenset[str] = frozenset()
+    published_for: frozenset[str] = frozenset()
+    unit_actions: dict[str, str] = field(default_factory=dict)
+
+
+def _each(states: frozenset[str], action: str) -> dict[str, str]:
+    return {state: action for state in states}
+
+
+STATUSES: dict[str, Status] = {s.word: s for s in (
+    Status("OPEN", OPEN_STATES, frozenset({S.RECEIVED, S.TRIAGE, S.ASSIGNED, S.REOPENED}),
+           _each(DONE_STATES, "reopen")),
+    Status("REOPEN", unit_actions=_each(DONE_STATES, "reopen")),
+    Status("UNCHANGED"),
+    Status("INVESTIGATING", OPEN_STATES, frozenset({S.ACKNOWLEDGED}),
+           {S.ASSIGNED: "acknowledge", S.REOPENED: "acknowledge"}),
+    Status("IN_PROGRESS", OPEN_STATES, frozenset({S.IN_PROGRESS}), {**_each(_STARTABLE, "start"), S.ON_HOLD: "resume"}),
+    Status("ACTION_SCHEDULED", OPEN_STATES, frozenset({S.ON_HOLD}), _each(_STARTABLE, "start")),
+    Status("PLANNED", OPEN_STATES, unit_actions=_each(_STARTABLE, "start")),
+    Status("FIXED", frozenset({S.RESOLVED, S.CLOSED}), frozenset({S.RESOLVED}), _each(_WORKING, "resolve")),
+    Status("CLOSED", frozenset({S.RESOLVED, S.CLOSED}), frozenset({S.CLOSED}),
+           {**_each(_WORKING, "resolve"), S.RESOLVED: "close"}),
+    Status("NO_FURTHER_ACTION", frozenset({S.REJECTED}), frozenset({S.REJECTED}), _each(OPEN_STATES, "reject")),
+    Status("CANCELLED", frozenset({S.REJECTED}), unit_actions=_each(OPEN_STATES, "reject")),
+    Status("NOT_COUNCILS_RESPONSIBILITY", frozenset({S.NOT_COMPETENT}), frozenset({S.NOT_COMPETENT}),
+           _each(OPEN_STATES, "not_competent")),
+    Status("DUPLICATE", frozenset({S.DUPLICATE}), frozenset({S.DUPLICATE}), _each(OPEN_STATES, "mark_duplicate")),
+    Status("INTERNAL_REFERRAL", OPEN_STATES, unit_actions=_each(_WORKING, "refer")),
+    Status("FOR_TRIAGE", OPEN_STATES, unit_actions=_each(_WORKING, "refer")),
+)}
+#: our state -> the word it publishes
+STATE_WORDS: dict[str, str] = {state: s.word for s in STATUSES.values() for state in s.published_for}
+
+
+def parse_status(value: str) -> Status:
+    """The :class:`Status` of a posted word (any case, spaces for underscores). Raises InvalidInput."""
+    word = value.strip().upper().replace(" ", "_")
+    if word not in STATUSES:
+        raise InvalidInput(f"Trạng thái {value[:40]} không được hỗ trợ.", code="invalid-status")
+    return STATUSES[word]
+
+
+def published_status(event: ReportEvent, state: str) -> str:
+    """The lower-case word the feed publishes for ``event``, the report being in ``state`` after it."""
+    posted = STATUSES.get(str((event.data or {}).get("open311_status") or ""))
+    word = posted.word if posted is not None and state in posted.describes else STATE_WORDS.get(state, "OPEN")
+    return word.lower()
 
 
 # --------------------------------------------------------------------------- services
@@ -98,6 +143,11 @@ def get_service(session: Session, code: str) -> Category:
     if category is None or not category.active:
         raise NotFound(f"Không có dịch vụ (loại phản ánh) mã {code}.", code="unknown-service")
     return category
+
+
+def services_changed_at(session: Session) -> datetime:
+    """When a service or its definition last changed (city pack load, admin edit): discovery's changeset."""
+    return city.catalog_changed_at(session)
 
 
 # --------------------------------------------------------------------------- reading requests
@@ -121,24 +171,30 @@ class RequestQuery:
 def find_requests(session: Session, query: RequestQuery, *, now: datetime | None = None) -> list[Report]:
     """Reports matching ``query``, newest first. Raises InvalidInput for an unknown status or bad range."""
     if query.ids:
-        wanted = [c for c in (codes.normalize_code(i) for i in query.ids) if c]
+        wanted = [c for c in (reports.normalize_code(i) for i in query.ids) if c]
         if not wanted:
             return []
         stmt = select(Report).where(col(Report.code).in_(wanted)).order_by(col(Report.created_at).desc())
         return list(session.exec(stmt.limit(MAX_REQUESTS)))
-    now = now or utcnow()
     stmt = select(Report)
     statuses = {s.lower() for s in query.statuses}
     if statuses - {"open", "closed"}:
         raise InvalidInput("status chỉ nhận open hoặc closed.", code="invalid-status")
-    closed = sorted(CLOSED_STATES | FIXED_STATES)
     if statuses == {"open"}:
-        stmt = stmt.where(col(Report.status).not_in(closed))
+        stmt = stmt.where(col(Report.status).not_in(sorted(DONE_STATES)))
     elif statuses == {"closed"}:
-        stmt = stmt.where(col(Report.status).in_(closed))
+        stmt = stmt.where(col(Report.status).in_(sorted(DONE_STATES)))
     if query.service_codes:
         stmt = stmt.join(Category, Category.id == Report.category_id).where(
             col(Category.code).in_(query.service_codes))
+    stmt = _window(stmt, query, now or utcnow())
+    size = min(query.page_size or MAX_REQUESTS, MAX_PAGE_SIZE)
+    offset = (max(query.page, 1) - 1) * size
+    stmt = stmt.order_by(col(Report.created_at).desc(), col(Report.id).desc()).offset(offset).limit(size)
+    return list(session.exec(stmt))
+
+
+def _window(stmt: Any, query: RequestQuery, now: datetime) -> Any:
     start, end = query.start, query.end
     if start and end and start > end:
         raise InvalidInput("start_date phải trước end_date.", code="invalid-range")
@@ -154,10 +210,7 @@ def find_requests(session: Session, query: RequestQuery, *, now: datetime | None
         stmt = stmt.where(Report.updated_at >= query.updated_after)
     if query.updated_before is not None:
         stmt = stmt.where(Report.updated_at <= query.updated_before)
-    size = min(query.page_size or MAX_REQUESTS, MAX_PAGE_SIZE)
-    offset = (max(query.page, 1) - 1) * size
-    stmt = stmt.order_by(col(Report.created_at).desc(), col(Report.id).desc()).offset(offset).limit(size)
-    return list(session.exec(stmt))
+    return stmt
 
 
 def get_request(session: Session, service_request_id: str) -> Report:
@@ -167,137 +220,124 @@ def get_request(session: Session, service_request_id: str) -> Report:
 
 def find_by_token(session: Session, token: str) -> Report:
     """The report created with this token. Raises NotFound."""
-    report = find_by_ref(session, token_ref(token))
+    report = session.exec(select(Report).where(Report.external_ref == token_ref(token))).first()
     if report is None:
         raise NotFound("Không có yêu cầu nào với token này.", code="unknown-token")
     return report
 
 
+def new_token() -> str:
+    """A fresh token for a posted request (GeoReport ``batch`` services answer it instead of an id)."""
+    return secrets.token_hex(16)
+
+
 def token_ref(token: str) -> str:
-    """The ``reports.external_ref`` of a report posted through Open311 with this token/fingerprint."""
+    """The ``reports.external_ref`` of a report posted through Open311 with this token."""
     return "o311:" + token
 
 
-def find_by_ref(session: Session, ref: str, *, since: datetime | None = None) -> Report | None:
-    stmt = select(Report).where(Report.external_ref == ref)
-    if since is not None:
-        stmt = stmt.where(Report.created_at >= since)
-    return session.exec(stmt.order_by(col(Report.id).desc())).first()
+def token_of(report: Report) -> str | None:
+    ref = report.external_ref or ""
+    return ref[len("o311:"):] if ref.startswith("o311:") else None
 
 
-def fingerprint(*, client: ApiClient, fields: dict[str, Any], blobs: list[bytes]) -> str:
-    """A stable id of one POST (client, parameters, uploaded bytes): a retry has the same one.
-
-    Used as the token and, through :func:`token_ref`, stored on the report.
-    """
-    digest = hashlib.sha256(json.dumps([client.id, fields], sort_keys=True, default=str).encode())
-    for blob in blobs:
-        digest.update(hashlib.sha256(blob).digest())
-    return digest.hexdigest()[:32]
+#: the events whose public text is a request's ``status_notes``: the city's words, not a resident's
+NOTE_KINDS = (EventKind.STATUS_CHANGED, EventKind.PUBLIC_REPLY, EventKind.DUPLICATE_LINKED)
 
 
-def find_retry(session: Session, *, token: str, now: datetime | None = None) -> Report | None:
-    """The report an identical POST created within :data:`RETRY_WINDOW` (Open311 retries), or None."""
-    return find_by_ref(session, token_ref(token), since=(now or utcnow()) - RETRY_WINDOW)
+@dataclass(frozen=True)
+class Notes:
+    """``status_notes`` and ``updated_datetime`` of a request."""
+
+    text: str | None
+    at: datetime
 
 
-def latest_public_replies(session: Session, report_ids: list[int]) -> dict[int, str]:
-    """``report_id -> text`` of the latest public reply (``status_notes``): a reply, or the text
-    given with a resolution / a "not competent" guidance."""
-    if not report_ids:
+def public_notes(session: Session, report_list: list[Report]) -> dict[int, Notes]:
+    """``report_id -> Notes``. An open request: its latest public text and its last change. A closed
+    one: the text and time of the event that closed it (later replies do not move them)."""
+    ids = [r.id for r in report_list if r.id is not None]
+    if not ids:
         return {}
-    stmt = (select(ReportEvent).where(col(ReportEvent.report_id).in_(report_ids))
-            .where(col(ReportEvent.kind).in_((EventKind.PUBLIC_REPLY, EventKind.STATUS_CHANGED)))
-            .where(ReportEvent.is_public == True)  # noqa: E712
+    stmt = (select(ReportEvent).where(col(ReportEvent.report_id).in_(ids))
+            .where(col(ReportEvent.kind).in_(NOTE_KINDS)).where(ReportEvent.is_public == True)  # noqa: E712
             .order_by(col(ReportEvent.at), col(ReportEvent.id)))
-    notes: dict[int, str] = {}
+    texts: dict[int, str | None] = {}
+    closings: dict[int, ReportEvent] = {}
     for event in session.exec(stmt):
-        text = event_text(event)
-        if text:
-            notes[event.report_id] = text
-    return notes
+        texts[event.report_id] = reports.public_text(event) or texts.get(event.report_id)
+        if event.to_state in DONE_STATES and event.from_state not in DONE_STATES:
+            closings[event.report_id] = event
+    out = {}
+    for report in report_list:
+        closing = closings.get(report.id) if report.status in DONE_STATES else None  # type: ignore[arg-type]
+        if closing is not None:
+            out[report.id] = Notes(reports.public_text(closing) or _duplicate_text(closing), closing.at)
+        else:
+            out[report.id] = Notes(texts.get(report.id) or report.public_reply, report.updated_at)  # type: ignore[index]
+    return out  # type: ignore[return-value]
 
 
-def event_text(event: ReportEvent, keys: tuple[str, ...] = ("text", "reply", "guidance", "reason")) -> str | None:
-    """The public text an event carries (never internal notes: callers pass public events only)."""
-    for key in keys:
-        value = (event.data or {}).get(key)
-        if isinstance(value, str) and value.strip():
-            return value
-    return None
-
-
-def report_photos(session: Session, report_ids: list[int]) -> dict[int, list[Photo]]:
-    """``report_id -> report photos`` that have a public copy, oldest first."""
-    if not report_ids:
-        return {}
-    stmt = (select(Photo).where(col(Photo.report_id).in_(report_ids)).where(Photo.role == PhotoRole.REPORT)
-            .where(col(Photo.public_key).is_not(None)).order_by(col(Photo.id)))
-    found: dict[int, list[Photo]] = {}
-    for photo in session.exec(stmt):
-        found.setdefault(photo.report_id, []).append(photo)  # type: ignore[arg-type]
-    return found
-
-
-# --------------------------------------------------------------------------- posting requests
+def _duplicate_text(event: ReportEvent) -> str | None:
+    of_code = (event.data or {}).get("of_code")
+    return f"Trùng phản ánh {of_code}" if of_code else None
 
 
 def reporter_resident(session: Session, *, client: ApiClient, fields: dict[str, str | None]) -> int | None:
-    """Find or create the resident behind a POST's reporter fields (kept private). None if no field."""
-    fields = {k: v.strip()[:255] for k, v in fields.items() if isinstance(v, str) and v.strip()}
-    handle = fields.get("account_id") or (fields.get("email") or "").lower() or fields.get("phone") \
-        or fields.get("device_id")
-    if not handle:
-        return None
-    resident = residents.resident_for_identity(session, provider="open311",
-                                               subject=f"c{client.id}:{handle}"[:255], data=fields)
-    name = " ".join(p for p in (fields.get("first_name"), fields.get("last_name")) if p and p != "-")
-    resident.display_name = resident.display_name or name or None
-    resident.email = resident.email or _email(fields.get("email"))
-    resident.phone = resident.phone or (fields.get("phone") or "")[:32] or None
-    session.add(resident)
-    session.flush()
-    return resident.id
+    """The private resident behind a POST's reporter fields (the same person from the same client is one
+    resident), or None when the fields name nobody."""
+    resident = residents.resident_for_contact(session, provider="open311", namespace=f"c{client.id}", fields=fields)
+    return resident.id if resident is not None else None
 
 
-def _email(value: str | None) -> str | None:
-    return value[:255] if value and "@" in value else None
+# --------------------------------------------------------------------------- the updates feed
+
+FEED_KINDS = (EventKind.STATUS_CHANGED, EventKind.PUBLIC_REPLY, EventKind.REOPENED,
+              EventKind.DUPLICATE_LINKED, EventKind.TRANSFERRED)
 
 
-# --------------------------------------------------------------------------- mySociety updates
+@dataclass(frozen=True)
+class FeedItem:
+    event: ReportEvent
+    report: Report
+    state: str  # the report's state right after the event
+
+    @property
+    def status(self) -> str:
+        return published_status(self.event, self.state)
 
 
 def updates_feed(session: Session, *, start: datetime | None, end: datetime | None,
-                 now: datetime | None = None) -> list[tuple[ReportEvent, Report]]:
-    """Public status changes and replies between ``start`` and ``end`` (default: the last 2 hours)."""
-    now = now or utcnow()
-    end = end or now
+                 now: datetime | None = None) -> list[FeedItem]:
+    """The city's public updates between ``start`` and ``end`` (default: the last 2 hours), oldest first.
+
+    A sender's own updates (recorded from its POSTs, attributed to its residents) are left out;
+    a transfer only when a unit's system referred the report back with a word of the vocabulary.
+    """
+    end = end or now or utcnow()
     start = start or end - timedelta(hours=2)
     if start > end:
         raise InvalidInput("start_date phải trước end_date.", code="invalid-range")
+    from_sender = exists().where(ExternalUpdate.event_id == ReportEvent.id)
     stmt = (select(ReportEvent, Report).join(Report, Report.id == ReportEvent.report_id)
             .where(col(ReportEvent.kind).in_(FEED_KINDS)).where(ReportEvent.is_public == True)  # noqa: E712
+            .where(~((ReportEvent.actor_kind == ActorKind.RESIDENT) & from_sender))
             .where(ReportEvent.at >= start).where(ReportEvent.at <= end)
             .order_by(col(ReportEvent.at), col(ReportEvent.id)).limit(MAX_UPDATES))
-    return [(event, report) for event, report in session.exec(stmt)]
+    rows = [(e, r) for e, r in session.exec(stmt)
+            if e.kind != EventKind.TRANSFERRED or (e.data or {}).get("open311_status")]
+    states = reports.states_after(session, [e for e, _ in rows])
+    return [FeedItem(e, r, states[e.id]) for e, r in rows]  # type: ignore[index]
 
 
 def after_photos(session: Session, events: list[ReportEvent]) -> dict[int, Photo]:
     """``event_id -> first "after" photo`` with a public copy, for resolutions that carry photos."""
-    wanted: dict[int, int] = {}
-    for event in events:
-        ids = (event.data or {}).get("after_photo_ids") or []
-        if ids and isinstance(ids[0], int):
-            wanted[ids[0]] = event.id  # type: ignore[assignment]
-    if not wanted:
-        return {}
-    rows = session.exec(select(Photo).where(col(Photo.id).in_(list(wanted)))
-                        .where(col(Photo.public_key).is_not(None)))
-    return {wanted[p.id]: p for p in rows}  # type: ignore[index]
+    first = {e.id: ids[0] for e in events if (ids := (e.data or {}).get("after_photo_ids")) and isinstance(ids[0], int)}
+    public = photos.public_photos(session, list(first.values()))
+    return {event_id: public[pid] for event_id, pid in first.items() if pid in public}  # type: ignore[misc]
 
 
-def feed_status(event: ReportEvent, report: Report) -> str:
-    return UPDATE_STATUS.get(event.to_state or report.status, "open")
+# --------------------------------------------------------------------------- posted updates
 
 
 @dataclass(frozen=True)
@@ -308,36 +348,37 @@ class PostedUpdate:
     description: str
     updated_at: datetime | None = None
     media_urls: tuple[str, ...] = ()
+    duplicate_of: str | None = None
+    #: who the sender says wrote it: first_name, last_name, email, phone, account_id
+    author: dict[str, str | None] = field(default_factory=dict)
 
 
-def post_update(session: Session, *, client: ApiClient, update: PostedUpdate) -> ExternalUpdate:
-    """Apply an external status update to a report with ``client`` as actor; idempotent per update_id.
+def post_update(session: Session, *, client: ApiClient, update: PostedUpdate) -> ReportEvent:
+    """Record one posted update as one event (returned); a repeat of ``update_id`` returns the same one.
 
-    Raises NotFound (unknown report), Forbidden (client not bound to the report's unit),
-    InvalidInput (unknown status, missing description, action not possible in the current state).
+    Raises NotFound (unknown report), Forbidden (neither the report's unit's key nor its sender),
+    InvalidInput (unknown status, missing text, bad media URL), Conflict (a state change the
+    workflow refuses, the same update being posted concurrently).
     """
-    status = update.status.strip().upper().replace(" ", "_")
-    if status not in POSTED_ACTION:
-        raise InvalidInput(f"Trạng thái {update.status} không được hỗ trợ.", code="invalid-status")
+    status = parse_status(update.status)
     external_id = update.update_id.strip()[:128]
     existing = session.exec(select(ExternalUpdate).where(ExternalUpdate.api_client_id == client.id)
                             .where(ExternalUpdate.external_id == external_id)).first()
-    if existing is not None:
-        return existing
+    if existing is not None and existing.event_id is not None:
+        return session.get(ReportEvent, existing.event_id)  # type: ignore[return-value]
     report = get_request(session, update.service_request_id)
-    if client.unit_id is None or client.unit_id != report.unit_id:
-        raise Forbidden("Ứng dụng này không được cập nhật phản ánh của đơn vị khác.", code="wrong-unit")
+    acts_for_unit = client.unit_id is not None and client.unit_id == report.unit_id
+    if not acts_for_unit and client.id != report.api_client_id:
+        raise Forbidden("Ứng dụng này không được cập nhật phản ánh này (không phải bên gửi, không thuộc "
+                        "đơn vị xử lý).", code="wrong-unit")
     row = _claim(session, client=client, external_id=external_id, report=report, at=update.updated_at)
-    action, fields = _action_for(session, report, status, update)
-    if action is None:
-        action, fields = "reply", {"text": _need_text(update)}
-    event = workflow.apply(session, report, action, actor=Actor.api_client(client),
-                           expected_version=report.version, **fields)
+    event = (_unit_update if acts_for_unit else _sender_update)(session, client, report, status, update)
+    event.data = {**(event.data or {}), "open311_status": status.word}  # the sender's own word, kept
     row.event_id = event.id
-    session.add(row)
+    session.add_all([event, row])
     session.flush()
-    log.info("external update %s from client %s applied to %s (%s)", external_id, client.id, report.code, action)
-    return row
+    log.info("update %s from client %s on %s: %s %s", external_id, client.id, report.code, status.word, event.kind)
+    return event
 
 
 def _claim(session: Session, *, client: ApiClient, external_id: str, report: Report,
@@ -355,48 +396,65 @@ def _claim(session: Session, *, client: ApiClient, external_id: str, report: Rep
     return row
 
 
-def _need_text(update: PostedUpdate) -> str:
+def _unit_update(session: Session, client: ApiClient, report: Report, status: Status,
+                 update: PostedUpdate) -> ReportEvent:
+    """The unit's action for the word (``STATUSES``), its text the public reply; else a reply."""
     text = update.description.strip()
-    if not text:
-        raise InvalidInput("Thiếu description (nội dung cập nhật).", code="description-required")
-    return text
+    action = status.unit_actions.get(report.status)
+    fields: dict[str, Any] = {}
+    if action in ("acknowledge", "start", "resume"):
+        fields = {"reply": text} if text else {}
+    elif action == "resolve":
+        fields = {"reply": text, "after_photo_ids": _fetch(session, update.media_urls, PhotoRole.AFTER, None)}
+    elif action in ("reject", "reopen", "close"):
+        fields = {"reason": text}
+    elif action == "not_competent":
+        fields = {"reason": text, "guidance": text}
+    elif action == "mark_duplicate":
+        original = _original(session, update.duplicate_of, text, report)
+        action, fields = ("mark_duplicate", {"of_code": original, "reply": text}) if original else (None, {})
+    elif action == "refer":
+        action = "transfer"
+        fields = {"unit_id": city.triage_unit(session).id,
+                  "reason": text or "Đơn vị chuyển lại Trung tâm điều hành để phân loại."}
+    if action is None:
+        action, fields = "reply", {"text": text}
+    return reports.apply(session, report, action, actor=Actor.api_client(client), expected_version=report.version,
+                          **{k: v for k, v in fields.items() if v not in (None, "", [])})
 
 
-def _action_for(session: Session, report: Report, status: str, update: PostedUpdate
-                ) -> tuple[str | None, dict[str, Any]]:
-    action = POSTED_ACTION[status]
-    if action is None or report.status in ACTION_TARGET.get(action, frozenset()):
-        return None, {}
-    if action == "acknowledge" and report.status not in (State.ASSIGNED, State.REOPENED):
-        return None, {}
-    if action == "start" and report.status == State.ON_HOLD:
-        return "resume", {}
+def _original(session: Session, duplicate_of: str | None, text: str, report: Report) -> str | None:
+    """The original's code: ``duplicate_of`` (must exist: InvalidInput), else an existing ``PA-…`` code
+    named in the text, else None (the update is then a reply)."""
+    if duplicate_of:
+        code = reports.normalize_code(duplicate_of)
+        if not code or code == report.code or not session.exec(select(Report.id).where(Report.code == code)).first():
+            raise InvalidInput(f"duplicate_of: không có phản ánh {duplicate_of[:20]}.", code="unknown-duplicate-of")
+        return code
+    for match in _CODE_IN_TEXT.finditer(text):
+        code = reports.normalize_code(match.group(0))
+        if code and code != report.code and session.exec(select(Report.id).where(Report.code == code)).first():
+            return code
+    return None
+
+
+def _sender_update(session: Session, client: ApiClient, report: Report, status: Status,
+                   update: PostedUpdate) -> ReportEvent:
+    """A resident comment; a reporter's reopening (OPEN/REOPEN on a finished report) where the city allows."""
+    resident_id = reporter_resident(session, client=client, fields=update.author)
+    actor = Actor.sender(client, resident_id)
+    photo_ids = _fetch(session, update.media_urls, PhotoRole.COMMENT, resident_id)
     text = update.description.strip()
-    if action == "resolve":
-        fields: dict[str, Any] = {"reply": _need_text(update)}
-        photo_ids = _fetch_after_photos(session, update.media_urls)
-        if photo_ids:
-            fields["after_photo_ids"] = photo_ids
-        return action, fields
-    if action in ("reject", "reopen"):
-        return action, {"reason": _need_text(update)}
-    if action == "not_competent":
-        return action, {"reason": _need_text(update), "guidance": text}
-    if action == "mark_duplicate":
-        match = _CODE_IN_TEXT.search(text)
-        original = codes.normalize_code(match.group(0)) if match else None
-        if not original or original == report.code:
-            log.info("DUPLICATE for %s without an original code: kept as a reply", report.code)
-            return None, {}
-        return action, {"of_code": original}
-    return action, {}
+    if status.word in ("OPEN", "REOPEN") and report.status in DONE_STATES and text \
+            and city.open311_sender_status_changes(session):
+        try:
+            return reports.apply(session, report, "reopen", actor=actor, reason=text, photo_ids=photo_ids)
+        except (Conflict, Forbidden, InvalidInput) as exc:  # not the reporter, window passed, ...
+            log.info("sender reopening of %s kept as a comment: %s", report.code, exc.code)
+    return reports.apply(session, report, "sender_comment", actor=actor, text=text or None, photo_ids=photo_ids)
 
 
-def _fetch_after_photos(session: Session, urls: tuple[str, ...]) -> list[int]:
-    if not urls:
-        return []
-    ids = []
-    for url in urls[:5]:
-        photo = photos.accept_remote(session, url=url, resident_id=None, role=PhotoRole.AFTER, source="open311")
-        ids.append(photo.id)
-    return ids
+def _fetch(session: Session, urls: tuple[str, ...], role: str, resident_id: int | None) -> list[int]:
+    """Pending photos for ``media_url`` links (fetched by a worker, SSRF-safe). Raises InvalidInput."""
+    return [photos.accept_remote(session, url=url, resident_id=resident_id, role=role, source="open311").id
+            for url in urls[:5]]  # type: ignore[misc]

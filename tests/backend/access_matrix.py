@@ -43,6 +43,8 @@ OWNER = Access("resident who sent the report", frozenset({"resident"}))
 DEVICE_OWNER = Access("resident who registered the device (others: 404)", frozenset({"resident"}), "not-found")
 O311_KEY = Access("Open311 api_key (active)", KEYS)
 O311_UNIT = Access("Open311 api_key bound to the report's unit", frozenset({"o311_unit_key"}))
+#: mySociety's extension: the key that sent a report may post updates on it (docs/open311.md §2.4)
+O311_SENDER = Access("Open311 api_key that sent the report", frozenset({"o311_key"}))
 SIGNATURE = Access("Zalo X-ZEvent-Signature (no user credential)", frozenset())
 ANY_STAFF = staff("any role", *STAFF)
 ADMIN = staff("admin", "admin")
@@ -84,6 +86,9 @@ NOTE = {"action": "note", "text": "Đã liên hệ đơn vị thu gom.", "versio
 O311_POST = {"service_code": "rac-thai", "description": "Rác đổ trộm bên đường", "lat": "9.6031", "long": "105.9739"}
 O311_UPDATE = {"service_request_id": "{road}", "update_id": "ext-1", "status": "OPEN",
                "updated_datetime": "2026-01-05T08:00:00+07:00", "description": "Đơn vị đã tiếp nhận."}
+#: a resident's comment on a report sent through Open311 by ``o311_key`` (``{rubbish}``, unit ctdt)
+O311_COMMENT = {**O311_UPDATE, "service_request_id": "{rubbish}", "update_id": "fms-1",
+                "description": "Rác vẫn chưa được dọn.", "email": "dan@example.vn"}
 NEW_REPORT = {"category": "duong-hu-hong", "description": "Ổ gà lớn trước nhà số 12",
               "location": {"lat": 9.603, "lon": 105.975, "accuracy_m": 8}}
 NEW_STAFF = {"email": "moi@demo.vn", "password": "mat-khau-moi-2026-x", "role": "officer", "unit_code": "ctdt",
@@ -213,6 +218,13 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/admin/deliveries/<int:delivery_id>/retry"): Case(ADMIN, Req("/admin/deliveries/{delivery}/retry",
                                                                            form={})),
 }
+
+
+#: routes with more than one decision (the same route, another report): checked like ``MATRIX``'s
+EXTRA: list[tuple[tuple[str, str], Case]] = [
+    (("POST", "/open311/v2/servicerequestupdates.<any(json,xml):fmt>"),
+     Case(O311_SENDER, Req("/open311/v2/servicerequestupdates.json", form=O311_COMMENT))),
+]
 
 
 def channel(path: str) -> str:

@@ -73,7 +73,7 @@ class World:
 
     road: str = ""  # report code, unit so-xd (the head's and officer's unit)
     done: str = ""  # report code, unit so-xd, resolved (the reporter may rate or reopen it)
-    rubbish: str = ""  # report code, unit ctdt (nobody's unit among the staff credentials)
+    rubbish: str = ""  # report code, unit ctdt (nobody's unit among the staff credentials), sent by o311_key
     units: dict[str, int] = field(default_factory=dict)
     ids: dict[str, int] = field(default_factory=dict)
     public_key: str = ""
@@ -90,7 +90,7 @@ def build(app: Any, session: Session, settings: Any) -> World:
     bob = residents.resident_for_identity(session, provider="firebase", subject="bob")
     device = Device(resident_id=alice, token="fcm-token-of-alice", platform="android")
     session.add(device)
-    _, key = clients.create_client(session, name="Ứng dụng bên thứ ba")
+    key_client, key = clients.create_client(session, name="Ứng dụng bên thứ ba")
     unit_client, unit_key = clients.create_client(session, name="Hệ thống Sở Xây dựng", unit_code="so-xd")
     revoked, revoked_key = clients.create_client(session, name="Ứng dụng đã thu hồi")
     clients.revoke(session, client_id=revoked.id)  # type: ignore[arg-type]
@@ -102,6 +102,7 @@ def build(app: Any, session: Session, settings: Any) -> World:
     world.public_key, photo_id = _photo(session, settings, report_code=world.rubbish, resident_id=alice)
     rubbish = by_code(session, world.rubbish)
     rubbish.external_ref = "o311:" + TOKEN  # as if posted through Open311 (``/v2/tokens/<token>``)
+    rubbish.api_client_id = key_client.id  # ... by ``o311_key``, its sender
     session.add(rubbish)
     world.ids = {"device": device.id, "view": view.id, "photo": photo_id, "client": unit_client.id,  # type: ignore[dict-item]
                  "bob": bob.id, "officer2": city.staff["officer2"], **_admin_rows(session),

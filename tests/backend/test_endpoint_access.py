@@ -2,6 +2,7 @@
 
 - A route or method of ``app.url_map`` without an access decision fails the suite, so no endpoint
   ships without one (HEAD and OPTIONS follow GET and are answered by Flask).
+- ``access_matrix.EXTRA`` adds decisions for a route on other rows (an Open311 report's sender).
 - Each route is called with real credentials — anonymous, two residents (Firebase emulator ID
   tokens), the five staff roles (signed in through the login form), an Open311 key, a unit-bound
   key and a revoked key — and real identifiers, with a body that would change data if accepted.
@@ -20,7 +21,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from access_matrix import MATRIX, Case, channel, params, refusal
+from access_matrix import EXTRA, MATRIX, Case, channel, params, refusal
 from access_world import COOKIE, CREDENTIALS, PROJECT, Credential, World, build
 from sqlalchemy import select
 from sqlmodel import SQLModel
@@ -66,7 +67,7 @@ def declared_routes(app: Any) -> set[tuple[str, str]]:
 def test_every_route_has_an_access_decision(app: Any) -> None:
     routes = declared_routes(app)
     missing = sorted(routes - set(MATRIX))
-    stale = sorted(set(MATRIX) - routes)
+    stale = sorted((set(MATRIX) | {route for route, _case in EXTRA}) - routes)
     assert not missing, "routes without an access decision in tests/backend/access_matrix.py:\n" + "\n".join(
         f"  {m} {r}" for m, r in missing)
     assert not stale, "access decisions for routes that no longer exist:\n" + "\n".join(
@@ -79,7 +80,7 @@ def test_every_route_refuses_the_wrong_callers(app: Any, world: World, session: 
     failures: list[str] = []
     calls, started = 0, time.perf_counter()
     base = fingerprint(session)  # every route starts from it: each call is undone by its SAVEPOINT
-    for (method, rule), case in MATRIX.items():
+    for (method, rule), case in [*MATRIX.items(), *EXTRA]:
         refused = [c for c in CREDENTIALS if c not in case.access.allowed]
         allowed = [c for c in CREDENTIALS if c in case.access.allowed]
         savepoint = connection.begin_nested()
@@ -97,7 +98,7 @@ def test_every_route_refuses_the_wrong_callers(app: Any, world: World, session: 
         session.expire_all()
         calls += len(refused) + len(allowed)
     elapsed = time.perf_counter() - started
-    print(f"access matrix: {len(MATRIX)} route×method pairs × {len(CREDENTIALS)} credentials = {calls} calls "
+    print(f"access matrix: {len(MATRIX) + len(EXTRA)} cases × {len(CREDENTIALS)} credentials = {calls} calls "
           f"in {elapsed:.1f} s")
     assert not failures, f"{len(failures)} access problems:\n" + "\n".join(failures)
 

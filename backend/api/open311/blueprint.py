@@ -21,8 +21,17 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("open311", __name__, url_prefix="/open311")
 
-#: HTTP status for each domain error (the spec knows 400, 403 and 404; others kept when meaningful)
+#: HTTP statuses answered as such; every other 4xx is "basically 400" (the spec's words) with its own code
+_KEPT = frozenset({400, 403, 404, 429})
+#: domain error status -> the error's code (an unauthenticated call is the spec's 403; a conflict or an
+#: invalid value is the spec's plain 400)
 _STATUS = {401: 403, 409: 400, 422: 400}
+
+
+def http_status(status: int) -> int:
+    """The HTTP status GeoReport v2 uses for ``status``: 400, 403, 404, or 429/5xx for an unavailable server."""
+    status = _STATUS.get(status, status)
+    return status if status in _KEPT or status >= 500 else 400
 
 
 def request_format() -> str:
@@ -35,10 +44,10 @@ def request_format() -> str:
 @bp.errorhandler(DomainError)
 def _domain_error(exc: DomainError) -> Response:
     mark_rollback()
-    status = _STATUS.get(exc.status, exc.status)
+    code = _STATUS.get(exc.status, exc.status)
     details = exc.details if isinstance(exc.details, list) and exc.details else [exc.message]
-    items = [(status, str(d) if not isinstance(d, dict) else str(d.get("message", d))) for d in details]
-    return render.errors(request_format(), items, status)
+    items = [(code, str(d) if not isinstance(d, dict) else str(d.get("message", d))) for d in details]
+    return render.errors(request_format(), items, http_status(code))
 
 
 @bp.errorhandler(HTTPException)
@@ -47,7 +56,7 @@ def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
     if status >= 500:
         return _crash(exc)
-    resp = render.errors(request_format(), [(status, _describe(exc))], status)
+    resp = render.errors(request_format(), [(status, _describe(exc))], http_status(status))
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         resp.headers["Allow"] = ", ".join(exc.valid_methods)
     return resp

@@ -121,6 +121,13 @@ def api_key() -> str | None:
     return None
 
 
+def sender_ref() -> str | None:
+    """The sender's explicit id of a submission: ``Idempotency-Key`` (header or ``idempotency_key``), or
+    its own id of the report (``external_id``, FixMyStreet's ``attribute[fixmystreet_id]``)."""
+    header = (request.headers.get("Idempotency-Key") or "").strip()
+    return header or get("idempotency_key") or get("external_id") or get("attribute[fixmystreet_id]")
+
+
 def locale() -> str:
     """``vi`` unless ``locale=en…`` / ``lang=en`` or the client prefers English."""
     forced = get("locale") or get("lang")

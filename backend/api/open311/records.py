@@ -13,11 +13,11 @@ from sqlmodel import Session, col, select
 
 from backend.models.categories import Category
 from backend.models.photos import Photo
-from backend.models.reports import OPEN_STATES, Report, ReportEvent
+from backend.models.reports import OPEN_STATES, EventKind, Report
 from backend.models.units import Unit
 from backend.services import open311, photos
 from backend.services.city import WorkingCalendar, load_calendar
-from backend.services.reports import state_label
+from backend.services.reports import open311_status, public_text, state_label
 
 DATATYPE_HELP = {
     "string": ("Một dòng văn bản", "A single line of text"),
@@ -38,11 +38,14 @@ def _variable(attr: dict[str, Any]) -> bool:
 
 
 def service(category: Category, *, locale: str, batch: bool) -> dict[str, Any]:
+    """One ``service``. ``metadata`` is true when the definition has any attribute, informational ones
+    (``variable=false``) included: a client that skips the definition would never show their text
+    (FixMyStreet even deletes the attributes it had — docs/open311.md §1.5)."""
     return {
         "service_code": category.code,
         "service_name": category.name(locale),
         "description": _pick(category.description_vi, category.description_en, locale),
-        "metadata": any(_variable(a) for a in category.attributes or []),
+        "metadata": bool(category.attributes),
         "type": "batch" if batch else "realtime",
         "keywords": category.keywords or "",
         "group": _pick(category.group_vi, category.group_en, locale) or category.group_code,
@@ -110,8 +113,8 @@ class RequestRecords:
         unit_ids = {r.unit_id for r in reports if r.unit_id}
         self.categories = {c.id: c for c in session.exec(select(Category).where(col(Category.id).in_(cat_ids)))}
         self.units = {u.id: u for u in session.exec(select(Unit).where(col(Unit.id).in_(unit_ids)))}
-        self.notes = open311.latest_public_replies(session, ids)
-        self.photos = open311.report_photos(session, ids)
+        self.notes = open311.public_notes(session, reports)
+        self.photos = photos.public_report_photos(session, ids)
         self.calendar = load_calendar(session)
 
     def media_url(self, photo: Photo | None) -> str | None:
@@ -120,19 +123,19 @@ class RequestRecords:
     def record(self, report: Report) -> dict[str, Any]:
         category = self.categories.get(report.category_id)
         unit = self.units.get(report.unit_id)
-        notes = self.notes.get(report.id) or report.public_reply  # type: ignore[arg-type]
+        notes = self.notes[report.id]  # type: ignore[index]
         urls = [u for u in (self.media_url(p) for p in self.photos.get(report.id, [])) if u]  # type: ignore[arg-type]
         record = {
             "service_request_id": report.code,
-            "status": open311.open311_status(report.status),
-            "status_notes": notes or None,
+            "status": open311_status(report.status),
+            "status_notes": notes.text or None,
             "service_name": category.name(self.locale) if category else None,
             "service_code": category.code if category else None,
             "description": report.description or None,
             "agency_responsible": unit.name(self.locale) if unit else None,
             "service_notice": service_notice(report, unit, self.calendar, self.locale),
             "requested_datetime": report.created_at,
-            "updated_datetime": report.updated_at,
+            "updated_datetime": notes.at,
             "expected_datetime": report.resolve_due_at,
             "address": report.address or None,
             "address_id": None,
@@ -148,18 +151,24 @@ class RequestRecords:
         return record
 
 
-def update(event: ReportEvent, report: Report, *, locale: str, labels: Any, media_url: str | None = None
-           ) -> dict[str, Any]:
-    """One ``request_update`` of the mySociety feed (``labels(state, locale)`` names a state)."""
-    text = open311.event_text(event)
-    if not text:
-        state = event.to_state or report.status
-        text = labels(state, locale)
-    return {
+def update(item: open311.FeedItem, *, locale: str, media_url: str | None = None) -> dict[str, Any]:
+    """One ``request_update`` of the mySociety feed: its id is the event's (``docs/open311.md`` §2.6)."""
+    event, state = item.event, item.state
+    of_code = (event.data or {}).get("of_code") if event.kind == EventKind.DUPLICATE_LINKED else None
+    record: dict[str, Any] = {
         "update_id": str(event.id),
-        "service_request_id": report.code,
-        "status": open311.feed_status(event, report),
+        "service_request_id": item.report.code,
+        "status": item.status,
         "updated_datetime": event.at,
-        "description": text,
+        "description": public_text(event) or _stock_text(state, of_code, locale),
         "media_url": media_url or "",
     }
+    if of_code:
+        record["extras"] = {"duplicate_of": of_code}
+    return record
+
+
+def _stock_text(state: str, of_code: str | None, locale: str) -> str:
+    """What an update without words of its own says: the state's label (a duplicate names its original)."""
+    label = state_label(state, locale)
+    return f"{label} {of_code}" if of_code else label

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Response, request
 from werkzeug.exceptions import NotFound as HTTPNotFound
@@ -18,12 +19,15 @@ from backend.services import city, open311, photos, reports
 from backend.services.city import load_calendar
 from backend.services.events import Actor
 from backend.services.photos import get_storage
-from backend.services.reports import state_label
 
 FMT = "<any(json,xml):fmt>"
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
-CHANGESET = "2026-01-01T00:00:00Z"
 REPORTER_FIELDS = ("email", "first_name", "last_name", "phone", "device_id", "account_id")
+#: who wrote a posted update (the sender's resident)
+AUTHOR_FIELDS = ("email", "first_name", "last_name", "phone", "account_id")
+#: ``address_id`` names an address in the sender's registry, which we do not have: it locates nothing
+_LOCATION_REQUIRED = ("Cần lat và long, hoặc address_string; address_id không xác định được vị trí "
+                      "(lat/long or address_string required: address_id is not an address we know).")
 UPLOAD_FIELDS = ("media", "media[]")
 MAX_UPLOADS = 5
 
@@ -52,18 +56,37 @@ def _base_url() -> str:
 @bp.get(f"/discovery.{FMT}")
 @bp.get(f"/v2/discovery.{FMT}")
 def discovery(fmt: str) -> Response:
+    """Service discovery: this server as the ``production`` endpoint, and the city's separate test
+    server (setting ``open311_test_endpoint``) as ``test`` when it has one — never production twice."""
     session = request_session()
     hotline = city.hotlines(session).get("city", "")
-    endpoint = {"specification": SPEC_URL, "url": _base_url() + "/open311/v2", "changeset": CHANGESET,
-                "formats": ["text/xml", "application/json"]}
+    changeset = open311.services_changed_at(session)
+    production = _base_url() + "/open311/v2"
+    endpoints = [{"specification": SPEC_URL, "url": production, "changeset": changeset, "type": "production",
+                  "formats": ["text/xml", "application/json"]}]
+    test_url = _test_endpoint(session, production)
+    if test_url:
+        endpoints.append({**endpoints[0], "url": test_url, "type": "test"})
     data = {
-        "changeset": CHANGESET,
+        "changeset": changeset,
         "contact": f"{city.city_name(session)} — đường dây nóng {hotline}".strip(),
         "key_service": "Liên hệ quản trị hệ thống của thành phố để được cấp api_key "
                        "(Contact the city's administrators for an api_key).",
-        "endpoints": [{**endpoint, "type": "production"}, {**endpoint, "type": "test"}],
+        "endpoints": endpoints,
     }
-    return render.respond(data, fmt, root="discovery", charset=False)
+    return render.respond(data, fmt, root="discovery")
+
+
+def _test_endpoint(session: Any, production: str) -> str | None:
+    """The city's test server (an http(s) URL other than this one), or None."""
+    value = city.setting(session, "open311_test_endpoint")
+    if not isinstance(value, str) or len(value) > 500:
+        return None
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or url == production:
+        return None
+    return url
 
 
 @bp.get(f"/v2/services.{FMT}")
@@ -144,10 +167,9 @@ def post_request(fmt: str) -> Response:
         raise InvalidInput("Thiếu service_code.", code="service-code-required")
     category = open311.get_service(session, code)
     lat, lon = params.get_float("lat"), params.get_float("long")
-    address = params.get("address_string") or params.get("address_id")
+    address = params.get("address_string")
     if (lat is None) != (lon is None) or (lat is None and address is None):
-        raise InvalidInput("Cần lat và long, hoặc address_string (lat/long or address_string required).",
-                           code="location-required")
+        raise InvalidInput(_LOCATION_REQUIRED, code="location-required")
     if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise InvalidInput("lat/long nằm ngoài phạm vi hợp lệ.", code="invalid-location")
     attributes = params.validate_attributes(category, params.attributes())
@@ -156,19 +178,19 @@ def post_request(fmt: str) -> Response:
         raise InvalidInput("description dài quá 4000 ký tự.", code="description-too-long")
     reporter = {f: params.get(f) for f in REPORTER_FIELDS}
     uploads, urls = _uploads(), params.get_all("media_url")
-    token = open311.fingerprint(client=client, blobs=uploads, fields={
-        "service_code": category.code, "lat": lat, "long": lon, "address": address, "description": description,
-        "attributes": attributes, "reporter": reporter, "media_url": urls})
-    report = open311.find_retry(session, token=token)
-    if report is None:
+
+    def create() -> Any:
         resident_id = open311.reporter_resident(session, client=client, fields=reporter)
-        photo_ids = _photos(session, uploads, urls, resident_id)
-        report = reports.create_report(
+        return reports.create_report(
             session, channel="open311", actor=Actor.api_client(client), category_code=category.code,
-            description=description, lat=lat, lon=lon, address=address, photo_ids=photo_ids,
-            resident_id=resident_id, attributes=attributes, external_ref=open311.token_ref(token))
+            description=description, lat=lat, lon=lon, address=address,
+            photo_ids=_photos(session, uploads, urls, resident_id), resident_id=resident_id,
+            attributes=attributes, external_ref=open311.token_ref(open311.new_token()))
+
+    report = reports.once_per_sender(session, api_client_id=client.id, sender_ref=params.sender_ref(),
+                                     create=create)
     moderated = city.moderation_required(session)
-    item: dict[str, Any] = {"token": token} if moderated else {"service_request_id": report.code}
+    item: dict[str, Any] = {"token": open311.token_of(report)} if moderated else {"service_request_id": report.code}
     item["service_notice"] = records.service_notice(report, session.get(Unit, report.unit_id) if report.unit_id
                                                      else None, load_calendar(session), params.locale())
     item["account_id"] = reporter["account_id"]
@@ -204,18 +226,18 @@ def _photos(session: Any, uploads: list[bytes], urls: list[str], resident_id: in
 @bp.get(f"/v2/servicerequestupdates.{FMT}")
 def list_updates(fmt: str) -> Response:
     _check_jurisdiction()
-    feed = open311.updates_feed(request_session(), start=params.get_datetime("start_date"),
-                                end=params.get_datetime("end_date"))
+    session = request_session()
+    feed = open311.updates_feed(session, start=params.get_datetime("start_date"), end=params.get_datetime("end_date"))
     loc, storage, base = params.locale(), get_storage(settings()), _base_url()
-    after = open311.after_photos(request_session(), [event for event, _ in feed])
-    data = [records.update(event, report, locale=loc, labels=state_label,
-                           media_url=records.public_url(after.get(event.id), storage, base))  # type: ignore[arg-type]
-            for event, report in feed]
+    after = open311.after_photos(session, [item.event for item in feed])
+    data = [records.update(item, locale=loc, media_url=records.public_url(after.get(item.event.id), storage, base))
+            for item in feed]
     return render.respond(data, fmt, root="service_request_updates")
 
 
 @bp.post(f"/v2/servicerequestupdates.{FMT}")
 def post_update(fmt: str) -> Response:
+    """mySociety's POST: the update's ``update_id`` in the answer is the id the feed uses (its event's)."""
     session = request_session()
     client = city.authenticate_client(session, params.api_key())
     _check_jurisdiction()
@@ -227,6 +249,7 @@ def post_update(fmt: str) -> Response:
     update = open311.PostedUpdate(
         update_id=params.get("update_id") or "", service_request_id=params.get("service_request_id") or "",
         status=params.get("status") or "", description=params.get("description") or "",
-        updated_at=params.get_datetime("updated_datetime"), media_urls=tuple(params.get_all("media_url")))
-    row = open311.post_update(session, client=client, update=update)
-    return render.respond([{"update_id": str(row.id)}], fmt, root="service_request_updates")
+        updated_at=params.get_datetime("updated_datetime"), media_urls=tuple(params.get_all("media_url")),
+        duplicate_of=params.get("duplicate_of"), author={f: params.get(f) for f in AUTHOR_FIELDS})
+    event = open311.post_update(session, client=client, update=update)
+    return render.respond([{"update_id": str(event.id)}], fmt, root="service_request_updates")

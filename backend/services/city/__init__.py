@@ -6,13 +6,13 @@ Everything else builds on this package; it imports no other capability.
 Public functions (channels import these names from ``backend.services.city``):
 
 - settings: ``city_name timezone hotlines jurisdiction_id moderation_required quiet_hours
-  reopen_window_days close_after_days setting zalo_policy``;
+  reopen_window_days close_after_days open311_sender_status_changes setting zalo_policy``;
 - Zalo messaging policy (windows, ZNS templates): ``ZaloPolicy ZnsTemplate ZNS_FIELDS``;
 - calendar: ``WorkingCalendar load_calendar set_override remove_override parse_duration``;
 - routing: ``route triage_unit within_city Route``;
 - the city pack: ``read_pack load_city_pack load_demo``;
 - catalogue: ``active_categories categories_by_id category_by_code category_id_for localized_attributes
-  unit_id_for``;
+  unit_id_for catalog_changed_at``;
 - staff: ``authenticate_staff change_password create_staff get_staff``;
 - access: ``sees_all_units visible_unit_ids can_see_report ensure_can_see can_act ensure_can_act
   home_unit``;
@@ -50,6 +50,7 @@ from backend.services.city.calendar import (
 )
 from backend.services.city.catalog import (
     active_categories,
+    catalog_changed_at,
     categories_by_id,
     category_by_code,
     category_id_for,
@@ -68,6 +69,7 @@ from backend.services.city.settings import (
     hotlines,
     jurisdiction_id,
     moderation_required,
+    open311_sender_status_changes,
     quiet_hours,
     reopen_window_days,
     timezone,
@@ -79,14 +81,60 @@ from backend.services.city.staff import change_password, create_staff
 from backend.services.city.staff import get as get_staff
 
 __all__ = [
-    "ZNS_FIELDS", "Route", "WorkingCalendar", "ZaloPolicy", "ZnsTemplate", "active_categories",
-    "admin_create_staff", "authenticate_client",
-    "authenticate_staff", "can_act", "can_see_report", "categories_by_id", "category_by_code", "category_id_for",
-    "change_password", "city_name", "close_after_days", "create_client", "create_rule", "create_staff",
-    "create_unit", "delete_template", "end_rule", "ensure_admin", "ensure_can_act", "ensure_can_see", "get_staff",
-    "home_unit", "hotlines", "jurisdiction_id", "load_calendar", "load_city_pack", "load_demo",
-    "localized_attributes", "moderation_required", "parse_duration", "quiet_hours", "read_pack", "remove_override",
-    "reopen_window_days", "revoke_client", "route", "save_template", "sees_all_units", "set_override",
-    "set_staff_active", "setting", "timezone", "triage_unit", "unit_id_for", "update_category",
-    "visible_unit_ids", "within_city", "zalo_policy",
+    "ZNS_FIELDS",
+    "Route",
+    "WorkingCalendar",
+    "ZaloPolicy",
+    "ZnsTemplate",
+    "active_categories",
+    "admin_create_staff",
+    "authenticate_client",
+    "authenticate_staff",
+    "can_act",
+    "can_see_report",
+    "catalog_changed_at",
+    "categories_by_id",
+    "category_by_code",
+    "category_id_for",
+    "change_password",
+    "city_name",
+    "close_after_days",
+    "create_client",
+    "create_rule",
+    "create_staff",
+    "create_unit",
+    "delete_template",
+    "end_rule",
+    "ensure_admin",
+    "ensure_can_act",
+    "ensure_can_see",
+    "get_staff",
+    "home_unit",
+    "hotlines",
+    "jurisdiction_id",
+    "load_calendar",
+    "load_city_pack",
+    "load_demo",
+    "localized_attributes",
+    "moderation_required",
+    "open311_sender_status_changes",
+    "parse_duration",
+    "quiet_hours",
+    "read_pack",
+    "remove_override",
+    "reopen_window_days",
+    "revoke_client",
+    "route",
+    "save_template",
+    "sees_all_units",
+    "set_override",
+    "set_staff_active",
+    "setting",
+    "timezone",
+    "triage_unit",
+    "unit_id_for",
+    "update_category",
+    "visible_unit_ids",
+    "within_city",
+    "zalo_policy",
 ]

@@ -1,17 +1,35 @@
 """The city's catalogue: categories (Open311 services) and units looked up by code.
 
 Read-only helpers shared by the API, Open311, the bots and admin; unknown codes raise domain errors.
+Any ORM flush that changes a category (city pack load, admin edit) rewrites the setting
+:data:`CATALOG_VERSION_KEY` in the same flush: :func:`catalog_changed_at` is the time of the last change
+(Open311 discovery's ``changeset``).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from backend.errors import InvalidInput, NotFound
 from backend.models.categories import Category
+from backend.models.settings import CitySetting
 from backend.models.units import Unit
+from backend.services.city import settings as city_settings
+
+CATALOG_VERSION_KEY = "catalog_version"
+city_settings.stamp_on_change(CATALOG_VERSION_KEY, (Category,))
+
+
+def catalog_changed_at(session: Session) -> datetime:
+    """When a category (a service, its definition) last changed; before any stamp, the newest category."""
+    stamp = session.get(CitySetting, CATALOG_VERSION_KEY)
+    if stamp is not None:
+        return stamp.updated_at
+    newest = session.exec(select(Category.created_at).order_by(col(Category.created_at).desc())).first()
+    return newest or datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def active_categories(session: Session) -> list[Category]:

@@ -46,6 +46,7 @@ _TYPES: dict[str, type] = {
     "city_name": str, "jurisdiction_id": str, "timezone": str, "reopen_window_days": int,
     "close_after_days": int, "reporter_visible_to_units": bool, "moderation_required": bool,
     "hotlines": dict, "office_hours": dict, "quiet_hours": list, "bounds": list,
+    "open311_sender_status_changes": bool, "open311_test_endpoint": str,
 }
 
 
@@ -228,6 +229,11 @@ def reporter_visible_to_units(session: Session) -> bool:
 
 def moderation_required(session: Session) -> bool:
     return _typed(session, "moderation_required", bool, False)
+
+
+def open311_sender_status_changes(session: Session) -> bool:
+    """Whether an Open311 sender's reporter may reopen a finished report (docs/open311.md §2.4)."""
+    return _typed(session, "open311_sender_status_changes", bool, False)
 
 
 def hotlines(session: Session) -> dict[str, str]:

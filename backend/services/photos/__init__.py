@@ -7,12 +7,15 @@ Public functions:
   fetch policy_for``;
 - storage: ``Storage get_storage check_key content_type_for``;
 - reports: ``check_photos attach_photos attach link has_photo photos_of check_provenance``;
-- copies: ``public_view thumbnails smallest_thumb first_public_photos redact original_for_staff``.
+- copies: ``public_view thumbnails smallest_thumb first_public_photos public_report_photos public_photos redact
+  original_for_staff``.
 """
 
 from backend.services.photos.copies import (
     first_public_photos,
     original_for_staff,
+    public_photos,
+    public_report_photos,
     public_view,
     redact,
     smallest_thumb,
@@ -39,8 +42,33 @@ from backend.services.photos.pipeline import (
 from backend.services.photos.remote import fetch, policy_for
 from backend.services.photos.storage import Storage, check_key, content_type_for, get_storage
 
-__all__ = ["REUSE_DISTANCE", "Storage", "accept_remote", "accept_upload", "attach", "attach_photos",
-           "check_declared_length", "check_key", "check_photos", "check_provenance", "content_type_for", "fetch",
-           "first_public_photos", "get_storage", "has_photo", "link", "original_for_staff", "photos_of",
-           "policy_for", "process", "public_view", "redact", "reject", "smallest_thumb", "store_fetched",
-           "thumbnails"]
+__all__ = [
+    "REUSE_DISTANCE",
+    "Storage",
+    "accept_remote",
+    "accept_upload",
+    "attach",
+    "attach_photos",
+    "check_declared_length",
+    "check_key",
+    "check_photos",
+    "check_provenance",
+    "content_type_for",
+    "fetch",
+    "first_public_photos",
+    "get_storage",
+    "has_photo",
+    "link",
+    "original_for_staff",
+    "photos_of",
+    "policy_for",
+    "process",
+    "public_photos",
+    "public_report_photos",
+    "public_view",
+    "redact",
+    "reject",
+    "smallest_thumb",
+    "store_fetched",
+    "thumbnails",
+]

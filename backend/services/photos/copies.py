@@ -79,6 +79,26 @@ def first_public_photos(session: Session, report_ids: list[int]) -> dict[int, Ph
     return out
 
 
+def public_report_photos(session: Session, report_ids: list[int]) -> dict[int, list[Photo]]:
+    """``report_id -> report photos`` that have a public copy, oldest first."""
+    if not report_ids:
+        return {}
+    rows = session.exec(select(Photo).where(col(Photo.report_id).in_(report_ids), Photo.role == PhotoRole.REPORT,
+                                            col(Photo.public_key).is_not(None)).order_by(col(Photo.id)))
+    found: dict[int, list[Photo]] = {}
+    for photo in rows:
+        found.setdefault(photo.report_id, []).append(photo)  # type: ignore[arg-type]
+    return found
+
+
+def public_photos(session: Session, photo_ids: list[int]) -> dict[int, Photo]:
+    """``photo_id -> photo`` for those of ``photo_ids`` that have a public copy."""
+    if not photo_ids:
+        return {}
+    rows = session.exec(select(Photo).where(col(Photo.id).in_(photo_ids), col(Photo.public_key).is_not(None)))
+    return {p.id: p for p in rows}  # type: ignore[misc]
+
+
 # --------------------------------------------------------------------------- staff: redaction, originals
 
 

@@ -40,9 +40,13 @@ MAX_DUPLICATE_HOPS = 20
 
 
 def _state_change(ctx: Context, *, reason: str | None = None, data: dict[str, Any] | None = None) -> Effect:
-    """The plain case: go to the transition's target state, record ``status_changed``."""
+    """The plain case: go to the transition's target state, record ``status_changed`` (with the public
+    ``reply`` said with it, for the actions that take one)."""
     to_state = ctx.transition.to_state
     assert to_state is not None
+    if "reply" in ctx.transition.optional:
+        reply = text_field(ctx, "reply", required=False)
+        data = {**(data or {}), **({"reply": reply} if reply else {})}
 
     def effect() -> ReportEvent:
         from_state = ctx.from_state
@@ -251,11 +255,12 @@ def mark_duplicate(ctx: Context) -> Effect:
     """Close as a duplicate of another report; the reporter follows the original."""
     session, report = ctx.session, ctx.report
     original = _duplicate_target(ctx, ctx.fields["of_code"])
+    reply = text_field(ctx, "reply", required=False)
 
     def effect() -> ReportEvent:
         from_state = ctx.from_state
         event = record(ctx, EventKind.DUPLICATE_LINKED, to_state=State.DUPLICATE,
-                       data={"of_code": original.code, "of_id": original.id})
+                       data={"of_code": original.code, "of_id": original.id, **({"reply": reply} if reply else {})})
         set_state(ctx, from_state, State.DUPLICATE)
         report.duplicate_of_id = original.id
         report.closure_reason = f"Trùng phản ánh {original.code}"
@@ -397,5 +402,5 @@ PREPARE = {
     "hold": hold, "resume": _state_change, "extend": extend, "reply": reply, "note": note,
     "change_category": change_category, "change_priority": change_priority, "mark_duplicate": mark_duplicate,
     "reject": reject, "not_competent": not_competent, "resolve": resolve, "reopen": reopen, "close": close,
-    "comment": comment, "rate": rate,
+    "comment": comment, "sender_comment": comment, "rate": rate,
 }

@@ -11,6 +11,10 @@ Protocol, all in the caller's transaction:
    commits, finds its finished response instead of creating a second report.
 2. ``complete(session, resident_id=, key=, status=, body=, report_id=)`` — after the work, same
    transaction: one ``UPDATE`` of the claimed row.
+
+Partners (Open311 senders) name a submission themselves (an ``Idempotency-Key``, their own id of the
+report): :func:`once_per_sender` creates the report once per (API client, ``sender_ref``) —
+``reports.api_client_id`` + ``reports.sender_ref``, unique — and finds it on a repeat.
 """
 
 from __future__ import annotations
@@ -19,15 +23,18 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backend.errors import Conflict, InvalidInput, Unavailable
 from backend.models.base import utcnow
 from backend.models.idempotency import IdempotencyKey
+from backend.models.reports import Report
 
 log = logging.getLogger(__name__)
 
@@ -93,3 +100,44 @@ def complete(session: Session, *, resident_id: int, key: str, status: int, body:
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:  # pragma: no cover - claim() always ran first
         raise Conflict("Idempotency-Key chưa được giữ chỗ.", code="idempotency-key-missing")
+
+
+# --------------------------------------------------------------------------- partners (Open311 senders)
+
+MAX_SENDER_REF = 128
+
+
+def sent_report(session: Session, *, api_client_id: int, sender_ref: str | None) -> Report | None:
+    """The report API client ``api_client_id`` sent under its own id ``sender_ref``, or None."""
+    if not sender_ref:
+        return None
+    return session.exec(select(Report).where(Report.api_client_id == api_client_id,
+                                             Report.sender_ref == sender_ref)).first()
+
+
+def once_per_sender(session: Session, *, api_client_id: int, sender_ref: str | None,
+                    create: Callable[[], Report]) -> Report:
+    """The report ``api_client_id`` already sent as ``sender_ref``, else ``create()`` marked as sent by it.
+
+    Without ``sender_ref`` every call creates. ``create`` runs in a savepoint: when a concurrent repeat
+    with the same ``sender_ref`` commits first, ours is undone and theirs returned. Raises InvalidInput
+    (``sender_ref`` too long) and what ``create`` raises.
+    """
+    if sender_ref is not None and (len(sender_ref) > MAX_SENDER_REF or "\x00" in sender_ref):
+        raise InvalidInput(f"Mã của bên gửi dài quá {MAX_SENDER_REF} ký tự.", code="invalid-sender-ref")
+    found = sent_report(session, api_client_id=api_client_id, sender_ref=sender_ref)
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            report = create()
+            report.api_client_id, report.sender_ref = api_client_id, sender_ref
+            session.add(report)
+            session.flush()
+    except IntegrityError:
+        found = sent_report(session, api_client_id=api_client_id, sender_ref=sender_ref)
+        if found is None:
+            raise
+        log.info("sender %s repeated %s concurrently: one report", api_client_id, sender_ref)
+        return found
+    return report

@@ -266,3 +266,28 @@ def report_flags(report: Report) -> list[str]:
     if flags.get("comment_waiting"):
         out.append("comment_waiting")
     return out
+
+
+def public_text(event: ReportEvent) -> str | None:
+    """The public words a (public) event carries: a reply, a resolution's reply, a "not competent"
+    guidance, a reason. The one rule for which staff text leaves through Open311."""
+    for key in ("text", "reply", "guidance", "reason"):
+        value = (event.data or {}).get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
+def states_after(session: Session, events: list[ReportEvent]) -> dict[int, str]:
+    """``event_id -> the report's state right after the event`` (a reply leaves the state it found)."""
+    changes: dict[int, list[tuple[datetime, int, str]]] = {}
+    stmt = (select(ReportEvent.report_id, ReportEvent.at, ReportEvent.id, ReportEvent.to_state)
+            .where(col(ReportEvent.report_id).in_({e.report_id for e in events}))
+            .where(col(ReportEvent.to_state).is_not(None)).order_by(col(ReportEvent.at), col(ReportEvent.id)))
+    for report_id, at, event_id, to_state in session.exec(stmt):
+        changes.setdefault(report_id, []).append((at, event_id, to_state))
+    out: dict[int, str] = {}
+    for event in events:
+        before = [s for at, eid, s in changes.get(event.report_id, []) if (at, eid) <= (event.at, event.id)]
+        out[event.id] = event.to_state or (before[-1] if before else State.RECEIVED)  # type: ignore[index]
+    return out

@@ -137,13 +137,17 @@ def timeline(session: Session, report: Report) -> list[TimelineItem]:
     """Every event, public and internal, oldest first, with a readable actor."""
     rows = list(session.exec(select(ReportEvent).where(ReportEvent.report_id == report.id)
                              .order_by(col(ReportEvent.at), col(ReportEvent.id))))
-    return [TimelineItem(event=e, label=EVENT_LABELS.get(e.kind, e.kind), actor=_actor(e), text=_text(e))
+    return [TimelineItem(event=e, label=EVENT_LABELS.get(e.kind, e.kind), actor=_actor(e, report), text=_text(e))
             for e in rows]
 
 
-def _actor(event: ReportEvent) -> str:
+def _actor(event: ReportEvent, report: Report) -> str:
     name = (event.data or {}).get("actor_name")
     if event.actor_kind == "resident":
+        who = "Người phản ánh" if event.actor_id and event.actor_id == str(report.resident_id) else "Người dân"
+        via = (event.data or {}).get("via")
+        if via or (event.data or {}).get("via_api_client_id"):
+            return f"{who} (qua {via or 'Open311'})"
         return "Người phản ánh"
     if event.actor_kind == "system":
         return "Hệ thống"

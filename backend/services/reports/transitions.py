@@ -12,6 +12,8 @@ Who ("actor classes", checked against the report):
 - ``unit``     ``head`` or ``officer`` of the report's current unit, and Open311 ``api_client``
                actors bound to that unit (``servicerequestupdates``).
 - ``reporter`` the resident who filed the report (``report.resident_id == actor.resident_id``).
+- ``sender``   a resident speaking through the Open311 client that sent the report
+               (``actor.via_client_id == report.api_client_id``): FixMyStreet's users comment on it.
 - ``system``   scheduled jobs and routing (``Actor.system()``): may route and close.
 
 ``viewer`` staff never act. ``bot`` actors never act on the workflow: a chat bot acts for a
@@ -64,13 +66,14 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
     # route from triage (IOC) or a fresh report; the target state is ``triage`` when the unit is the IOC
     _t("route", {S.RECEIVED, S.TRIAGE}, S.ASSIGNED, {"city", "unit", "system"},
        optional=("unit_id", "priority"), event_kind=EventKind.ROUTED),
-    _t("acknowledge", {S.ASSIGNED, S.REOPENED}, S.ACKNOWLEDGED, STAFF_ANY),
+    # acknowledge, start, resume: an optional public reply said with the change (a unit system's words)
+    _t("acknowledge", {S.ASSIGNED, S.REOPENED}, S.ACKNOWLEDGED, STAFF_ANY, optional=("reply",)),
     _t("assign", WORKING, None, STAFF_ANY, required=("assignee_id",), event_kind=EventKind.ASSIGNED),
     _t("transfer", WORKING | {S.TRIAGE}, S.ASSIGNED, STAFF_ANY, required=("unit_id", "reason"),
        event_kind=EventKind.TRANSFERRED),
-    _t("start", {S.ASSIGNED, S.ACKNOWLEDGED, S.REOPENED}, S.IN_PROGRESS, STAFF_ANY),
+    _t("start", {S.ASSIGNED, S.ACKNOWLEDGED, S.REOPENED}, S.IN_PROGRESS, STAFF_ANY, optional=("reply",)),
     _t("hold", {S.ACKNOWLEDGED, S.IN_PROGRESS, S.REOPENED}, S.ON_HOLD, STAFF_ANY, required=("reason",)),
-    _t("resume", {S.ON_HOLD}, S.IN_PROGRESS, STAFF_ANY),
+    _t("resume", {S.ON_HOLD}, S.IN_PROGRESS, STAFF_ANY, optional=("reply",)),
     _t("extend", WORKING, None, {"city", "head"}, required=("budget", "reason"),
        event_kind=EventKind.SLA_EXTENDED),
     _t("reply", ALL, None, STAFF_ANY, required=("text",), event_kind=EventKind.PUBLIC_REPLY),
@@ -79,7 +82,7 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
        event_kind=EventKind.CATEGORY_CHANGED),
     _t("change_priority", ACTIVE, None, STAFF_ANY, required=("priority",),
        event_kind=EventKind.PRIORITY_CHANGED),
-    _t("mark_duplicate", ACTIVE, S.DUPLICATE, STAFF_ANY, required=("of_code",),
+    _t("mark_duplicate", ACTIVE, S.DUPLICATE, STAFF_ANY, required=("of_code",), optional=("reply",),
        event_kind=EventKind.DUPLICATE_LINKED),
     _t("reject", ACTIVE, S.REJECTED, STAFF_ANY, required=("reason",)),
     _t("not_competent", ACTIVE, S.NOT_COMPETENT, STAFF_ANY, required=("reason", "guidance")),
@@ -90,6 +93,9 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
     _t("close", {S.RESOLVED}, S.CLOSED, {"city", "unit", "system"}, optional=("reason",)),
     # a follow-up needs text or at least one photo
     _t("comment", TALKABLE, None, {"reporter"}, optional=("text", "photo_ids"),
+       event_kind=EventKind.RESIDENT_COMMENT),
+    # a sender's resident speaks in any state (FixMyStreet takes comments on closed reports too)
+    _t("sender_comment", ALL, None, {"sender"}, optional=("text", "photo_ids"),
        event_kind=EventKind.RESIDENT_COMMENT),
     _t("rate", {S.RESOLVED}, S.CLOSED, {"reporter"}, required=("rating",), optional=("text",),
        event_kind=EventKind.RATED),
@@ -105,7 +111,8 @@ def actor_classes(report: Report, actor: Actor) -> frozenset[str]:
         return frozenset({"system"})
     if actor.kind == ActorKind.RESIDENT:
         own = actor.resident_id is not None and report.resident_id == actor.resident_id
-        return frozenset({"reporter"}) if own else frozenset()
+        sender = actor.via_client_id is not None and actor.via_client_id == report.api_client_id
+        return frozenset({"reporter"} if own else ()) | frozenset({"sender"} if sender else ())
     if actor.kind == ActorKind.API_CLIENT:
         own_unit = actor.unit_id is not None and actor.unit_id == report.unit_id
         return frozenset({"unit"}) if own_unit else frozenset()

@@ -1,10 +1,10 @@
 """Residents: who reported (identities from Firebase, Zalo, phone), their devices for push, what they
 follow, their notification feed, and the Firebase ID-token check.
 
-Public functions: ``verify_token resident_for_identity register_device remove_device devices follow unfollow
-is_following follower_count follower_counts notification_feed``; the phone number a resident consents to
-share for notifications: ``parse_phone normalize_phone local_phone masked_phone share_phone decline_phone
-should_ask_phone``.
+Public functions: ``verify_token resident_for_identity resident_for_contact register_device remove_device
+devices follow unfollow is_following follower_count follower_counts notification_feed``; the phone number a
+resident consents to share for notifications: ``parse_phone normalize_phone local_phone masked_phone
+share_phone decline_phone should_ask_phone``.
 """
 
 from backend.services.residents.firebase import verify_token
@@ -23,11 +23,30 @@ from backend.services.residents.residents import (
     is_following,
     register_device,
     remove_device,
+    resident_for_contact,
     resident_for_identity,
     unfollow,
 )
 from backend.services.residents.residents import notifications as notification_feed
 
-__all__ = ["decline_phone", "devices", "follow", "follower_count", "follower_counts", "is_following",
-           "local_phone", "masked_phone", "normalize_phone", "notification_feed", "parse_phone", "register_device",
-           "remove_device", "resident_for_identity", "share_phone", "should_ask_phone", "unfollow", "verify_token"]
+__all__ = [
+    "decline_phone",
+    "devices",
+    "follow",
+    "follower_count",
+    "follower_counts",
+    "is_following",
+    "local_phone",
+    "masked_phone",
+    "normalize_phone",
+    "notification_feed",
+    "parse_phone",
+    "register_device",
+    "remove_device",
+    "resident_for_contact",
+    "resident_for_identity",
+    "share_phone",
+    "should_ask_phone",
+    "unfollow",
+    "verify_token",
+]

@@ -69,6 +69,35 @@ def resident_for_identity(session: Session, *, provider: str, subject: str,
     return resident
 
 
+#: contact fields a partner system gives about its user, in the order that names the person
+CONTACT_HANDLES = ("account_id", "email", "phone", "device_id")
+
+
+def resident_for_contact(session: Session, *, provider: str, namespace: str,
+                         fields: dict[str, str | None]) -> Resident | None:
+    """The resident a partner system (an Open311 sender) names with contact fields, found or created.
+
+    The subject is ``namespace:handle`` (the first of :data:`CONTACT_HANDLES` given; e-mail lower-cased):
+    the same person sent twice by the same partner is one resident. Name (``first_name``/``last_name``,
+    ``-`` ignored), e-mail and phone fill the resident's empty fields; all stay private. None without a
+    handle (an unnamed person). Flushes.
+    """
+    given = {k: v.strip()[:255] for k, v in fields.items() if isinstance(v, str) and v.strip()}
+    handles = [given[k].lower() if k == "email" else given[k] for k in CONTACT_HANDLES if given.get(k)]
+    if not handles:
+        return None
+    resident = resident_for_identity(session, provider=provider, subject=f"{namespace}:{handles[0]}"[:255],
+                                     data=given)
+    name = " ".join(p for p in (given.get("first_name"), given.get("last_name")) if p and p != "-")
+    email = given.get("email")
+    resident.display_name = resident.display_name or name or None
+    resident.email = resident.email or (email if email and "@" in email else None)
+    resident.phone = resident.phone or (given.get("phone") or "")[:32] or None
+    session.add(resident)
+    session.flush()
+    return resident
+
+
 def _identity(session: Session, provider: str, subject: str) -> Identity | None:
     return session.exec(select(Identity).where(Identity.provider == provider,
                                                Identity.subject == subject)).first()

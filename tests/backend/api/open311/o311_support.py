@@ -64,7 +64,7 @@ ERRORS_SCHEMA = {"type": "array", "minItems": 1, "items": {
 
 DISCOVERY_SCHEMA = {"type": "object", "required": ["changeset", "contact", "key_service", "endpoints"],
                     "properties": {"changeset": _DT, "contact": _STR, "key_service": _STR, "endpoints": {
-                        "type": "array", "minItems": 2, "items": {
+                        "type": "array", "minItems": 1, "items": {
                             "type": "object", "required": ["specification", "url", "changeset", "type", "formats"],
                             "properties": {"specification": _STR, "url": _STR, "changeset": _DT,
                                            "type": {"enum": ["production", "test"]},
@@ -111,11 +111,15 @@ POST_SCHEMA = {"type": "array", "minItems": 1, "maxItems": 1, "items": {
     "properties": {"service_request_id": {"type": "string", "pattern": "^PA-[0-9A-Z]{6}$"}, "token": _STR,
                    "service_notice": _NSTR, "account_id": _NSTR}}}
 
+#: the lower-case extended statuses of mySociety's open311-adapter (``Role/mySociety.pm``), less the two
+#: FixMyStreet has no state for (``unchanged``, ``reopen``): see docs/open311.md §2.5
 UPDATES_SCHEMA = {"type": "array", "items": {
     "type": "object", "additionalProperties": False,
     "required": ["update_id", "service_request_id", "status", "updated_datetime", "description", "media_url"],
-    "properties": {"update_id": _STR, "service_request_id": _STR, "updated_datetime": _DT, "description": _STR,
-                   "media_url": _STR, "status": {"enum": [
-                       "open", "closed", "fixed", "in_progress", "action_scheduled", "investigating",
-                       "duplicate", "not_councils_responsibility", "no_further_action", "reopen",
-                       "for_triage"]}}}}
+    "properties": {"update_id": {"type": "string", "pattern": "^[0-9]+$"}, "service_request_id": _STR,
+                   "updated_datetime": _DT, "description": {"type": "string", "minLength": 1},
+                   "media_url": _STR, "extras": {"type": "object", "additionalProperties": _STR},
+                   "status": {"enum": [
+                       "open", "closed", "fixed", "in_progress", "planned", "action_scheduled", "investigating",
+                       "duplicate", "not_councils_responsibility", "no_further_action", "internal_referral",
+                       "cancelled", "for_triage"]}}}}

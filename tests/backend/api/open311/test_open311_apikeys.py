@@ -62,7 +62,7 @@ def test_oversize_body_is_413_array(app, client, api_key):
     data = {"api_key": api_key, "service_code": "rac-thai", **INSIDE,
             "media": (io.BytesIO(jpeg_bytes((400, 400)) + b"\0" * 5000), "big.jpg")}
     r = client.post("/open311/v2/requests.xml", data=data, content_type="multipart/form-data")
-    assert r.status_code == 413 and xml_errors(r.data)[0][0] == "413"
+    assert r.status_code == 400 and xml_errors(r.data)[0][0] == "413"  # issue 19 #6: 400 with the error array
 
 
 def test_head_and_hostile_paths(client, city):

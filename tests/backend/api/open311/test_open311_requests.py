@@ -188,7 +188,7 @@ def test_multipart_media_brackets_and_bad_file(client, session, api_key, city):
     bad = {"api_key": api_key, "service_code": "rac-thai", **INSIDE,
            "media": (io.BytesIO(b"<html>not an image</html>"), "x.jpg")}
     r = client.post("/open311/v2/requests.xml", data=bad, content_type="multipart/form-data")
-    assert r.status_code in (400, 415) and xml_errors(r.data)
+    assert r.status_code == 400 and xml_errors(r.data)  # issue 19 #6: never 415
     assert _count(session, Report) == before
 
 
@@ -203,21 +203,49 @@ def test_media_url_to_a_private_address_is_never_fetched(client, session, post_r
     assert photo.state == "rejected" and not photo.original_key
 
 
-def test_retries_of_the_same_post_create_one_report(client, session, city, api_key):
-    data = {"api_key": api_key, "service_code": "rac-thai", "description": "Rác", **INSIDE,
-            "email": "a@b.vn", "attribute[x]": "1"}
+def test_identical_posts_without_a_sign_are_two_requests(client, session, city, api_key):
+    """Issue 19 #6: two neighbours may report the same thing in the same words."""
+    data = {"api_key": api_key, "service_code": "rac-thai", "description": "Rác", **INSIDE, "email": "a@b.vn"}
     first = client.post("/open311/v2/requests.json", data=data).get_json()
-    before = _count(session, Report)
-    again = client.post("/open311/v2/requests.json", data={**data, "jurisdiction_id": ""}).get_json()
-    assert again == first and _count(session, Report) == before
-    other = client.post("/open311/v2/requests.json", data={**data, "description": "Rác nữa"}).get_json()
-    assert other != first and _count(session, Report) == before + 1
+    again = client.post("/open311/v2/requests.json", data=data).get_json()
+    assert first[0]["service_request_id"] != again[0]["service_request_id"]
     upload = {**data, "media": (io.BytesIO(jpeg_bytes()), "a.jpg")}
     one = client.post("/open311/v2/requests.json", data=upload, content_type="multipart/form-data").get_json()
     upload = {**data, "media": (io.BytesIO(jpeg_bytes()), "a.jpg")}
     two = client.post("/open311/v2/requests.json", data=upload, content_type="multipart/form-data").get_json()
-    assert one == two and one != first
-    assert _count(session, Photo) == 1
+    assert one[0]["service_request_id"] != two[0]["service_request_id"]
+    assert _count(session, Report) == 4
+
+
+def test_a_repeat_with_an_explicit_sign_is_one_request(client, session, city, api_key):
+    data = {"api_key": api_key, "service_code": "rac-thai", "description": "Rác", **INSIDE, "email": "a@b.vn"}
+    signs = [({"Idempotency-Key": "lan-gui-1"}, {}), ({}, {"idempotency_key": "lan-gui-2"}),
+             ({}, {"external_id": "fms-101"}), ({}, {"attribute[fixmystreet_id]": "102"})]
+    for headers, fields in signs:
+        before = _count(session, Report)
+        first = client.post("/open311/v2/requests.json", data={**data, **fields}, headers=headers)
+        assert first.status_code == 200, first.get_data(as_text=True)
+        again = client.post("/open311/v2/requests.json", data={**data, **fields, "jurisdiction_id": ""},
+                            headers=headers)
+        assert again.get_json() == first.get_json(), (headers, fields)
+        assert _count(session, Report) == before + 1
+    xml = client.post("/open311/v2/requests.xml", data={**data, "external_id": "fms-101"})
+    assert parse_xml(xml.data).findtext("request/service_request_id") == \
+        client.post("/open311/v2/requests.json", data={**data, "external_id": "fms-101"}).get_json()[0][
+            "service_request_id"]
+    # the sign is the sender's: another client with the same id is another request
+    from backend.services.city import clients
+
+    _, other = clients.create_client(session, name="Ứng dụng khác")
+    session.flush()
+    before = _count(session, Report)
+    assert client.post("/open311/v2/requests.json", data={**data, "api_key": other, "external_id": "fms-101"}
+                       ).status_code == 200
+    assert _count(session, Report) == before + 1
+    report = _report(session, client.post("/open311/v2/requests.json", data={**data, "external_id": "fms-101"}
+                                          ).get_json()[0]["service_request_id"])
+    assert report.api_client_id is not None and report.sender_ref == "fms-101"
+    assert_json_errors(client.post("/open311/v2/requests.json", data={**data, "external_id": "x" * 200}), 400)
 
 
 def test_moderation_returns_a_token(client, session, city, post_report):
@@ -350,5 +378,51 @@ def test_address_only_goes_to_triage(client, session, post_report):
     assert r.status_code == 200, r.get_data(as_text=True)
     rec = client.get(f"/open311/v2/requests/{r.get_json()[0]['service_request_id']}.json").get_json()[0]
     assert rec["address"] == "Chợ Mới" and rec["lat"] is None and rec["long"] is None
+    assert rec["address_id"] is None
     assert rec["status"] == "open"
     assert rec["service_notice"] == "Đang chờ Trung tâm điều hành phân loại và chuyển đơn vị xử lý."
+
+
+def test_address_id_is_not_an_address(client, session, post_report):
+    """Issue 19 #6: an address_id is an id in the sender's registry, never stored as the address."""
+    before = _count(session, Report)
+    for fmt in ("json", "xml"):
+        r = post_report(fmt, lat=None, long=None, address_id="12345")
+        assert r.status_code == 400
+        if fmt == "json":
+            assert "address_string" in assert_json_errors(r, 400)[0]["description"]
+        else:
+            assert xml_errors(r.data)[0][0] == "400"
+    assert _count(session, Report) == before
+    r = post_report(address_id="12345")  # with a point: the point locates it, the id is not an address
+    assert r.status_code == 200
+    report = _report(session, r.get_json()[0]["service_request_id"])
+    assert report.address is None and report.lat is not None
+
+
+def test_a_closed_requests_time_and_notes_stay_at_its_closing(client, session, post_report):
+    """Issue 19 #6: later replies (and the automatic closing) do not move a closed request."""
+    base = datetime.now(UTC).replace(microsecond=0)
+    code = post_report().get_json()[0]["service_request_id"]
+    report = _report(session, code)
+    workflow.apply(session, report, "start", actor=DISPATCHER, expected_version=report.version)
+    workflow.apply(session, report, "resolve", actor=DISPATCHER, expected_version=report.version,
+                   reply="Đã thu gom sạch.", at=base + timedelta(hours=1))
+    workflow.apply(session, report, "reply", actor=DISPATCHER, expected_version=report.version,
+                   text="Cảm ơn anh/chị đã phản ánh.", at=base + timedelta(hours=2))
+    workflow.apply(session, report, "close", actor=DISPATCHER, expected_version=report.version,
+                   at=base + timedelta(hours=3))
+    session.flush()
+    closing = (base + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for rec in (client.get(f"/open311/v2/requests/{code}.json").get_json()[0],
+                client.get(f"/open311/v2/requests.json?service_request_id={code}").get_json()[0]):
+        assert (rec["status"], rec["status_notes"], rec["updated_datetime"]) == ("closed", "Đã thu gom sạch.", closing)
+    other = _report(session, post_report().get_json()[0]["service_request_id"])
+    workflow.apply(session, other, "not_competent", actor=DISPATCHER, expected_version=other.version,
+                   reason="Ngoài địa bàn", guidance="Vui lòng liên hệ UBND xã bên cạnh.", at=base + timedelta(hours=1))
+    workflow.apply(session, other, "reply", actor=DISPATCHER, expected_version=other.version,
+                   text="Đã chuyển thông tin.", at=base + timedelta(hours=2))
+    session.flush()
+    root = parse_xml(client.get(f"/open311/v2/requests/{other.code}.xml").data)
+    assert (root.findtext("request/status_notes"), root.findtext("request/updated_datetime")) == (
+        "Vui lòng liên hệ UBND xã bên cạnh.", closing)

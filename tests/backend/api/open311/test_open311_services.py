@@ -12,28 +12,105 @@ from o311_support import (
     validate,
     xml_errors,
 )
+from sqlmodel import select
+
+from backend.services.city import settings as city_settings
 
 
 @pytest.mark.parametrize("path", ["/open311/discovery", "/open311/v2/discovery"])
 def test_discovery_in_both_formats(client, city, path):
     r = client.get(path + ".json")
     assert r.status_code == 200
-    assert r.headers["Content-Type"] == "application/json"
+    assert r.headers["Content-Type"] == "application/json; charset=utf-8"
     body = r.get_json()
     validate(body, DISCOVERY_SCHEMA)
     assert body["endpoints"][0]["url"].endswith("/open311/v2")
-    assert {e["type"] for e in body["endpoints"]} == {"production", "test"}
     assert body["endpoints"][0]["specification"] == "http://wiki.open311.org/GeoReport_v2"
 
     x = client.get(path + ".xml")
-    assert x.status_code == 200 and x.headers["Content-Type"] == "text/xml"
+    assert x.status_code == 200 and x.headers["Content-Type"] == "text/xml; charset=utf-8"
     root = parse_xml(x.data)
     assert root.tag == "discovery"
     endpoints = root.findall("endpoints/endpoint")
-    assert len(endpoints) == 2
+    assert len(endpoints) == 1
     assert [f.text for f in endpoints[0].findall("formats/format")] == ["text/xml", "application/json"]
     assert root.findtext("changeset") == body["changeset"]
     assert r.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_discovery_is_utf8_with_a_vietnamese_contact(client, city):
+    """Issue 19 #6: a non-ASCII body declares its charset."""
+    for fmt, mime in (("json", "application/json"), ("xml", "text/xml")):
+        r = client.get(f"/open311/discovery.{fmt}")
+        assert r.headers["Content-Type"] == f"{mime}; charset=utf-8"
+        assert "Sóc Trăng" in r.data.decode("utf-8")
+
+
+def test_discovery_lists_only_real_endpoints(client, city, session):
+    """Issue 19 #5: no "test" endpoint pointing at production; one only when the city has a test server."""
+    body = client.get("/open311/discovery.json").get_json()
+    assert [e["type"] for e in body["endpoints"]] == ["production"]
+    city_settings.put(session, "open311_test_endpoint", "https://thu-nghiem.soctrang.example.vn/open311/v2")
+    body = client.get("/open311/discovery.json").get_json()
+    assert [(e["type"], e["url"]) for e in body["endpoints"]] == [
+        ("production", "http://localhost/open311/v2"),
+        ("test", "https://thu-nghiem.soctrang.example.vn/open311/v2")]
+    root = parse_xml(client.get("/open311/discovery.xml").data)
+    assert [e.findtext("type") for e in root.findall("endpoints/endpoint")] == ["production", "test"]
+    for bad in ("http://localhost/open311/v2", "javascript:alert(1)", 42):
+        city_settings.put(session, "open311_test_endpoint", bad)
+        body = client.get("/open311/discovery.json").get_json()
+        assert [e["type"] for e in body["endpoints"]] == ["production"], bad
+
+
+def test_discovery_changeset_follows_service_changes(client, city, session, post_report):
+    """Issue 19 #5: ``changeset`` is the time services or their definitions last changed."""
+    from datetime import UTC, datetime
+
+    from backend.models import Category, CitySetting
+    from backend.services.city import admin, staff
+
+    stamp = session.get(CitySetting, "catalog_version")
+    assert stamp is not None, "loading the city pack stamps the services"
+    stamp.updated_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)  # as if the pack was loaded then
+    session.add(stamp)
+    session.flush()
+    first = client.get("/open311/discovery.json").get_json()
+    assert first["changeset"] == first["endpoints"][0]["changeset"] == "2026-01-02T03:04:05Z"
+    post_report()  # a new report is not a change of services
+    assert client.get("/open311/discovery.json").get_json()["changeset"] == "2026-01-02T03:04:05Z"
+    pothole = session.exec(select(Category).where(Category.code == "duong-hu-hong")).one()
+    boss = staff.create_staff(session, email="quantri.o311@example.vn", password="mat-khau-dai-12345",
+                              role="admin", name="Quản trị")
+    admin.update_category(session, actor=boss, category_id=pothole.id, active=True, requires_after_photo=False,
+                          priority_default="urgent", default_unit_id=pothole.default_unit_id)
+    session.flush()
+    after = client.get("/open311/discovery.json").get_json()["changeset"]
+    assert after > "2026-01-02T03:04:05Z" and after <= datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp.updated_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    session.add(stamp)
+    session.flush()
+    pothole.attributes = [*pothole.attributes, {"code": "ghi-chu", "variable": False, "datatype": "string",
+                                                "description_vi": "Ổ gà sâu hơn 10 cm xin gọi 1022."}]
+    session.add(pothole)
+    session.flush()
+    assert client.get("/open311/discovery.json").get_json()["changeset"] > "2026-01-02T03:04:05Z"
+
+
+def test_informational_attributes_need_the_definition(client, city, session):
+    """Issue 19 #6: a service whose only attributes are ``variable=false`` says ``metadata=true``."""
+    from backend.models import Category
+
+    litter = session.exec(select(Category).where(Category.code == "rac-thai")).one()
+    litter.attributes = [{"code": "luu-y", "variable": False, "datatype": "string", "order": 1,
+                          "description_vi": "Rác y tế xin gọi đường dây nóng 1022."}]
+    session.add(litter)
+    session.flush()
+    services = {s["service_code"]: s for s in client.get("/open311/v2/services.json").get_json()}
+    assert services["rac-thai"]["metadata"] is True
+    definition = client.get("/open311/v2/services/rac-thai.json").get_json()
+    assert [(a["code"], a["variable"]) for a in definition["attributes"]] == [("luu-y", False)]
+    assert services["dien"]["metadata"] is False
 
 
 def test_service_list_json(client, city):
@@ -121,10 +198,10 @@ def test_unknown_paths_formats_and_methods_get_the_error_array(client, city):
     r = client.get("/open311/v2/services/rac-thai")  # no suffix: XML error
     assert r.status_code == 404 and xml_errors(r.data)
     r = client.delete("/open311/v2/services.json")
-    assert_json_errors(r, 405)
-    assert "GET" in r.headers["Allow"]
+    body = assert_json_errors(r, 400)  # issue 19 #6: the spec's "400 for everything else"
+    assert body[0]["code"] == 405 and "GET" in r.headers["Allow"]
     r = client.post("/open311/v2/services.xml")
-    assert r.status_code == 405 and xml_errors(r.data)
+    assert r.status_code == 400 and xml_errors(r.data)[0][0] == "405"
 
 
 def test_jurisdiction_empty_is_absent_right_one_ok_wrong_one_404(client, city):

@@ -1,4 +1,8 @@
-"""mySociety servicerequestupdates: a department's own system drives its reports; the updates feed."""
+"""mySociety servicerequestupdates from a unit key: a department's own system drives its reports; the feed.
+
+The status table and the update-id rule are in ``docs/open311.md`` §2.5–2.6; senders (the key that
+created a report) are in ``test_open311_senders.py``.
+"""
 
 from __future__ import annotations
 
@@ -63,7 +67,7 @@ def test_fixed_resolves_the_report_with_the_client_as_actor(client, session, rep
     feed = client.get(f"/open311/v2/servicerequestupdates.json?start_date={since}").get_json()
     validate(feed, UPDATES_SCHEMA)
     fixed = [u for u in feed if u["service_request_id"] == report.code and u["status"] == "fixed"]
-    assert fixed and fixed[0]["update_id"] == str(event.id)
+    assert fixed and fixed[0]["update_id"] == str(event.id) == body[0]["update_id"]
     assert fixed[0]["description"] == "Đã thu gom sạch rác."
 
 
@@ -94,25 +98,40 @@ def test_key_bound_to_another_unit_is_refused(client, session, city, report, sen
 
 
 @pytest.mark.parametrize(("status", "state"), [
-    ("IN_PROGRESS", "in_progress"), ("in_progress", "in_progress"), ("OPEN", "acknowledged"),
-    ("INVESTIGATING", "acknowledged"), ("NOT_COUNCILS_RESPONSIBILITY", "not_competent"),
-    ("NO_FURTHER_ACTION", "rejected"), ("UNCHANGED", "assigned"), ("closed", "resolved")])
+    ("IN_PROGRESS", "in_progress"), ("in_progress", "in_progress"), ("ACTION_SCHEDULED", "in_progress"),
+    ("PLANNED", "in_progress"), ("OPEN", "assigned"), ("INVESTIGATING", "acknowledged"),
+    ("NOT_COUNCILS_RESPONSIBILITY", "not_competent"), ("NO_FURTHER_ACTION", "rejected"), ("CANCELLED", "rejected"),
+    ("UNCHANGED", "assigned"), ("closed", "resolved"), ("INTERNAL_REFERRAL", "triage"), ("FOR_TRIAGE", "triage")])
 def test_status_mapping(session, report, send, status, state):
     r = send(report, status)
     assert r.status_code == 200, r.get_data(as_text=True)
     session.refresh(report)
     assert report.status == state
+    event = session.get(ReportEvent, int(r.get_json()[0]["update_id"]))
+    assert event.report_id == report.id
+    assert event.data["open311_status"] == status.upper(), "the sender's own word stays on the event"
 
 
-def test_duplicate_with_the_original_code(session, report, send, post_report):
+def test_duplicate_with_the_original_code(client, session, report, send, post_report):
     original = post_report().get_json()[0]["service_request_id"]
-    r = send(report, "DUPLICATE", description=f"Trùng với phản ánh {original}")
+    r = send(report, "DUPLICATE", description=f"Trùng với phản ánh {original}, đã gộp để xử lý chung.")
     assert r.status_code == 200, r.get_data(as_text=True)
     session.refresh(report)
     assert report.status == "duplicate"
+    other = post_report().get_json()[0]["service_request_id"]
+    r = send(other, "DUPLICATE", description="Đã gộp.", update_id="d-param", duplicate_of=original)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert session.exec(select(Report).where(Report.code == other)).one().status == "duplicate"
     r = send(original, "DUPLICATE", description="Không rõ trùng với phản ánh nào", update_id="d2")
     assert r.status_code == 200
     assert session.exec(select(Report).where(Report.code == original)).one().status == "assigned"
+    feed = {u["update_id"]: u for u in client.get("/open311/v2/servicerequestupdates.json").get_json()}
+    first = feed[str(_events(session, report)[-1].id)]
+    assert (first["status"], first["description"]) == (
+        "duplicate", f"Trùng với phản ánh {original}, đã gộp để xử lý chung."), "issue 19 #4: the text is kept"
+    assert first["extras"] == {"duplicate_of": original}
+    no_code = feed[r.get_json()[0]["update_id"]]
+    assert (no_code["status"], no_code["description"]) == ("open", "Không rõ trùng với phản ánh nào")
 
 
 def test_progression_and_repeats_become_replies(session, report, send):
@@ -226,4 +245,68 @@ def test_post_update_xml_response(session, report, send):
     root = parse_xml(r.data)
     assert root.tag == "service_request_updates"
     (update,) = root.findall("request_update")
-    assert update.findtext("update_id") == str(session.exec(select(ExternalUpdate.id)).one())
+    assert update.findtext("update_id") == str(session.exec(select(ExternalUpdate.event_id)).one())
+
+
+# --------------------------------------------------------------------------- issue 19: words, ids, statuses
+
+
+def _feed(client) -> list[dict]:
+    since = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    feed = client.get(f"/open311/v2/servicerequestupdates.json?start_date={since}").get_json()
+    validate(feed, UPDATES_SCHEMA)
+    return feed
+
+
+@pytest.mark.parametrize(("status", "published", "state"), [
+    ("INVESTIGATING", "investigating", "acknowledged"), ("IN_PROGRESS", "in_progress", "in_progress"),
+    ("ACTION_SCHEDULED", "action_scheduled", "in_progress"), ("OPEN", "open", "assigned")])
+def test_unit_status_updates_keep_their_text(client, session, report, send, status, published, state):
+    """Issue 19 #1: the text of an INVESTIGATING / IN_PROGRESS / ACTION_SCHEDULED / OPEN update is kept."""
+    text = f"Đội thu gom đã ghi nhận ({status.lower()}), dự kiến xử lý trong buổi chiều."
+    r = send(report, status, description=text)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    session.refresh(report)
+    assert report.status == state
+    (update,) = [u for u in _feed(client) if u["service_request_id"] == report.code]
+    assert (update["update_id"], update["status"], update["description"]) == (
+        r.get_json()[0]["update_id"], published, text)
+    record = client.get(f"/open311/v2/requests/{report.code}.json").get_json()[0]
+    assert record["status_notes"] == text
+
+
+def test_the_id_a_post_returns_is_the_id_the_feed_publishes(client, session, report, send):
+    """Issue 19 #2: one update, one id — in the POST's answer, in the feed (JSON and XML), on a repeat."""
+    returned = [send(report, s, update_id=f"u-{s}", description=f"Cập nhật {s}").get_json()[0]["update_id"]
+                for s in ("IN_PROGRESS", "FIXED")]
+    published = [u["update_id"] for u in _feed(client) if u["service_request_id"] == report.code]
+    assert published == returned
+    root = parse_xml(client.get("/open311/v2/servicerequestupdates.xml").data)
+    assert [u.findtext("update_id") for u in root.findall("request_update")
+            if u.findtext("service_request_id") == report.code] == returned
+    again = send(report, "FIXED", "xml", update_id="u-FIXED", description="Cập nhật FIXED")
+    assert parse_xml(again.data).findtext("request_update/update_id") == returned[1]
+
+
+def test_extended_statuses_are_published_as_posted(client, session, report, send, post_report):
+    """Issue 19 #4: ACTION_SCHEDULED stays action_scheduled; a posted word untrue of our state is not used."""
+    scheduled = send(report, "ACTION_SCHEDULED", description="Đã xếp lịch thu gom 14 giờ.").get_json()[0]
+    investigating = send(report, "INVESTIGATING", update_id="i", description="Đang xác minh thêm.").get_json()[0]
+    other = post_report().get_json()[0]["service_request_id"]
+    cancelled = send(other, "CANCELLED", update_id="c", description="Người dân đã tự xử lý.").get_json()[0]
+    feed = {u["update_id"]: u for u in _feed(client)}
+    assert feed[scheduled["update_id"]]["status"] == "action_scheduled"
+    assert feed[investigating["update_id"]]["status"] == "investigating"
+    assert feed[cancelled["update_id"]]["status"] == "cancelled"
+    assert session.exec(select(Report).where(Report.code == other)).one().status == "rejected"
+    session.refresh(report)
+    assert report.status == "in_progress"
+
+
+def test_a_reply_is_published_with_the_state_it_was_made_in(client, session, report, send):
+    """FixMyStreet applies a pulled update's status: an old reply must not carry today's state."""
+    reply = send(report, "UNCHANGED", update_id="r", description="Chúng tôi đã nhận thông tin.").get_json()[0]
+    fixed = send(report, "FIXED", update_id="f", description="Đã thu gom.").get_json()[0]
+    feed = {u["update_id"]: u for u in _feed(client)}
+    assert (feed[reply["update_id"]]["status"], feed[fixed["update_id"]]["status"]) == ("open", "fixed")
+    assert "unchanged" not in {u["status"] for u in feed.values()}

@@ -3,8 +3,8 @@ the month's paid-message counts, and identities.phone / phone_consented_at (the 
 for ZNS notifications; personal data, erased with the identity by retention).
 
 Revision ID: 0017
-Revises: 0004
-Create Date: 2026-11-23 01:00:00
+Revises: 0019
+Create Date: 2026-12-06 04:00:00
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alembic import op
 from backend.models.base import UTCDateTime
 
 revision: str = "0017"
-down_revision: str | Sequence[str] | None = "0004"
+down_revision: str | Sequence[str] | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
