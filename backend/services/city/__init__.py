@@ -6,7 +6,8 @@ Everything else builds on this package; it imports no other capability.
 Public functions (channels import these names from ``backend.services.city``):
 
 - settings: ``city_name timezone hotlines jurisdiction_id moderation_required quiet_hours
-  reopen_window_days close_after_days open311_sender_status_changes setting``;
+  reopen_window_days close_after_days open311_sender_status_changes setting zalo_policy``;
+- Zalo messaging policy (windows, ZNS templates): ``ZaloPolicy ZnsTemplate ZNS_FIELDS``;
 - calendar: ``WorkingCalendar load_calendar set_override remove_override parse_duration``;
 - routing: ``route triage_unit within_city Route``;
 - the city pack: ``read_pack load_city_pack load_demo``;
@@ -60,6 +61,7 @@ from backend.services.city.clients import authenticate as authenticate_client
 from backend.services.city.clients import create_client
 from backend.services.city.clients import revoke as revoke_client
 from backend.services.city.loading import load_city_pack, load_demo, read_pack
+from backend.services.city.messaging import ZNS_FIELDS, ZaloPolicy, ZnsTemplate
 from backend.services.city.routing import Route, route, triage_unit, within_city
 from backend.services.city.settings import (
     city_name,
@@ -71,6 +73,7 @@ from backend.services.city.settings import (
     quiet_hours,
     reopen_window_days,
     timezone,
+    zalo_policy,
 )
 from backend.services.city.settings import get as setting
 from backend.services.city.staff import authenticate as authenticate_staff
@@ -78,8 +81,11 @@ from backend.services.city.staff import change_password, create_staff
 from backend.services.city.staff import get as get_staff
 
 __all__ = [
+    "ZNS_FIELDS",
     "Route",
     "WorkingCalendar",
+    "ZaloPolicy",
+    "ZnsTemplate",
     "active_categories",
     "admin_create_staff",
     "authenticate_client",
@@ -130,4 +136,5 @@ __all__ = [
     "update_category",
     "visible_unit_ids",
     "within_city",
+    "zalo_policy",
 ]

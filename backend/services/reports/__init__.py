@@ -11,7 +11,8 @@ Public functions:
 - idempotency: ``claim_key complete_key request_hash once_per_sender sent_report``;
 - reading: ``get_by_code state_label open311_status public_timeline public_text states_after EVENT_LABELS
   STATE_LABELS list_reports ReportFilter parse_bbox nearby_open NEARBY_LIMIT report_flags haversine_m``;
-- staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``.
+- staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``;
+- the reporter's signed link: ``reporter_link``.
 """
 
 from backend.services.reports.codes import find_code, is_code, normalize_code
@@ -19,6 +20,7 @@ from backend.services.reports.idempotency import claim as claim_key
 from backend.services.reports.idempotency import complete as complete_key
 from backend.services.reports.idempotency import once_per_sender, request_hash, sent_report
 from backend.services.reports.intake import NewReport, create_report, submit
+from backend.services.reports.links import reporter_link
 from backend.services.reports.lookup import (
     EVENT_LABELS,
     NEARBY_LIMIT,
@@ -41,9 +43,41 @@ from backend.services.reports.page import build as build_page
 from backend.services.reports.transitions import TRANSITIONS
 from backend.services.reports.workflow import allowed_actions, apply, close_resolved, reopen_deadline
 
-__all__ = ["ACTION_LABELS", "EVENT_LABELS", "NEARBY_LIMIT", "STATE_LABELS", "TRANSITIONS", "NewReport",
-           "ReportFilter", "ReportPage", "allowed_actions", "apply", "build_page", "claim_key", "close_resolved",
-           "complete_key", "create_report", "find_code", "get_by_code", "haversine_m", "is_code", "list_reports",
-           "nearby_open", "normalize_code", "once_per_sender", "open311_status", "parse_bbox", "public_text",
-           "public_timeline", "reopen_deadline", "report_flags", "reporter_contact", "request_hash", "sent_report",
-           "state_label", "states_after", "submit"]
+__all__ = [
+    "ACTION_LABELS",
+    "EVENT_LABELS",
+    "NEARBY_LIMIT",
+    "STATE_LABELS",
+    "TRANSITIONS",
+    "NewReport",
+    "ReportFilter",
+    "ReportPage",
+    "allowed_actions",
+    "apply",
+    "build_page",
+    "claim_key",
+    "close_resolved",
+    "complete_key",
+    "create_report",
+    "find_code",
+    "get_by_code",
+    "haversine_m",
+    "is_code",
+    "list_reports",
+    "nearby_open",
+    "normalize_code",
+    "once_per_sender",
+    "open311_status",
+    "parse_bbox",
+    "public_text",
+    "public_timeline",
+    "reopen_deadline",
+    "report_flags",
+    "reporter_contact",
+    "reporter_link",
+    "request_hash",
+    "sent_report",
+    "state_label",
+    "states_after",
+    "submit",
+]
