@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "dev-insecure-change-me"  # noqa: S105 - the placeholder production refuses
@@ -78,8 +78,12 @@ class Settings(BaseSettings):
     zalo_refresh_token: str = ""
     zalo_api_base: str = "https://openapi.zalo.me"
     zalo_oauth_base: str = "https://oauth.zaloapp.com"
+    zalo_zns_base: str = "https://business.openapi.zalo.me"
     zalo_media_hosts: str = "zdn.vn,zadn.vn,dlfl.vn"
-    zalo_signature_max_age_s: int = 3600
+    # how old a new webhook event may be (Zalo retries an unanswered event for ~110 min); a known
+    # event is answered "duplicate" whatever its age. ZALO_SIGNATURE_MAX_AGE_S is the former name.
+    zalo_event_max_age_s: int = Field(default=3 * 3600, ge=60, validation_alias=AliasChoices(
+        "zalo_event_max_age_s", "zalo_signature_max_age_s"))
 
     # e-mail to units (optional)
     smtp_url: str | None = None

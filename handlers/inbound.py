@@ -11,6 +11,9 @@
    ``bots.zalo.outbound``. A retry after a Zalo outage resends only what was not sent; a user who
    cannot be reached (not a follower, outside the window) ends ``undeliverable`` with the reason.
 
+A user who writes without following the OA (``anonymous_send_*``) gets a note that reports need a
+followed OA (template ``anonymous_reply``, at most once per 12 hours), no resident and no report.
+
 Report updates (routed, acknowledged, resolved...) reach Zalo residents through the notifications
 jobs, which use the same ``bots.zalo.outbound`` sender.
 """
@@ -18,6 +21,7 @@ jobs, which use the same ``bots.zalo.outbound`` sender.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlmodel import Session, select
 
@@ -34,6 +38,7 @@ from bots.zalo import events, outbound
 log = logging.getLogger(__name__)
 
 CHANNEL = "zalo"
+ANONYMOUS_QUIET = timedelta(hours=12)
 
 
 def process_inbound(session: Session, *, inbound_id: int) -> None:
@@ -60,8 +65,27 @@ def process_inbound(session: Session, *, inbound_id: int) -> None:
     settings = queue.runtime().config["settings"]
     senders: dict[str, notify.Sender] = {CHANNEL: lambda d: outbound.send_notification(settings, d)}
     for delivery in pending:
-        notify.attempt(session, delivery, senders=senders)
+        try:
+            notify.attempt(session, delivery, senders=senders)
+        except notify.RetryLater:
+            if not notify.reschedule_after_quota(session, delivery, now=utcnow()):
+                raise
         session.commit()
+
+
+def _answer_anonymous(session: Session, row: InboundMessage, anonymous_id: str, conversation_id: str) -> None:
+    """A user who does not follow the OA: the note that reports need a followed OA (no resident, no
+    report: we could never tell them the outcome), at most once per :data:`ANONYMOUS_QUIET` per user."""
+    since = utcnow() - ANONYMOUS_QUIET
+    told = session.exec(select(Delivery.id).where(Delivery.channel == CHANNEL, Delivery.target == anonymous_id,
+                                                  Delivery.template == outbound.ANONYMOUS_TEMPLATE,
+                                                  Delivery.created_at >= since).limit(1)).first()
+    if told is not None:
+        return
+    session.add(Delivery(dedupe_key=f"{CHANNEL}:inbound:{row.id}:0", recipient_kind="anonymous", channel=CHANNEL,
+                         target=anonymous_id, template=outbound.ANONYMOUS_TEMPLATE, body=chat.ANONYMOUS_NOTE,
+                         payload={"inbound_id": row.id, "conversation_id": conversation_id}))
+    session.flush()
 
 
 def _apologise(session: Session, row: InboundMessage) -> None:
@@ -69,6 +93,13 @@ def _apologise(session: Session, row: InboundMessage) -> None:
     row.processed_at = utcnow()
     row.error = "dialogue failed; apology sent"
     session.add(row)
+    anonymous = events.anonymous_recipient(row.payload) if row.channel == CHANNEL else None
+    if anonymous is not None:
+        session.add(Delivery(dedupe_key=f"{CHANNEL}:inbound:{row.id}:0", recipient_kind="anonymous", channel=CHANNEL,
+                             target=anonymous[0], template=outbound.ANONYMOUS_TEMPLATE, body=FAILED_GENERIC,
+                             payload={"inbound_id": row.id, "conversation_id": anonymous[1]}))
+        session.flush()
+        return
     incoming = events.to_incoming(row.payload, channel=CHANNEL) if row.channel == CHANNEL else None
     if incoming is not None and incoming.user_id:
         session.add(Delivery(dedupe_key=f"{CHANNEL}:inbound:{row.id}:0", recipient_kind="resident", channel=CHANNEL,
@@ -78,9 +109,13 @@ def _apologise(session: Session, row: InboundMessage) -> None:
 
 
 def _converse(session: Session, row: InboundMessage) -> None:
-    incoming = events.to_incoming(row.payload, channel=CHANNEL) if row.channel == CHANNEL else None
     row.processed_at = utcnow()
     session.add(row)
+    anonymous = events.anonymous_recipient(row.payload) if row.channel == CHANNEL else None
+    if anonymous is not None:
+        _answer_anonymous(session, row, *anonymous)
+        return
+    incoming = events.to_incoming(row.payload, channel=CHANNEL) if row.channel == CHANNEL else None
     if incoming is None or not incoming.user_id:
         return
     replies = chat.handle(session, incoming=incoming)

@@ -43,7 +43,12 @@ def send_delivery(session: Session, *, delivery_id: int) -> None:
             log.info("delivery %s deferred %s by quiet hours", delivery.id, wait)
             queue.enqueue(session, "handlers.notifications.send_delivery", _delay=wait, delivery_id=delivery.id)
             return
-    notify.attempt(session, delivery, senders=_senders())
+    try:
+        notify.attempt(session, delivery, senders=_senders())
+    except notify.RetryLater:
+        # a quota ran out (or ZNS's night ban): hours, not the job's seconds-to-minutes back-off
+        if not notify.reschedule_after_quota(session, delivery, now=utcnow(), tz=city.timezone(session)):
+            raise
 
 
 def _senders() -> dict[str, notify.Sender]:

@@ -20,12 +20,26 @@ class SendState(StrEnum):
     UNDELIVERABLE = "undeliverable"
 
 
+class Tier(StrEnum):
+    """How a Zalo delivery went out (what the city pays for): a free or a paid customer-service
+    message, or a ZNS template message by phone number."""
+
+    CS_FREE = "cs_free"
+    CS_PAID = "cs_paid"
+    ZNS = "zns"
+
+
+PAID_TIERS = (Tier.CS_PAID, Tier.ZNS)
+
+
 class Delivery(SQLModel, table=True):
-    """``dedupe_key`` is deterministic (event x recipient x channel x target) and unique."""
+    """``dedupe_key`` is deterministic (event x recipient x channel x target) and unique. ``tier`` is
+    set on Zalo deliveries once a tier was chosen (see ``Tier``)."""
 
     __tablename__ = "deliveries"
     __table_args__ = (Index("ix_deliveries_state", "send_state", "created_at"),
-                      Index("ix_deliveries_recipient", "recipient_kind", "recipient_id", "created_at"))
+                      Index("ix_deliveries_recipient", "recipient_kind", "recipient_id", "created_at"),
+                      Index("ix_deliveries_tier", "tier", "sent_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=255, unique=True)
@@ -41,6 +55,7 @@ class Delivery(SQLModel, table=True):
     body: str = Field(default="", max_length=4000)
     payload: dict[str, Any] = json_field()
     send_state: str = Field(default=SendState.PENDING, max_length=16)
+    tier: str | None = Field(default=None, max_length=8)
     #: the attempt that claimed the row (``sending``): only it may record the outcome
     attempt_id: str | None = Field(default=None, max_length=32)
     attempts: int = 0

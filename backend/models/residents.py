@@ -24,7 +24,11 @@ class Resident(SQLModel, table=True):
 
 
 class Identity(SQLModel, table=True):
-    """``provider``: firebase | zalo | open311 | phone. ``subject`` is the id on that provider."""
+    """``provider``: firebase | zalo | open311 | phone. ``subject`` is the id on that provider.
+
+    ``phone`` (``84…``) is personal data the resident consented to share on that channel for
+    notifications (Zalo: ZNS messages), with ``phone_consented_at``; it is shielded like the other
+    contact data and erased by retention with the identity."""
 
     __tablename__ = "identities"
     __table_args__ = (UniqueConstraint("provider", "subject", name="uq_identity"),)
@@ -35,6 +39,8 @@ class Identity(SQLModel, table=True):
     subject: str = Field(max_length=255)
     data: dict[str, Any] = json_field()
     last_interaction_at: datetime | None = dt_field()
+    phone: str | None = Field(default=None, max_length=16)
+    phone_consented_at: datetime | None = dt_field()
     created_at: datetime = dt_field(default_now=True)
 
 

@@ -1,4 +1,5 @@
-"""Admin pages: staff accounts, units, categories, routing rules, calendar, reply templates, API clients."""
+"""Admin pages: staff accounts, units, categories, routing rules, calendar, reply templates, API clients,
+notifications that could not be sent, and the month's Zalo messages per unit (what the city pays for)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlmodel import col, select
 from backend.db import request_session
 from backend.errors import InvalidInput
 from backend.models.areas import Area
+from backend.models.base import utcnow
 from backend.models.calendar import CalendarOverride
 from backend.models.categories import Category
 from backend.models.clients import ApiClient
@@ -219,11 +221,34 @@ def client_revoke(client_id: int) -> Any:
     return _done("web_admin.clients", _("Đã thu hồi khóa API."))
 
 
+@bp.get("/zalo")
+def zalo() -> Any:
+    """The month's Zalo messages per unit by tier: free and paid customer-service messages, ZNS."""
+    session = request_session()
+    tz = city.timezone(session)
+    raw = (request.args.get("month") or "").strip()
+    month = _month(raw) if raw else common.localtime(utcnow(), "%Y-%m")
+    if month is None:
+        return common.error_page(400, _("Tháng không hợp lệ: cần dạng NNNN-TT, ví dụ 2026-11."))
+    bills = notify.paid_counts(session, month=date.fromisoformat(month + "-01"), tz=tz)
+    return render_template("web/admin/zalo.html", bills=bills, month=month, policy=city.zalo_policy(session),
+                           totals={k: sum(getattr(b, k) for b in bills) for k in ("cs_free", "cs_paid", "zns", "paid")})
+
+
+def _month(raw: str) -> str | None:
+    """``YYYY-MM`` between 2000 and 2100, else None."""
+    try:
+        first = date.fromisoformat(raw + "-01")
+    except ValueError:
+        return None
+    return raw if len(raw) == 7 and 2000 <= first.year <= 2100 else None
+
+
 @bp.get("/deliveries")
 def deliveries() -> Any:
     """Failed and undeliverable notifications, newest first, with a retry button each."""
     session = request_session()
-    return render_template("web/admin/deliveries.html", rows=notify.problems(session),
+    return render_template("web/admin/deliveries.html", rows=notify.problems(session), reasons=notify.DELIVERY_REASONS,
                            summary=notify.stuck_summary(session))
 
 

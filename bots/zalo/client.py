@@ -10,7 +10,13 @@ Method names follow the community ``zalo_sdk.oa.Client`` (``send_message``, ``up
 - ``ZaloUnreachable`` (-213 not a follower, -217, -227; ``ZaloOutsideWindow`` -230/-232): the user
   cannot be messaged now; callers record the delivery as not sent, with the reason;
 - ``ZaloUnavailable``: timeouts, connection errors, HTTP 5xx, non-JSON bodies (the job is retried);
+- ``ZaloQuota`` (-211, -218; ZNS -115, -144, and ``ZaloNightBan`` -133): nothing sent, try again later;
 - ``ZaloRefreshError``: OAuth refused the refresh token (an OA admin must re-consent).
+
+ZNS (template messages by phone number) lives on another host (``zns_base``, Zalo's
+``business.openapi.zalo.me``) with its own error codes: -124 is an invalid access token (refreshed
+like -216), ``ZaloZnsRejected`` a bad phone/template/data (permanent), ``ZaloZnsUnreachable`` a phone
+ZNS cannot reach. Shapes and sources: ``docs/zalo.md``.
 """
 
 from __future__ import annotations
@@ -31,27 +37,36 @@ from bots.zalo.types import (  # noqa: F401 - re-exported: the client's errors a
     TokenProvider,
     ZaloAuthError,
     ZaloError,
+    ZaloNightBan,
     ZaloNotFollower,
     ZaloOutsideWindow,
+    ZaloQuota,
     ZaloRateLimited,
     ZaloRefreshError,
     ZaloUnavailable,
     ZaloUnreachable,
+    ZaloZnsRejected,
+    ZaloZnsUnreachable,
     error_for,
+    zns_error_for,
 )
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE = "https://openapi.zalo.me"
 DEFAULT_OAUTH_BASE = "https://oauth.zaloapp.com"
+DEFAULT_ZNS_BASE = "https://business.openapi.zalo.me"
 TEXT_LIMIT = 2000
+#: -240: "MessageV2 API has been shut down" (the anonymous reply is documented on v2 only)
+V2_SHUT_DOWN = -240
 
 
 class Client:
     """Zalo OA API client. ``tokens`` supplies (and refreshes) the access token."""
 
     def __init__(self, *, app_id: str = "", app_secret: str = "", api_base: str = DEFAULT_API_BASE,
-                 oauth_base: str = DEFAULT_OAUTH_BASE, tokens: TokenProvider | None = None,
+                 oauth_base: str = DEFAULT_OAUTH_BASE, zns_base: str = DEFAULT_ZNS_BASE,
+                 tokens: TokenProvider | None = None,
                  timeout: tuple[float, float] = (3.05, 10.0), rate_limit_retries: int = 3,
                  backoff_s: float = 0.5, http: requests.Session | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -59,6 +74,7 @@ class Client:
         self.app_secret = app_secret
         self.api_base = api_base.rstrip("/")
         self.oauth_base = oauth_base.rstrip("/")
+        self.zns_base = zns_base.rstrip("/")
         self.tokens: TokenProvider = tokens or StaticTokens("")
         self.timeout = timeout
         self.rate_limit_retries = rate_limit_retries
@@ -96,6 +112,33 @@ class Client:
             raise ValueError("send_image needs attachment_id or url")
         attachment = {"type": "template", "payload": {"template_type": "media", "elements": [element]}}
         return self.send_message(user_id, text=caption, attachment=attachment)
+
+    def send_request_user_info(self, user_id: str, *, title: str, subtitle: str, image_url: str) -> dict[str, Any]:
+        """The request-user-info card (one element); the answer comes later as ``user_submit_info``."""
+        element = {"title": title[:100], "subtitle": subtitle[:500], "image_url": image_url}
+        attachment = {"type": "template", "payload": {"template_type": "request_user_info", "elements": [element]}}
+        return self.send_message(user_id, attachment=attachment)
+
+    def send_anonymous(self, anonymous_id: str, conversation_id: str, text: str) -> dict[str, Any]:
+        """Answer a user who wrote without following the OA (``anonymous_send_*``): documented on
+        ``/v2.0/oa/message`` only; if Zalo answers -240 (v2 shut down), the same body on ``/v3.0/oa/message/cs``."""
+        body = {"recipient": {"anonymous_id": str(anonymous_id), "conversation_id": str(conversation_id)},
+                "message": {"text": text[:TEXT_LIMIT]}}
+        try:
+            return self._call("POST", "/v2.0/oa/message", json_body=body).get("data") or {}
+        except ZaloError as exc:
+            if exc.code != V2_SHUT_DOWN:
+                raise
+        return self._call("POST", "/v3.0/oa/message/cs", json_body=body).get("data") or {}
+
+    def send_zns(self, phone: str, *, template_id: str, template_data: dict[str, str],
+                 tracking_id: str | None = None) -> dict[str, Any]:
+        """``POST {zns_base}/message/template``: a ZNS template message to ``phone`` (``84…``), with the
+        OA's access token. Returns the ``data`` object (``msg_id``, ``sent_time``, ``quota``)."""
+        body: dict[str, Any] = {"phone": phone, "template_id": str(template_id), "template_data": template_data}
+        if tracking_id:
+            body["tracking_id"] = tracking_id[:48]
+        return self._call("POST", "/message/template", json_body=body, zns=True).get("data") or {}
 
     # ------------------------------------------------------------------ uploads and users
 
@@ -150,13 +193,13 @@ class Client:
     # ------------------------------------------------------------------ plumbing
 
     def _call(self, method: str, path: str, *, json_body: Any = None, params: dict[str, str] | None = None,
-              files: dict[str, Any] | None = None) -> dict[str, Any]:
+              files: dict[str, Any] | None = None, zns: bool = False) -> dict[str, Any]:
         refreshed = False
         limited = 0
         while True:
             token = self.tokens.access_token()
             try:
-                return self._once(method, path, token, json_body=json_body, params=params, files=files)
+                return self._once(method, path, token, json_body=json_body, params=params, files=files, zns=zns)
             except ZaloAuthError:
                 if refreshed:
                     raise
@@ -172,10 +215,11 @@ class Client:
                 self.sleep(delay)
 
     def _once(self, method: str, path: str, token: str, *, json_body: Any, params: dict[str, str] | None,
-              files: dict[str, Any] | None) -> dict[str, Any]:
+              files: dict[str, Any] | None, zns: bool) -> dict[str, Any]:
         headers = {"access_token": token}
+        base = self.zns_base if zns else self.api_base
         try:
-            resp = self.http.request(method, self.api_base + path, json=json_body, params=params, files=files,
+            resp = self.http.request(method, base + path, json=json_body, params=params, files=files,
                                      headers=headers, timeout=self.timeout)
         except requests.RequestException as exc:
             raise ZaloUnavailable(-1, f"{path}: {type(exc).__name__}") from exc
@@ -190,8 +234,8 @@ class Client:
             raise ZaloUnavailable(-1, f"{path}: unexpected answer", http_status=resp.status_code)
         code = _int(body.get("error"), 0)
         if code != 0 or resp.status_code >= 400:
-            raise error_for(code or -resp.status_code, str(body.get("message") or "")[:300],
-                            http_status=resp.status_code)
+            typed = zns_error_for if zns else error_for
+            raise typed(code or -resp.status_code, str(body.get("message") or "")[:300], http_status=resp.status_code)
         return body
 
 
@@ -208,7 +252,8 @@ def from_settings(settings: Any, db: Any, **kwargs: Any) -> Client:
 
     client = Client(app_id=settings.zalo_app_id, app_secret=settings.zalo_app_secret,
                     api_base=settings.zalo_api_base or DEFAULT_API_BASE,
-                    oauth_base=settings.zalo_oauth_base or DEFAULT_OAUTH_BASE, **kwargs)
+                    oauth_base=settings.zalo_oauth_base or DEFAULT_OAUTH_BASE,
+                    zns_base=settings.zalo_zns_base or DEFAULT_ZNS_BASE, **kwargs)
     client.tokens = TokenStore(db, refresher=client.refresh_access_token,
                                bootstrap_access=settings.zalo_access_token,
                                bootstrap_refresh=settings.zalo_refresh_token)

@@ -24,8 +24,10 @@ USER_EVENT_PREFIX = "user_send_"
 ECHO_PREFIX = "oa_send_"
 #: delivery receipts: stored, never processed
 RECEIPT_EVENTS = frozenset({"user_received_message", "user_seen_message"})
-#: events that lead to a bot answer
-ACTIONABLE_EVENTS = frozenset({"follow"})
+#: a user who does not follow the OA writes from its page: answered, never a report
+ANONYMOUS_PREFIX = "anonymous_send_"
+#: other events that lead to a bot answer (user_submit_info: the answer to the request-user-info card)
+ACTIONABLE_EVENTS = frozenset({"follow", "user_submit_info"})
 
 
 def compute_signature(app_id: str, raw: bytes, timestamp: str, oa_secret_key: str) -> str:
@@ -53,15 +55,23 @@ def timestamp_of(payload: dict[str, Any], header: str | None = None) -> str:
     return str(value)
 
 
-def is_fresh(timestamp: str, *, max_age_s: int, now: float | None = None) -> bool:
-    """True if the epoch-ms ``timestamp`` is within ``max_age_s`` of now (either direction)."""
+#: how far ahead of our clock a signed event may claim to be (clock skew), in seconds
+MAX_FUTURE_S = 300
+
+
+def is_fresh(timestamp: str, *, max_age_s: int, max_future_s: int = MAX_FUTURE_S, now: float | None = None) -> bool:
+    """True if the epoch-ms ``timestamp`` is at most ``max_age_s`` old and at most ``max_future_s`` ahead.
+
+    The age window must cover Zalo's retry ladder (30 s, 5, 15, 30 min, 1 h: ~110 min after the first
+    attempt); the future bound is only clock skew, so a signed event cannot be kept for a later replay.
+    """
     try:
         ts = int(float(timestamp))
     except (TypeError, ValueError, OverflowError):  # "1e400" is inf: not a time
         return False
     ts_s = ts / 1000.0 if ts > 10**11 else float(ts)  # milliseconds, or seconds
     now = time.time() if now is None else now
-    return abs(now - ts_s) <= max_age_s
+    return -max_future_s <= now - ts_s <= max_age_s
 
 
 @dataclass
@@ -79,9 +89,14 @@ class ZaloEvent:
         return self.event_name.startswith(ECHO_PREFIX)
 
     @property
+    def is_anonymous(self) -> bool:
+        return self.event_name.startswith(ANONYMOUS_PREFIX)
+
+    @property
     def needs_processing(self) -> bool:
-        """User messages and follows get an answer; receipts, unfollows and the rest are only stored."""
-        return bool(self.user_id) and (self.event_name.startswith(USER_EVENT_PREFIX)
+        """User and anonymous messages, follows and shared info get an answer; receipts, unfollows and the
+        rest are only stored."""
+        return bool(self.user_id) and (self.event_name.startswith((USER_EVENT_PREFIX, ANONYMOUS_PREFIX))
                                        or self.event_name in ACTIONABLE_EVENTS)
 
 
@@ -149,9 +164,27 @@ def _attachments(message: dict[str, Any]) -> list[dict[str, Any]]:
     return [_dict(a) for a in items] if isinstance(items, list) else []
 
 
+def anonymous_recipient(payload: dict[str, Any]) -> tuple[str, str] | None:
+    """``(anonymous id, conversation id)`` of an ``anonymous_send_*`` event, the address of the answer."""
+    event = parse(payload)
+    conversation = _str(_dict(payload.get("message")).get("conversation_id"))
+    if not event.is_anonymous or not event.user_id or not conversation:
+        return None
+    return event.user_id, conversation[:128]
+
+
+def shared_phone(payload: dict[str, Any]) -> str | None:
+    """The phone in a ``user_submit_info`` event (``info.phone``, both known shapes), as sent."""
+    phone = _str(_dict(payload.get("info")).get("phone"))
+    return phone[:32] if phone else None
+
+
 def to_incoming(payload: dict[str, Any], *, channel: str = "zalo") -> Incoming:
     """Translate a stored Zalo event into the dialogue's channel-agnostic ``Incoming`` message."""
     event = parse(payload)
+    if event.event_name == "user_submit_info":
+        return Incoming(channel=channel, user_id=event.user_id or "", message_id=event.external_id,
+                        kind="shared_info", phone=shared_phone(payload), at=_at(event.timestamp))
     message = _dict(payload.get("message"))
     text = _str(message.get("text"))
     images: list[str] = []

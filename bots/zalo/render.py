@@ -7,6 +7,7 @@ errors are the client's typed errors (the caller records the delivery state).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from backend.text import nfc
@@ -47,17 +48,22 @@ UPLOAD_LIMIT = 1024 * 1024  # Zalo accepts jpg/png up to 1 MB on /upload/image
 
 
 def send(client: Client, user_id: str, *, text: str, image: tuple[bytes, str] | None = None,
-         image_url: str | None = None) -> list[str]:
+         image_url: str | None = None, sent: int = 0, progress: Callable[[int], None] | None = None) -> list[str]:
     """Send ``text`` (split if long), then ``image`` = (bytes, mime) uploaded and sent as media
     (a public ``image_url`` is sent by URL instead when the bytes are too large to upload).
 
-    Errors while sending the text propagate (typed client errors). Once the text is out, a failing
-    image is only logged: retrying the whole delivery would repeat the text.
-    Returns the Zalo message ids.
+    ``sent`` parts of the text already went out on an earlier attempt and are skipped; ``progress(n)``
+    is called after each part, so a retry after a failure half-way never repeats a part. Errors while
+    sending the text propagate (typed client errors). Once the text is out, a failing image is only
+    logged: retrying the whole delivery would repeat the text. Returns the Zalo message ids.
     """
     ids: list[str] = []
-    for chunk in split_text(text):
+    for n, chunk in enumerate(split_text(text), start=1):
+        if n <= sent:
+            continue
         ids.append(str(client.send_message(user_id, text=chunk).get("message_id") or ""))
+        if progress is not None:
+            progress(n)
     if image is None:
         return ids
     try:

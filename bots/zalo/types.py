@@ -52,15 +52,53 @@ class ZaloRefreshError(ZaloError):
     reason = "refresh-failed"
 
 
+class ZaloQuota(ZaloError):
+    """A quota or balance ran out (-211, -218; ZNS -115, -144): nothing was sent, try again later
+    (hours, not seconds: quotas reset daily, a balance when someone tops it up)."""
+
+    reason = "out-of-quota"
+
+
+class ZaloNightBan(ZaloQuota):
+    """ZNS -133: this template may not be sent between 22:00 and 06:00 (Vietnam time)."""
+
+    reason = "night-ban"
+
+
+class ZaloZnsUnreachable(ZaloUnreachable):
+    """ZNS cannot reach that phone: no Zalo account (-118), the user refused ZNS (-139), cannot receive (-114)."""
+
+    reason = "zns-unreachable"
+
+
+class ZaloZnsRejected(ZaloError):
+    """ZNS refused the request itself (phone, template or its data invalid): permanent until fixed."""
+
+    reason = "zns-rejected"
+
+
 _ERRORS: dict[int, type[ZaloError]] = {
     -216: ZaloAuthError, -220: ZaloAuthError, -32: ZaloRateLimited,
     -213: ZaloNotFollower, -217: ZaloUnreachable, -227: ZaloUnreachable,
-    -230: ZaloOutsideWindow, -232: ZaloOutsideWindow,
+    -230: ZaloOutsideWindow, -232: ZaloOutsideWindow, -211: ZaloQuota, -218: ZaloQuota,
+}
+
+#: ZNS (``business.openapi.zalo.me``) has its own codes (docs/zalo.md §6.1)
+_ZNS_ERRORS: dict[int, type[ZaloError]] = {
+    -124: ZaloAuthError, -32: ZaloRateLimited, -100: ZaloUnavailable,
+    -115: ZaloQuota, -144: ZaloQuota, -133: ZaloNightBan,
+    -114: ZaloZnsUnreachable, -118: ZaloZnsUnreachable, -139: ZaloZnsUnreachable,
+    -108: ZaloZnsRejected, -109: ZaloZnsRejected, -111: ZaloZnsRejected, -112: ZaloZnsRejected,
+    -117: ZaloZnsRejected, -131: ZaloZnsRejected, -1122: ZaloZnsRejected, -1124: ZaloZnsRejected,
 }
 
 
 def error_for(code: int, message: str, *, http_status: int | None = None) -> ZaloError:
     return _ERRORS.get(code, ZaloError)(code, message, http_status=http_status)
+
+
+def zns_error_for(code: int, message: str, *, http_status: int | None = None) -> ZaloError:
+    return _ZNS_ERRORS.get(code, ZaloError)(code, message, http_status=http_status)
 
 
 @dataclass(frozen=True)

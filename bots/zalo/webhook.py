@@ -2,9 +2,13 @@
 
 - Signature: ``X-ZEvent-Signature`` = sha256(app id + raw body + body timestamp + OA secret key),
   ``mac=`` prefix optional, compared in constant time. Bad or missing → 401, nothing stored.
-- Stale timestamps (older/newer than ``ZALO_SIGNATURE_MAX_AGE_S``) → 401, nothing stored.
 - At-least-once delivery: ``inbound_messages`` is unique on (channel, external id); a re-delivery
-  answers 200 ``duplicate`` and enqueues nothing.
+  answers 200 ``duplicate`` and enqueues nothing, **whatever its age** (a known event is looked up
+  before its timestamp is judged).
+- Late deliveries are normal (Zalo retries an unanswered event at 30 s, 5, 15, 30 min and 1 h): a new
+  event is accepted up to ``ZALO_EVENT_MAX_AGE_S`` old (default 3 h) and 5 minutes ahead of our clock;
+  older or further ahead → 401, nothing stored. Replay protection is the three together: signature,
+  event-id uniqueness, age window.
 - Our own ``oa_send_*`` echoes are acknowledged and ignored. Unknown events are stored and
   acknowledged (never a 500); only user messages and follows are enqueued on the ``bot`` queue.
 - Rate limit per Zalo user (120/minute, after the signature check) → 429.
@@ -27,7 +31,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from limits import parse
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from backend import queue
@@ -94,12 +98,15 @@ def webhook() -> Any:
                                oa_secret_key=cfg.zalo_oa_secret_key, timestamp=ts):
         log.warning("zalo webhook: bad signature (event %s)", str(payload.get("event_name"))[:64])
         return problem(401, "unauthorized", "Chữ ký sự kiện Zalo không hợp lệ.")
-    if not events.is_fresh(ts, max_age_s=cfg.zalo_signature_max_age_s):
-        log.warning("zalo webhook: stale timestamp %s", ts[:32])
-        return problem(401, "unauthorized", "Sự kiện Zalo đã quá hạn.")
     event = events.parse(payload)
     if event.is_echo:
         return jsonify(status="ignored")
+    if not events.is_fresh(ts, max_age_s=cfg.zalo_event_max_age_s):
+        if _is_known(event):  # a late redelivery of an event we hold: still "duplicate"
+            log.info("zalo webhook: late duplicate delivery %s", event.external_id)
+            return jsonify(status="duplicate")
+        log.warning("zalo webhook: stale timestamp %s", ts[:32])
+        return problem(401, "unauthorized", "Sự kiện Zalo đã quá hạn.")
     if event.needs_processing and _over_user_limit(event.user_id):
         resp = problem(429, "rate-limited", "Quá nhiều tin nhắn từ người dùng này; vui lòng thử lại sau.")
         resp.headers["Retry-After"] = "60"
@@ -108,6 +115,17 @@ def webhook() -> Any:
     if inbound_id is None:
         return jsonify(status="duplicate")
     return jsonify(status="accepted" if event.needs_processing else "stored")
+
+
+def _is_known(event: events.ZaloEvent) -> bool:
+    """Whether the event was recorded before (only asked for events outside the age window: for the
+    others the insert's ON CONFLICT answers it in the same round trip)."""
+    db: Database = current_app.extensions["phananh.db"]
+    with db.begin() as conn:
+        found = conn.execute(select(InboundMessage.id).where(InboundMessage.channel == CHANNEL,
+                                                             InboundMessage.external_id == event.external_id)
+                             .limit(1)).first()
+    return found is not None
 
 
 def _record_once(event: events.ZaloEvent, raw: bytes) -> int | None:

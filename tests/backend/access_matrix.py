@@ -225,6 +225,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/admin/deliveries"): Case(ADMIN, Req("/admin/deliveries")),
     ("POST", "/admin/deliveries/<int:delivery_id>/retry"): Case(ADMIN, Req("/admin/deliveries/{delivery}/retry",
                                                                            form={})),
+    ("GET", "/admin/zalo"): Case(ADMIN, Req("/admin/zalo", query={"month": "2026-11"})),
 }
 
 

@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from backend import queue
 from backend.app import create_app
-from backend.models import Delivery, InboundMessage, Outbox, SendState
+from backend.models import Delivery, Identity, InboundMessage, Outbox, Resident, SendState
 from backend.models.base import utcnow
 
 from fakes import zalo as fz
@@ -50,6 +50,10 @@ def test_a_reply_job_run_twice_at_once_sends_each_reply_once(live_db, settings, 
             "zalo_oauth_base": fake_zalo.base, "zalo_media_hosts": fake_zalo.host}
     app = create_app(settings.model_copy(update=zalo), database=live_db, runner=_Holding())
     with live_db.session_scope() as session:
+        resident = Resident(display_name="Người dân")
+        session.add(resident)
+        session.flush()  # the user wrote just now: the free customer-service window is open
+        session.add(Identity(resident_id=resident.id, provider="zalo", subject=USER, last_interaction_at=utcnow()))
         inbound = InboundMessage(channel="zalo", external_id="m-send-once", event_name="user_send_text",
                                  external_user_id=USER, payload={}, received_at=utcnow(), processed_at=utcnow())
         session.add(inbound)

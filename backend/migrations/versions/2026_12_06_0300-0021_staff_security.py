@@ -3,7 +3,7 @@ sign-in throttle counters for embedded mode, and the audit trail of account secu
 id that claims a delivery before it is sent (send-once).
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0017
 Create Date: 2026-12-06 03:00:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from backend.models.base import JSONType, UTCDateTime
 
 revision: str = "0021"
-down_revision: str | Sequence[str] | None = "0019"
+down_revision: str | Sequence[str] | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -29,6 +29,7 @@ from sqlmodel import Session, select
 from backend.errors import DomainError, InvalidInput
 from backend.models.base import utcnow
 from backend.models.conversations import Conversation
+from backend.services.chat import consent
 from backend.services.chat import intents as d
 from backend.services.chat import lookups as q
 from backend.services.chat import texts as msg
@@ -52,10 +53,12 @@ IDLE, COLLECTING = "idle", "collecting"
 def handle(session: Session, *, incoming: Incoming, now: datetime | None = None) -> list[Reply]:
     """Advance ``incoming.user_id``'s conversation by one message; returns the replies (never empty).
 
-    Creates the resident on first contact and stamps ``last_interaction_at`` (the 48-hour window).
+    Creates the resident on first contact and stamps ``last_interaction_at`` with the moment the resident
+    acted (the channel's message windows count from it, however late the message was delivered).
     """
     now = now or utcnow()
-    resident = residents.resident_for_identity(session, provider=incoming.channel, subject=incoming.user_id)
+    resident = residents.resident_for_identity(session, provider=incoming.channel, subject=incoming.user_id,
+                                               at=incoming.at)
     conv = _conversation(session, incoming.channel, incoming.user_id, resident.id)
     turn = _Turn(session, conv, incoming, resident.id, now)
     replies = turn.run()
@@ -100,6 +103,13 @@ class _Turn:
         if self.conv.state == COLLECTING and self.conv.expires_at and self.conv.expires_at <= self.now:
             self._clear()
             self.prefix.append(msg.EXPIRED)
+        about_phone = consent.answer(self.session, incoming=self.msg, conv=self.conv,
+                                     idle=self.conv.state != COLLECTING, now=self.now)
+        if about_phone is not None:
+            self.out.append(about_phone)
+            if self.conv.state == COLLECTING:
+                self.say(self._question())
+            return self._flush()
         if self._command():
             return self._flush()
         if self.conv.state == COLLECTING:
@@ -369,6 +379,9 @@ class _Turn:
             return
         self._clear()
         self.say(msg.created(report), report_code=report.code, action="created")
+        question = consent.ask(self.session, incoming=self.msg, conv=self.conv)
+        if question is not None:
+            self.out.append(question)
 
     def _refused(self, draft: dict[str, Any], exc: InvalidInput) -> None:
         if exc.code == "emergency-category":

@@ -23,7 +23,9 @@ CODE_RE = re.compile(r"(?<![0-9A-Z])PA[\s\-‐‑‒–—―_.:#]*([0-9A-Z]{6})
 class Incoming:
     """One message from a resident on a chat channel.
 
-    ``kind``: text | image | location | follow | other. ``message_id`` is unique per channel.
+    ``kind``: text | image | location | follow | shared_info (the resident shared their details through
+    the channel's own form; ``phone`` is what they shared, maybe nothing) | other. ``message_id`` is
+    unique per channel; ``at`` is when the resident acted (the channel may deliver it late).
     """
 
     channel: str
@@ -35,6 +37,7 @@ class Incoming:
     lat: float | None = None
     lon: float | None = None
     at: datetime | None = None
+    phone: str | None = None
 
 
 @dataclass
@@ -57,6 +60,8 @@ HELP = frozenset({"help", "tro giup", "huong dan", "menu", "?", "xin chao", "cha
                   "bat dau", "start"})
 START = ("phan anh", "bao cao", "gui phan anh", "tao phan anh", "phan anh moi", "bao")
 LOOKUP = ("tra cuu", "tracuu", "kiem tra", "xem")
+WITHDRAW_PHONE = frozenset({"xoa so dien thoai", "huy so dien thoai", "xoa sdt", "huy sdt", "xoa so",
+                            "khong nhan zns", "thoi nhan zns", "khong nhan thong bao"})
 
 _PUNCT = re.compile(r"[^\w\s\-]", re.UNICODE)
 
@@ -80,6 +85,11 @@ def is_cancel(text: str | None) -> bool:
 
 def is_mine(text: str | None) -> bool:
     return words(text) in MINE
+
+
+def is_withdraw_phone(text: str | None) -> bool:
+    """ "Xóa số điện thoại", "hủy SĐT", "không nhận ZNS": the resident takes back their consent."""
+    return words(text) in WITHDRAW_PHONE
 
 
 def is_help(text: str | None) -> bool:

@@ -38,10 +38,26 @@ ADDRESS_TOO_SHORT = "Địa chỉ quá ngắn. Vui lòng chia sẻ vị trí ho�
 PHOTO_FAILED = "Xin lỗi, tôi không nhận được ảnh này. Vui lòng gửi lại ảnh khác."
 LOOKUP_NEEDS_CODE = "Vui lòng nhắn kèm mã phản ánh, ví dụ: \"tra cứu PA-7K3M9Q\"."
 NONE_OPEN = "Bạn không có phản ánh nào đang được xử lý."
-WELCOME = ("Cảm ơn bạn đã quan tâm! " + HELP.split("\n", 1)[1])
+WELCOME = "Cảm ơn bạn đã quan tâm!\n" + HELP.split("\n", 1)[1]
 COMMENT_HINT = ("Để bổ sung ý kiến cho một phản ánh, vui lòng nhắn kèm mã, "
                 "ví dụ: \"PA-7K3M9Q ổ gà vẫn chưa được sửa\".")
 FAILED_GENERIC = "Xin lỗi, hệ thống đang bận. Vui lòng thử lại sau ít phút."
+ASK_PHONE = ("Phản ánh thường được xử lý trong vài ngày. Zalo chỉ cho phép chúng tôi nhắn tin cho bạn trong "
+             "7 ngày kể từ lần cuối bạn nhắn cho chúng tôi; để vẫn nhận được kết quả sau thời gian đó (qua tin "
+             "nhắn thông báo ZNS của Zalo), bạn có thể chia sẻ số điện thoại: bấm \"Chia sẻ thông tin\" ở thẻ "
+             "bên dưới, hoặc nhắn số điện thoại của bạn (ví dụ: 0912 345 678). Số điện thoại chỉ dùng để gửi "
+             "thông báo về phản ánh của bạn và không hiển thị công khai. Nhắn \"không\" nếu bạn không muốn.")
+PHONE_DECLINED = ("Đã ghi nhận: chúng tôi sẽ không hỏi số điện thoại của bạn nữa. Bạn vẫn có thể theo dõi phản "
+                  "ánh bằng cách nhắn \"tra cứu\" kèm mã phản ánh.")
+PHONE_REMOVED = ("Đã xóa số điện thoại của bạn; chúng tôi sẽ không gửi thông báo ZNS tới số đó nữa. Bạn vẫn có "
+                 "thể theo dõi phản ánh bằng cách nhắn \"tra cứu\" kèm mã phản ánh.")
+PHONE_MISSING = ("Chúng tôi chưa nhận được số điện thoại trong thông tin bạn chia sẻ. Bạn có thể nhắn trực tiếp "
+                 "số điện thoại (ví dụ: 0912 345 678).")
+#: a user who writes without following the OA: Zalo lets us answer, not follow up later
+ANONYMOUS_NOTE = ("Cảm ơn bạn đã liên hệ. Để gửi phản ánh và nhận thông báo kết quả xử lý, vui lòng bấm "
+                  "\"Quan tâm\" Official Account của thành phố rồi nhắn lại cho chúng tôi: kênh này chỉ tiếp nhận "
+                  "phản ánh từ người đã quan tâm OA. Trường hợp khẩn cấp, vui lòng gọi 113 (Công an), "
+                  "114 (Cứu hỏa) hoặc 115 (Cấp cứu).")
 
 
 def fmt_dt(value: datetime | None) -> str | None:
@@ -149,3 +165,8 @@ def comment_refused(code: str, reason: str) -> str:
 def refused(message: str) -> str:
     return f"Chưa thể gửi phản ánh: {message} Bạn có thể sửa thông tin hoặc nhắn \"hủy\"."
 
+
+def phone_saved(masked: str) -> str:
+    return (f"Cảm ơn bạn! Đã lưu số điện thoại {masked}. Khi đã quá 7 ngày kể từ lần cuối bạn nhắn cho chúng tôi, "
+            "kết quả xử lý phản ánh sẽ được gửi tới số này qua tin nhắn thông báo ZNS của Zalo. "
+            "Nhắn \"xóa số điện thoại\" nếu bạn muốn thôi nhận.")

@@ -6,7 +6,8 @@ Everything else builds on this package; it imports no other capability.
 Public functions (channels import these names from ``backend.services.city``):
 
 - settings: ``city_name timezone hotlines jurisdiction_id moderation_required quiet_hours
-  reopen_window_days close_after_days open311_sender_status_changes setting``;
+  reopen_window_days close_after_days open311_sender_status_changes setting zalo_policy``;
+- Zalo messaging policy (windows, ZNS templates): ``ZaloPolicy ZnsTemplate ZNS_FIELDS``;
 - calendar: ``WorkingCalendar load_calendar set_override remove_override parse_duration``;
 - routing: ``route triage_unit within_city Route``;
 - the city pack: ``read_pack load_city_pack load_demo``;
@@ -66,6 +67,7 @@ from backend.services.city.clients import authenticate as authenticate_client
 from backend.services.city.clients import create_client
 from backend.services.city.clients import revoke as revoke_client
 from backend.services.city.loading import load_city_pack, load_demo, read_pack
+from backend.services.city.messaging import ZNS_FIELDS, ZaloPolicy, ZnsTemplate
 from backend.services.city.routing import Route, route, triage_unit, within_city
 from backend.services.city.settings import (
     city_name,
@@ -77,6 +79,7 @@ from backend.services.city.settings import (
     quiet_hours,
     reopen_window_days,
     timezone,
+    zalo_policy,
 )
 from backend.services.city.settings import get as setting
 from backend.services.city.staff import audit as audit_staff
@@ -93,10 +96,13 @@ from backend.services.city.throttle import make_counter as login_counter
 from backend.services.city.throttle import succeeded as login_succeeded
 
 __all__ = [
+    "ZNS_FIELDS",
     "LoginCounter",
     "LoginVerdict",
     "Route",
     "WorkingCalendar",
+    "ZaloPolicy",
+    "ZnsTemplate",
     "active_categories",
     "admin_create_staff",
     "audit_staff",
@@ -157,4 +163,5 @@ __all__ = [
     "verify_staff",
     "visible_unit_ids",
     "within_city",
+    "zalo_policy",
 ]

@@ -27,6 +27,7 @@ from sqlmodel import Session, select
 
 from backend.models.base import utcnow
 from backend.models.settings import CitySetting
+from backend.services.city import messaging
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ def _is_span(value: Any) -> bool:
 
 def problem(key: str, value: Any) -> str | None:
     """Why ``value`` is unacceptable for a known ``key`` (Vietnamese), else None. Other keys take any JSON."""
+    if key == messaging.SETTING:
+        return messaging.problem(value)
     expected = _TYPES.get(key)
     if expected is None:
         return None
@@ -243,3 +246,8 @@ def office_hours(session: Session) -> dict[str, list[list[str]]]:
 
 def quiet_hours(session: Session) -> list[str]:
     return _typed(session, "quiet_hours", list, DEFAULT_QUIET_HOURS)
+
+
+def zalo_policy(session: Session) -> messaging.ZaloPolicy:
+    """How the city may message Zalo residents (``city/messaging.py``): windows and ZNS templates."""
+    return messaging.parse(get(session, messaging.SETTING))

@@ -138,7 +138,10 @@ def _deliveries_for(session: Session, event: ReportEvent, report: Report, recipi
                     context: dict[str, Any], smtp_enabled: bool) -> list[Delivery]:
     title, body = render(template, recipient.locale, context)
     payload = {"code": report.code, "link": context["link"], "event_kind": event.kind,
-               "state": report.status, "photo_url": context.get("after_photo")}
+               "state": report.status, "photo_url": context.get("after_photo"),
+               # for a ZNS template, which carries fields rather than our text (notify/tiers.py)
+               "status": event.to_state or report.status, "unit": context["unit_vi"],
+               "content": _summary(template, context), "at": event.at.isoformat()}
     targets: list[tuple[str, str | None]] = [("feed", None)]
     if recipient.kind == "resident":
         devices = session.exec(select(Device).where(Device.resident_id == recipient.id, Device.is_active)).all()
@@ -166,6 +169,17 @@ def _deliveries_for(session: Session, event: ReportEvent, report: Report, recipi
         if row is not None:
             rows.append(row)
     return rows
+
+
+def _summary(template: str, context: dict[str, Any]) -> str:
+    """The one-line content of a notification for a ZNS template: the reply, the reason, the original."""
+    if template in ("reply", "resolved"):
+        return context["reply"]
+    if template == "duplicate":
+        return f"Trùng với phản ánh {context['duplicate_of']}" if context["duplicate_of"] else ""
+    if template in ("rejected", "not_competent", "reopened"):
+        return context["reason"]
+    return ""
 
 
 def _short(target: str | None) -> str:

@@ -12,6 +12,7 @@ Public functions:
 - reading: ``get_by_code state_label open311_status public_timeline public_text states_after EVENT_LABELS
   STATE_LABELS list_reports ReportFilter parse_bbox nearby_open NEARBY_LIMIT report_flags haversine_m``;
 - staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``;
+- the reporter's signed link: ``reporter_link``;
 - visibility: ``is_public_field`` (what residents will see of a staff form field; the rule itself is
   ``events.resident_fields``, which ``public_text`` and ``public_timeline`` apply).
 """
@@ -21,6 +22,7 @@ from backend.services.reports.idempotency import claim as claim_key
 from backend.services.reports.idempotency import complete as complete_key
 from backend.services.reports.idempotency import once_per_sender, request_hash, sent_report
 from backend.services.reports.intake import NewReport, create_report, submit
+from backend.services.reports.links import reporter_link
 from backend.services.reports.lookup import (
     EVENT_LABELS,
     NEARBY_LIMIT,
@@ -76,6 +78,7 @@ __all__ = [
     "reopen_deadline",
     "report_flags",
     "reporter_contact",
+    "reporter_link",
     "request_hash",
     "sent_report",
     "state_label",

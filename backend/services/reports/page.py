@@ -18,7 +18,7 @@ from backend.models.areas import Area
 from backend.models.categories import Category
 from backend.models.photos import Photo, PhotoState
 from backend.models.reports import Report, ReportEvent
-from backend.models.residents import Resident
+from backend.models.residents import Identity, Resident
 from backend.models.staff import Staff
 from backend.models.templates import ReplyTemplate
 from backend.models.units import Unit
@@ -30,6 +30,7 @@ from backend.services.events import Actor
 from backend.services.photos import copies
 from backend.services.reports import lookup as queries
 from backend.services.reports.transitions import allowed_actions
+from backend.services.residents import phones
 
 log = logging.getLogger(__name__)
 
@@ -199,4 +200,12 @@ def reporter_contact(session: Session, *, report: Report, staff: Staff) -> dict[
     events.record(session, report, "pii_viewed", actor=Actor.staff(staff), is_public=False,
                   data={"what": "reporter_contact"})
     log.info("staff %s viewed the contact of report %s", staff.id, report.code)
-    return {"name": resident.display_name, "phone": resident.phone, "email": resident.email}
+    return {"name": resident.display_name, "phone": resident.phone or _shared_phone(session, resident.id),
+            "email": resident.email}
+
+
+def _shared_phone(session: Session, resident_id: int | None) -> str | None:
+    """A number the resident consented to share on a chat channel (Zalo, for ZNS), as Vietnamese read it."""
+    phone = session.exec(select(Identity.phone).where(Identity.resident_id == resident_id,
+                                                      Identity.phone.is_not(None)).limit(1)).first()
+    return phones.local(phone) if phone else None

@@ -2,10 +2,19 @@
 follow, their notification feed, and the Firebase ID-token check.
 
 Public functions: ``verify_token resident_for_identity resident_for_contact register_device remove_device
-devices follow unfollow is_following follower_count follower_counts notification_feed``.
+devices follow unfollow is_following follower_count follower_counts notification_feed``; the phone number a
+resident consents to share for notifications: ``parse_phone normalize_phone local_phone masked_phone
+share_phone decline_phone should_ask_phone``.
 """
 
 from backend.services.residents.firebase import verify_token
+from backend.services.residents.phones import decline as decline_phone
+from backend.services.residents.phones import local as local_phone
+from backend.services.residents.phones import masked as masked_phone
+from backend.services.residents.phones import normalize as normalize_phone
+from backend.services.residents.phones import parse as parse_phone
+from backend.services.residents.phones import share as share_phone
+from backend.services.residents.phones import should_ask as should_ask_phone
 from backend.services.residents.residents import (
     devices,
     follow,
@@ -20,6 +29,24 @@ from backend.services.residents.residents import (
 )
 from backend.services.residents.residents import notifications as notification_feed
 
-__all__ = ["devices", "follow", "follower_count", "follower_counts", "is_following", "notification_feed",
-           "register_device", "remove_device", "resident_for_contact", "resident_for_identity", "unfollow",
-           "verify_token"]
+__all__ = [
+    "decline_phone",
+    "devices",
+    "follow",
+    "follower_count",
+    "follower_counts",
+    "is_following",
+    "local_phone",
+    "masked_phone",
+    "normalize_phone",
+    "notification_feed",
+    "parse_phone",
+    "register_device",
+    "remove_device",
+    "resident_for_contact",
+    "resident_for_identity",
+    "share_phone",
+    "should_ask_phone",
+    "unfollow",
+    "verify_token",
+]

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
@@ -38,11 +38,13 @@ EXACT_INTERACTION_PROVIDERS = frozenset({"zalo"})
 
 
 def resident_for_identity(session: Session, *, provider: str, subject: str,
-                          data: dict[str, Any] | None = None) -> Resident:
+                          data: dict[str, Any] | None = None, at: datetime | None = None) -> Resident:
     """The Resident behind ``provider:subject``, created (with its Identity) on first use.
 
     ``data`` (claims worth keeping: sign-in provider, e-mail) is merged into the identity row.
-    ``last_interaction_at`` is accurate to :data:`INTERACTION_RESOLUTION` (exact for
+    ``at`` is when the person acted (a chat message delivered late), default now; the stamp never moves
+    back (messages handled out of order). ``last_interaction_at`` is accurate to
+    :data:`INTERACTION_RESOLUTION` (exact for
     :data:`EXACT_INTERACTION_PROVIDERS`): an app identity seen less than that long ago is not written
     again, so a known identity costs one query and takes no row lock.
     """
@@ -59,10 +61,11 @@ def resident_for_identity(session: Session, *, provider: str, subject: str,
         if data and any(identity.data.get(k) != v for k, v in data.items()):
             identity.data = {**identity.data, **data}
     now = utcnow()
+    acted = min(at, now) if at is not None and at.tzinfo is not None else now
     seen = identity.last_interaction_at
-    if (seen is None or provider in EXACT_INTERACTION_PROVIDERS or seen.tzinfo is None
-            or now - seen >= INTERACTION_RESOLUTION):
-        identity.last_interaction_at = now
+    if seen is None or seen.tzinfo is None or acted - seen >= INTERACTION_RESOLUTION or (
+            provider in EXACT_INTERACTION_PROVIDERS and acted > seen):
+        identity.last_interaction_at = acted
     return resident
 
 

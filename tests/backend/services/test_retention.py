@@ -91,3 +91,16 @@ def test_anonymize_removes_personal_data_and_keeps_kpis(session, demo_city, stor
 def test_bad_periods_are_refused(session, bad):
     with pytest.raises(InvalidInput):
         retention.parse_period(bad)
+
+
+def test_anonymize_erases_a_phone_shared_for_zns(session, demo_city, storage):
+    from backend.services.residents import phones
+
+    _, resident, _ = _closed_report(session, storage, at=T0)
+    session.add(Identity(resident_id=resident.id, provider="zalo", subject=f"zalo-{resident.id}"))
+    session.flush()
+    assert phones.share(session, provider="zalo", subject=f"zalo-{resident.id}", phone="84912345678")
+    retention.anonymize(session, older_than="24m", storage=storage)
+    session.flush()
+    left = session.exec(select(Identity.phone).where(Identity.phone.is_not(None))).all()
+    assert left == [] and session.exec(select(Identity).where(Identity.subject == f"zalo-{resident.id}")).all() == []

@@ -57,7 +57,9 @@ def _plant(session: Any, storage: LocalStorage) -> Any:
     session.add(resident)
     session.flush()
     session.add_all([
-        Identity(resident_id=resident.id, provider="zalo", subject=ZALO_ID, data={"phone": SPACED}),
+        Identity(resident_id=resident.id, provider="zalo", subject=ZALO_ID, data={"phone": SPACED},
+                 phone=MARKER, last_interaction_at=T0),  # consented for ZNS (issue 17)
+        Identity(resident_id=resident.id, provider="phone", subject=MARKER, phone=MARKER),
         Identity(resident_id=resident.id, provider="open311", subject=f"{MARKER}@example.vn",
                  data={"phone": MARKER}),
         Device(resident_id=resident.id, token=f"fcm-{MARKER}"),
@@ -129,7 +131,7 @@ def test_a_marker_phone_number_planted_everywhere_does_not_survive(session, demo
     storage = LocalStorage(tmp_path / "media")
     _plant(session, storage)
     planted = _everywhere(session, tmp_path / "media")
-    for place in ("residents.phone", "identities.subject", "devices.token", "reports.description",
+    for place in ("residents.phone", "identities.subject", "identities.phone", "devices.token", "reports.description",
                   "reports.address", "reports.attributes", "report_events.data", "photos.source_url",
                   "idempotency_keys.response_body", "conversations.external_user_id", "conversations.draft",
                   "inbound_messages.payload", "inbound_messages.external_user_id", "deliveries.target",

@@ -24,7 +24,8 @@ def fake_zalo() -> Iterator[fz.FakeZalo]:
 def zalo_overrides(fake: fz.FakeZalo) -> dict[str, Any]:
     return {"zalo_app_id": fz.APP_ID, "zalo_app_secret": fz.APP_SECRET, "zalo_oa_secret_key": fz.OA_SECRET_KEY,
             "zalo_access_token": "at-initial", "zalo_refresh_token": "rt-initial",
-            "zalo_api_base": fake.base, "zalo_oauth_base": fake.base, "zalo_media_hosts": fake.host}
+            "zalo_api_base": fake.base, "zalo_oauth_base": fake.base, "zalo_zns_base": fake.zns_base,
+            "zalo_media_hosts": fake.host}
 
 
 @pytest.fixture

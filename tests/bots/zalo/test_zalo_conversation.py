@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlmodel import select
 
-from backend.models import Delivery, Identity, InboundMessage, Photo, Report
+from backend.models import Delivery, InboundMessage, Photo, Report
 
 from fakes import zalo as fz
 
@@ -242,23 +242,6 @@ def test_resolved_update_sends_after_photo(chat, fake_zalo, session, run_jobs, z
     assert len(fake_zalo.calls("/v2.0/oa/upload/image")) == 1
     media = fake_zalo.sent("zu13")[-1]["attachment"]["payload"]["elements"][0]
     assert media["media_type"] == "image" and media["attachment_id"].startswith("att-")
-
-
-def test_update_outside_window_is_recorded_not_sent(chat, fake_zalo, session, run_jobs):
-    from datetime import timedelta
-
-    from backend.models.base import utcnow
-
-    code = _created(chat, "zu14")
-    report = _report(session, code)
-    identity = session.exec(select(Identity).where(Identity.subject == "zu14")).one()
-    identity.last_interaction_at = utcnow() - timedelta(hours=49)
-    session.add(identity)
-    sent_before = len(fake_zalo.texts("zu14"))
-    event = _update(session, run_jobs, report, "status_changed", to_state="acknowledged")
-    assert len(fake_zalo.texts("zu14")) == sent_before
-    delivery = _zalo_delivery(session, event)
-    assert delivery.send_state == "undeliverable" and delivery.last_error == "outside-48h-window"
 
 
 def test_dialogue_failure_still_answers_on_the_last_attempt(chat, post_event, run_jobs, fake_zalo, db, session):

@@ -51,10 +51,54 @@ def test_bad_signature_is_401_and_nothing_stored(zclient, session):
     assert session.exec(select(Outbox)).all() == []
 
 
-def test_stale_timestamp_is_rejected(post_event, session):
-    old = int((time.time() - 7200) * 1000)
-    r = post_event(fz.text_event("u103", "cũ", ts_ms=old))
-    assert r.status_code == 401
+def _minutes_ago(minutes: float) -> int:
+    return int((time.time() - minutes * 60) * 1000)
+
+
+def test_a_new_event_delivered_100_minutes_late_is_accepted(post_event, session, runner):
+    """Zalo's retry ladder (30 s, 5, 15, 30 min, 1 h) delivers an unanswered event ~110 min late."""
+    r = post_event(fz.text_event("u103", "Đèn đường tắt", ts_ms=_minutes_ago(100)))
+    assert r.status_code == 200 and r.json["status"] == "accepted"
+    [row] = _inbound(session)
+    assert row.payload["message"]["text"] == "Đèn đường tắt" and row.processed_at is None
+    assert runner.queue("bot").count == 1
+
+
+def test_a_new_event_older_than_the_window_or_from_the_future_is_401(post_event, session, runner):
+    assert post_event(fz.text_event("u103", "cũ", ts_ms=_minutes_ago(181))).status_code == 401
+    assert post_event(fz.text_event("u103", "mai", ts_ms=_minutes_ago(-10))).status_code == 401
+    assert post_event(fz.text_event("u103", "vừa", ts_ms=_minutes_ago(-2))).status_code == 200  # clock skew
+    assert [r.payload["message"]["text"] for r in _inbound(session)] == ["vừa"]
+    assert runner.queue("bot").count == 1
+
+
+def test_the_age_window_is_a_setting(zalo_settings, db, runner, session):
+    from backend.app import create_app
+
+    app = create_app(zalo_settings.model_copy(update={"zalo_event_max_age_s": 600}), database=db, runner=runner)
+    raw, headers = fz.signed(fz.text_event("u103", "hơi muộn", ts_ms=_minutes_ago(15)))
+    assert app.test_client().post("/bots/zalo/webhook", data=raw, headers=headers).status_code == 401
+    assert _inbound(session) == []
+
+
+def test_a_known_event_redelivered_after_4_hours_is_duplicate(post_event, session, runner):
+    import time_machine
+
+    event = fz.text_event("u103", "Cống tràn")
+    assert post_event(event).json["status"] == "accepted"
+    with time_machine.travel(time.time() + 4 * 3600, tick=True):
+        again = post_event(event)  # Zalo redelivers the same event (same body, same timestamp)
+        assert again.status_code == 200 and again.json["status"] == "duplicate"
+        fresh_looking = fz.text_event("u103", "Cống tràn", ts_ms=int(event["timestamp"]))  # new id, same age
+        assert post_event(fresh_looking).status_code == 401
+    assert len(_inbound(session)) == 1
+    assert runner.queue("bot").count == 1
+
+
+def test_a_forged_late_copy_of_a_known_event_is_401_not_duplicate(post_event, zclient, session):
+    event = fz.text_event("u103", "Cây đổ", ts_ms=_minutes_ago(200))
+    raw, headers = fz.signed(event, secret="wrong-secret")
+    assert zclient.post("/bots/zalo/webhook", data=raw, headers=headers).status_code == 401
     assert _inbound(session) == []
 
 

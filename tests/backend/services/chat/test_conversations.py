@@ -68,7 +68,7 @@ def test_photo_then_location_then_category_skip_confirm(chat, session):
     assert report.channel == "zalo" and report.lat == pytest.approx(IN_CITY[0])
     assert len(session.exec(select(Photo).where(Photo.report_id == report.id)).all()) == 1
     conv = session.exec(select(Conversation)).one()
-    assert conv.state == "idle" and conv.draft == {}
+    assert conv.state == "idle" and conv.draft == {"phone_asked": True}  # the draft is gone; the phone question is open
 
 
 def test_location_first_then_several_photos_any_order(chat, session):
