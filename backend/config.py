@@ -1,20 +1,48 @@
 """Settings: every knob comes from the environment, read once in the app factory.
 
 ``Settings()`` is never instantiated at import time; ``create_app(settings=None)`` builds it.
-Production (``PHANANH_ENV=production``) refuses placeholder secrets and the Firebase Auth
-emulator, see :meth:`Settings.check_production`.
+Production (``PHANANH_ENV=production``) refuses placeholder or low-entropy secrets, a missing
+``REDIS_URL``, a non-https ``BASE_URL`` and the Firebase Auth emulator, see
+:meth:`Settings.check_production`.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "dev-insecure-change-me"  # noqa: S105 - the placeholder production refuses
 INSTANCE_DIR = Path("instance")
+#: least estimated entropy of a production SECRET_KEY (``secrets.token_urlsafe(48)`` gives ~330 bits)
+MIN_SECRET_BITS = 128
+
+
+def estimated_bits(secret: str) -> float:
+    """Entropy estimate of ``secret`` from its own character frequencies (Shannon × length).
+
+    A lower bound for random keys of any alphabet (hex of 64 characters ≈ 250 bits); repeated or
+    few distinct characters score low: 32 × "a" is 0 bits, "abab…" 1 bit per character. A key made
+    of a repeated unit ("0123456789" × 4) counts as that unit once.
+    """
+    unit = secret[:_period(secret)]
+    counts = Counter(unit)
+    n = len(unit)
+    return -sum(c * math.log2(c / n) for c in counts.values()) if n else 0.0
+
+
+def _period(text: str) -> int:
+    """Length of the shortest unit whose repetition gives ``text`` (``len(text)`` when none)."""
+    n = len(text)
+    for p in range(1, n // 2 + 1):
+        if all(text[i] == text[i - p] for i in range(p, n)):
+            return p
+    return n
 
 
 class Settings(BaseSettings):
@@ -80,6 +108,16 @@ class Settings(BaseSettings):
         problems = []
         if self.secret_key in ("", PLACEHOLDER_SECRET) or len(self.secret_key) < 32:
             problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
+        elif estimated_bits(self.secret_key) < MIN_SECRET_BITS:
+            problems.append(f"SECRET_KEY is not random enough (≈{estimated_bits(self.secret_key):.0f} bits, "
+                            f"{MIN_SECRET_BITS} needed): use e.g. python -c 'import secrets; "
+                            "print(secrets.token_urlsafe(48))'")
+        if not self.redis_url:
+            problems.append("REDIS_URL is required in production (shared rate limits and login throttling, "
+                            "durable RQ queues instead of the in-process runner)")
+        if urlparse(self.base_url).scheme != "https" or not urlparse(self.base_url).netloc:
+            problems.append("BASE_URL must be an https:// URL in production (links sent to residents, "
+                            "Secure cookies)")
         if self.firebase_auth_emulator_host:
             problems.append("FIREBASE_AUTH_EMULATOR_HOST must not be set in production")
         if self.database_url.startswith("sqlite"):

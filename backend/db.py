@@ -160,14 +160,16 @@ def request_session() -> Session:
     return session
 
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+#: the Alembic scripts ship inside the package: found wherever ``backend`` is installed (a wheel in
+#: site-packages, an editable checkout), never relative to the working directory
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str) -> Any:
     """An Alembic Config for ``url`` that does not touch the application's logging."""
     from alembic.config import Config
 
-    cfg = Config(str(MIGRATIONS_DIR.parent / "alembic.ini"))
+    cfg = Config(str(MIGRATIONS_DIR / "alembic.ini"))
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
     cfg.attributes["configure_logging"] = False

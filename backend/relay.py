@@ -54,10 +54,19 @@ def _stale_after(spec: jobs.JobSpec) -> timedelta:
 def _reset_stale(session: Session, rt: jobs.Runtime | None = None) -> None:
     """Mark dispatched-but-never-done rows as undispatched again (each reset counts an attempt) when they
     are past their time, or sooner when the broker no longer holds their job (Redis restarted without
-    its data: the rows were dispatched, their jobs are gone)."""
+    its data: the rows were dispatched, their jobs are gone).
+
+    An in-process runner (embedded mode) holds every job of its process and says when it started
+    (``started_at``): a row dispatched before that, which it does not hold, belonged to a process that
+    died (``kill -9``) and is re-dispatched on the first tick, without waiting ``LOST_AFTER_S``.
+    """
     now = utcnow()
+    lost_before = now - timedelta(seconds=LOST_AFTER_S)
+    started_at = getattr(rt.runner, "started_at", None) if rt is not None else None
+    if started_at is not None:
+        lost_before = max(lost_before, started_at)
     rows = session.exec(select(Outbox).where(Outbox.dispatched_at.is_not(None), Outbox.done_at.is_(None),
-                                             Outbox.dispatched_at < now - timedelta(seconds=LOST_AFTER_S))
+                                             Outbox.dispatched_at < lost_before)
                         .order_by(Outbox.dispatched_at).limit(500)).scalars().all()
     held = _held_by_broker([r.id for r in rows], rt) if rows else set()
     for row in rows:

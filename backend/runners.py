@@ -177,12 +177,16 @@ class ThreadRunner:
     """Embedded mode: one background thread runs jobs, retries, the relay and the periodic jobs.
 
     Behaviour seen by users is the same as with RQ; only durability of *queued* jobs differs, and
-    the outbox covers that: anything not done is re-dispatched by the relay after a restart.
+    the outbox covers that: the runner knows every job it holds (:meth:`holds`) and when it started
+    (``started_at``), so the relay's first tick after a restart (``kill -9`` included) re-dispatches
+    the rows the dead process had dispatched but never finished, within seconds.
     """
 
     def __init__(self, *, periodic: bool = False, tick_s: float = 1.0) -> None:
         self._queue: stdqueue.PriorityQueue[tuple[float, int, int]] = stdqueue.PriorityQueue()
         self._attempts: dict[int, int] = {}
+        self._held: set[int] = set()
+        self.started_at = utcnow()
         self._periodic = periodic
         self._tick_s = tick_s
         self._last_run: dict[str, float] = {}
@@ -198,6 +202,7 @@ class ThreadRunner:
 
     def push(self, row: jobs.Pushable) -> None:
         self._seq += 1
+        self._held.add(int(row.id))
         delay = (row.available_at - utcnow()).total_seconds() if row.available_at else 0.0
         self._queue.put((time.monotonic() + max(0.0, delay), self._seq, int(row.id)))
 
@@ -220,10 +225,15 @@ class ThreadRunner:
             finally:
                 self._busy = False
 
+    def holds(self, ids: Sequence[int]) -> set[int]:
+        """Outbox ids this runner has queued, scheduled for a retry or running."""
+        return set(ids) & self._held
+
     def _run(self, outbox_id: int) -> None:
         try:
             jobs.execute(outbox_id)
             self._attempts.pop(outbox_id, None)
+            self._held.discard(outbox_id)
         except Exception:  # noqa: BLE001 - retried below, logged by jobs.execute()
             self._retry(outbox_id)
 
@@ -234,6 +244,7 @@ class ThreadRunner:
             spec = jobs.JOBS.get(row.job_name, jobs.JobSpec(row.job_name)) if row else None
         if spec is None or attempt >= len(spec.retry):
             self._attempts.pop(outbox_id, None)
+            self._held.discard(outbox_id)
             return
         self._attempts[outbox_id] = attempt + 1
         self._seq += 1

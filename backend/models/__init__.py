@@ -23,15 +23,14 @@ from backend.models.reports import (
 from backend.models.residents import Device, Identity, Resident
 from backend.models.routing import RoutingRule
 from backend.models.settings import CitySetting
-from backend.models.staff import Role, SavedView, Staff
+from backend.models.staff import LoginThrottle, Role, SavedView, Staff, StaffAudit
 from backend.models.templates import ReplyTemplate
 from backend.models.units import Unit, UnitKind
 
 __all__ = [
     "CLOSED_STATES", "OPEN_STATES", "PAID_TIERS", "ActorKind", "ApiClient", "Area", "CalendarOverride", "Category",
     "Channel", "ChannelToken", "CitySetting", "Conversation", "Delivery", "Device", "EventKind",
-    "ExternalUpdate", "Follower", "IdempotencyKey", "Identity", "InboundMessage", "Outbox", "Photo",
+    "ExternalUpdate", "Follower", "IdempotencyKey", "Identity", "InboundMessage", "LoginThrottle", "Outbox", "Photo",
     "PhotoRole", "PhotoState", "Priority", "ReplyTemplate", "Report", "ReportEvent", "Resident", "Role",
-    "RoutingRule", "SavedView", "SendState", "Staff", "State", "Tier", "Unit",
-    "UnitKind",
+    "RoutingRule", "SavedView", "SendState", "Staff", "StaffAudit", "State", "Tier", "Unit", "UnitKind",
 ]

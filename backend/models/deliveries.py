@@ -56,6 +56,8 @@ class Delivery(SQLModel, table=True):
     payload: dict[str, Any] = json_field()
     send_state: str = Field(default=SendState.PENDING, max_length=16)
     tier: str | None = Field(default=None, max_length=8)
+    #: the attempt that claimed the row (``sending``): only it may record the outcome
+    attempt_id: str | None = Field(default=None, max_length=32)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=1000)
     last_attempt_at: datetime | None = dt_field()

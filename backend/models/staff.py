@@ -1,4 +1,5 @@
-"""Staff accounts (inbox and dashboard users) and their saved queue views."""
+"""Staff accounts (inbox and dashboard users), their saved queue views, sign-in throttling and the
+audit trail of account security events."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
 from backend.models.base import dt_field, json_field
@@ -35,6 +37,15 @@ class Staff(SQLModel, table=True):
     last_login_at: datetime | None = dt_field()
     password_changed_at: datetime | None = dt_field()
     created_at: datetime = dt_field(default_now=True)
+    #: bumped to end every session of the account (sign-out, password change, deactivation, "sign out
+    #: everywhere"); a session cookie carries the epoch it was issued under
+    session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    #: TOTP second factor (RFC 6238): base32 secret, set up (confirmed) time, last accepted time step
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_enabled_at: datetime | None = dt_field()
+    totp_last_step: int | None = Field(default=None, sa_type=BigInteger)
+    #: SHA-256 hashes of the unused one-time recovery codes
+    recovery_codes: list[str] = json_field(default_factory=list)
 
 
 class SavedView(SQLModel, table=True):
@@ -45,3 +56,31 @@ class SavedView(SQLModel, table=True):
     name: str = Field(max_length=100)
     query: dict[str, Any] = json_field()
     created_at: datetime = dt_field(default_now=True)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Sign-in attempt counters of embedded mode (production keeps them in Redis): one row per key
+    (``acct:<e-mail>|ip:<address>`` or ``ip:<address>``), changed only by single atomic statements."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=320)
+    attempts: int = 0
+    window_ends_at: datetime = dt_field(default_now=True)
+    locked_until: datetime | None = dt_field()
+
+
+class StaffAudit(SQLModel, table=True):
+    """Security events of staff accounts: back-offs (lockouts), sign-outs everywhere, second factor
+    set up or removed, recovery codes used. Holds the e-mail typed and the client address."""
+
+    __tablename__ = "staff_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = dt_field(default_now=True, index=True)
+    kind: str = Field(max_length=32)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
+    actor_id: int | None = Field(default=None, foreign_key="staff.id")
+    email: str = Field(default="", max_length=255)
+    ip: str = Field(default="", max_length=64)
+    data: dict[str, Any] = json_field()

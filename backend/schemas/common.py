@@ -21,6 +21,20 @@ AwareDatetime = Annotated[datetime, AfterValidator(_aware),
                           PlainSerializer(lambda v: _aware(v).astimezone(UTC).isoformat(), return_type=str)]
 
 
+def _bounded(value: datetime) -> datetime:
+    from backend.schemas.inputs import EARLIEST, LATEST, within_range
+
+    if not within_range(value):
+        raise ValueError(f"must lie between {EARLIEST.year} and {LATEST.year - 1} (UTC)")
+    return _aware(value).astimezone(UTC)
+
+
+#: an instant sent by a client (query or body): aware UTC, within the years the calendar works in
+#: (``0001-01-01T00:00:00+14:00`` is refused with 422, not turned into an overflow)
+RequestDatetime = Annotated[datetime, AfterValidator(_bounded),
+                            PlainSerializer(lambda v: _aware(v).astimezone(UTC).isoformat(), return_type=str)]
+
+
 class Schema(BaseModel):
     """Base of request/response shapes: unknown fields are refused, attributes are read."""
 

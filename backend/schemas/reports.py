@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from backend.schemas.common import AwareDatetime, PageQuery, Schema
+from backend.schemas.common import AwareDatetime, PageQuery, RequestDatetime, Schema
 from backend.schemas.media import PhotoView
 
 MAX_MEDIA = 10
@@ -64,7 +64,7 @@ class ReportListQuery(PageQuery):
                              description="min_lon,min_lat,max_lon,max_lat")
     status: str | None = Field(default=None, pattern="^(" + "|".join(STATUS_FILTERS) + ")$")
     category: str | None = Field(default=None, pattern=_CODE)
-    since: AwareDatetime | None = Field(default=None, description="only reports changed since (ISO 8601)")
+    since: RequestDatetime | None = Field(default=None, description="only reports changed since (ISO 8601)")
 
 
 class NearbyQuery(Schema):

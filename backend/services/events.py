@@ -3,6 +3,9 @@
 ``record()`` is the single writer of ``report_events``; the timeline, deadlines, KPIs and the
 audit trail are all derived from these rows (DESIGN §2.2).
 
+:func:`resident_fields` is the one rule for what residents see of an event's text (see its docstring);
+every channel showing a report to residents or the public uses it.
+
 ``record()`` flushes each event (callers may need its id). Code that records several events in a
 row wraps them in :func:`batch`: the events are written with one flush at the end of the block, then
 their notify jobs are enqueued (intake writes four events with one INSERT this way).
@@ -20,12 +23,66 @@ from sqlmodel import Session
 
 from backend import queue
 from backend.models.base import utcnow
-from backend.models.reports import PUBLIC_EVENT_KINDS, ActorKind, EventKind, Report, ReportEvent
+from backend.models.reports import PUBLIC_EVENT_KINDS, ActorKind, EventKind, Report, ReportEvent, State
 
 #: events that may notify someone (services/notifications.py decides whom)
 NOTIFY_KINDS = frozenset({EventKind.CREATED, EventKind.ROUTED, EventKind.TRANSFERRED, EventKind.STATUS_CHANGED,
                           EventKind.PUBLIC_REPLY, EventKind.RESIDENT_COMMENT, EventKind.REOPENED,
                           EventKind.SLA_BREACHED, EventKind.DUPLICATE_LINKED})
+
+
+#: (event kind, state it moved to, or None) -> the data fields residents see. Replies and resolution
+#: replies, the reason of a rejection, the guidance (where to go) of "not competent", the original of a
+#: duplicate, the reporter's own words. Not listed, so staff-only: hold, transfer, extension and closing
+#: reasons, the internal reason of "not competent", internal notes, assignment, escalation.
+RESIDENT_FIELDS: dict[tuple[str, str | None], tuple[str, ...]] = {
+    (EventKind.PUBLIC_REPLY, None): ("text",),
+    (EventKind.STATUS_CHANGED, State.RESOLVED): ("reply",),
+    (EventKind.STATUS_CHANGED, State.REJECTED): ("reason",),
+    (EventKind.STATUS_CHANGED, State.NOT_COMPETENT): ("guidance",),
+    (EventKind.DUPLICATE_LINKED, None): ("of_code", "reply"),
+    (EventKind.RESIDENT_COMMENT, None): ("text",),
+    (EventKind.REOPENED, None): ("reason",),
+    (EventKind.RATED, None): ("rating",),
+}
+#: the reporter's own words: shown back to the reporter, not to the public
+OWN_WORDS = frozenset({(EventKind.RESIDENT_COMMENT, "text")})
+_TEXT_FIELDS = ("text", "reply", "guidance", "reason")
+
+
+#: a ``reply`` given with any change of state (acknowledging, starting, resuming — e.g. a unit's Open311
+#: update "IN_PROGRESS: the crew comes this afternoon") is a reply, so residents see it
+REPLY_WITH_ANY_STATE = "reply"
+
+
+def _fields(kind: str, to_state: str | None) -> tuple[str, ...]:
+    fields = RESIDENT_FIELDS.get((kind, to_state if kind == EventKind.STATUS_CHANGED else None), ())
+    if kind == EventKind.STATUS_CHANGED and REPLY_WITH_ANY_STATE not in fields:
+        fields = (*fields, REPLY_WITH_ANY_STATE)
+    return fields
+
+
+def public_field(kind: str, to_state: str | None, field: str) -> bool:
+    """Whether residents see ``field`` of an event of ``kind`` (moving to ``to_state``)."""
+    return field in _fields(kind, to_state)
+
+
+def resident_fields(event: ReportEvent, *, reporter: bool = False) -> dict[str, Any]:
+    """The data fields of ``event`` that residents may see — the one visibility rule, applied alike by the
+    mobile API, Open311, the public web pages, notifications and the bot. ``reporter``: the reporter's own
+    view (adds their own comments). Empty for an internal event."""
+    if not event.is_public:
+        return {}
+    data = event.data or {}
+    return {name: data[name] for name in _fields(event.kind, event.to_state)
+            if data.get(name) not in (None, "") and (reporter or (event.kind, name) not in OWN_WORDS)}
+
+
+def resident_text(event: ReportEvent, *, reporter: bool = False) -> str | None:
+    """The text of ``event`` residents may read, if any (see :func:`resident_fields`)."""
+    fields = resident_fields(event, reporter=reporter)
+    return next((str(fields[k]) for k in _TEXT_FIELDS if isinstance(fields.get(k), str) and fields[k].strip()),
+                None)
 
 
 @dataclass(frozen=True)

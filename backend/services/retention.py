@@ -1,10 +1,19 @@
 """Personal-data retention (Decree 13/2023/NĐ-CP): anonymise closed reports past a period.
 
-``anonymize(session, older_than="24m")`` detaches the reporter from every report closed before
-the cut-off, erases the private EXIF columns and deletes the private originals of their photos
-(public, metadata-free copies stay), blanks resident actor ids in their events, and scrubs the
-residents left with no report: contact data, identities and devices. Report rows, events and
-ratings stay, so every KPI computed before is computed the same after (a test proves it).
+``anonymize(session, older_than="24m")`` removes every copy of the reporter's personal data that the
+system keeps for a report closed before the cut-off (the data map is ``docs/privacy.md``):
+
+- the report: its reporter link, phone numbers and e-mail addresses typed into its description, search
+  text, address, attributes, public reply, closure reason and rating text, into the text of its events;
+  its idempotency replays; resident actor ids;
+- its photos: the private originals (with their EXIF) are deleted, EXIF columns, uploader and source URL
+  erased (public, metadata-free copies stay);
+- the deliveries about it: recipient, target (FCM token, Zalo user id, e-mail), text and payload;
+- residents left with no report: contact data, identities, devices, follows, idempotency keys, and
+  everything their chat channel kept — conversations (``external_user_id``, draft), inbound messages
+  (raw payloads) and the deliveries addressed to them.
+
+Report rows, events and ratings stay, so every KPI computed before is computed the same after.
 """
 
 from __future__ import annotations
@@ -23,11 +32,13 @@ from backend.models import (
     CLOSED_STATES,
     ActorKind,
     Conversation,
+    Delivery,
     Device,
     EventKind,
     Follower,
     IdempotencyKey,
     Identity,
+    InboundMessage,
     Photo,
     Report,
     ReportEvent,
@@ -38,6 +49,20 @@ from backend.services import events
 
 log = logging.getLogger(__name__)
 _PERIOD = re.compile(r"^\s*(\d{1,3})\s*(m|mo|month|months|d|day|days|y|year|years)\s*$", re.IGNORECASE)
+#: phone numbers (Vietnamese and international, with spaces, dots or dashes) and e-mail addresses in free text
+_CONTACT = re.compile(r"(?:\+|\b)(?:\d[\s.\-]?){8,13}\d\b|[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+REDACTED = "[đã ẩn]"
+
+
+def redact(value: Any) -> Any:
+    """``value`` with phone numbers and e-mail addresses replaced in every string (JSON walked)."""
+    if isinstance(value, str):
+        return _CONTACT.sub(REDACTED, value)
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
 
 
 def parse_period(text: str) -> timedelta:
@@ -64,11 +89,7 @@ def anonymize(session: Session, *, older_than: str, storage: Any = None, now: da
     residents = {r.resident_id for r in reports}
     for report in reports:
         counts["photos"] += _scrub_photos(session, report, storage)
-        session.execute(update(ReportEvent).where(ReportEvent.report_id == report.id,
-                                                  ReportEvent.actor_kind == ActorKind.RESIDENT)
-                        .values(actor_id=None))
-        report.resident_id = None
-        session.add(report)
+        _scrub_report(session, report)
         events.record(session, report, EventKind.ANONYMIZED, actor=events.Actor.system("retention"),
                       is_public=False, data={"older_than": older_than})
     session.flush()
@@ -76,6 +97,45 @@ def anonymize(session: Session, *, older_than: str, storage: Any = None, now: da
         counts["residents"] += _scrub_resident(session, resident_id)
     log.info("anonymised %(reports)d reports, %(photos)d photos, %(residents)d residents", counts)
     return counts
+
+
+def _scrub_report(session: Session, report: Report) -> None:
+    """The report's own copies: reporter link, contact data in its texts, events, replays, deliveries."""
+    session.execute(update(ReportEvent).where(ReportEvent.report_id == report.id,
+                                              ReportEvent.actor_kind == ActorKind.RESIDENT).values(actor_id=None))
+    for event in session.exec(select(ReportEvent).where(ReportEvent.report_id == report.id)).all():
+        cleaned = redact(event.data or {})
+        if cleaned != event.data:
+            event.data = cleaned
+            session.add(event)
+    report.resident_id = None
+    report.description = redact(report.description or "")
+    report.search_text = redact(report.search_text or "")
+    report.attributes = redact(report.attributes or {})
+    for column in ("address", "public_reply", "closure_reason", "rating_text"):
+        if getattr(report, column):
+            setattr(report, column, redact(getattr(report, column)))
+    session.add(report)
+    for key in session.exec(select(IdempotencyKey).where(IdempotencyKey.report_id == report.id)).all():
+        session.delete(key)
+    _blank_deliveries(session, Delivery.report_id == report.id)
+
+
+def _blank_deliveries(session: Session, where: Any) -> None:
+    """Deliveries keep their state and times (delivery statistics) but no recipient, address or text."""
+    session.execute(update(Delivery).where(where).values(recipient_id=None, target=None, title="", body="",
+                                                         payload={}, last_error=None))
+
+
+def _scrub_chat(session: Session, subjects: list[str]) -> None:
+    """What a chat channel kept of these external users: conversations, raw inbound payloads, replies."""
+    if not subjects:
+        return
+    for conversation in session.exec(select(Conversation).where(Conversation.external_user_id.in_(subjects))).all():
+        session.delete(conversation)
+    session.execute(update(InboundMessage).where(InboundMessage.external_user_id.in_(subjects))
+                    .values(external_user_id=None, payload={}, error=None))
+    _blank_deliveries(session, Delivery.target.in_(subjects))
 
 
 def _scrub_photos(session: Session, report: Report, storage: Any) -> int:
@@ -99,6 +159,9 @@ def _scrub_resident(session: Session, resident_id: int) -> int:
     resident = session.get(Resident, resident_id)
     if resident is None or resident.anonymized_at is not None:
         return 0
+    subjects = list(session.exec(select(Identity.subject).where(Identity.resident_id == resident_id)).all())
+    _scrub_chat(session, subjects)
+    _blank_deliveries(session, Delivery.recipient_id == resident_id)
     for model in (Identity, Device, Follower, IdempotencyKey):
         for row in session.exec(select(model).where(model.resident_id == resident_id)).all():
             session.delete(row)

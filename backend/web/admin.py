@@ -23,7 +23,7 @@ from backend.models.templates import ReplyTemplate
 from backend.models.units import Unit
 from backend.schemas.common import parse_id as _int
 from backend.services import city, notify
-from backend.web import common
+from backend.web import common, signin
 
 bp = Blueprint("web_admin", __name__, url_prefix="/admin", template_folder="templates")
 common.protect(bp)
@@ -85,8 +85,17 @@ def staff_create() -> Any:
 @bp.post("/staff/<int:staff_id>/active")
 def staff_active(staff_id: int) -> Any:
     active = request.form.get("active") == "1"
-    city.set_staff_active(request_session(), actor=common.require_staff(), staff_id=staff_id, active=active)
+    city.set_staff_active(request_session(), actor=common.require_staff(), staff_id=staff_id, active=active,
+                          ip=signin.client_ip())
     return _done("web_admin.staff", _("Đã mở khóa tài khoản.") if active else _("Đã khóa tài khoản."))
+
+
+@bp.post("/staff/<int:staff_id>/sessions")
+def staff_sessions(staff_id: int) -> Any:
+    """Sign out everywhere: every session of the account ends at once (e.g. a lost phone)."""
+    city.sign_out_everywhere(request_session(), actor=common.require_staff(), staff_id=staff_id,
+                             ip=signin.client_ip())
+    return _done("web_admin.staff", _("Đã đăng xuất tài khoản khỏi mọi thiết bị."))
 
 
 @bp.get("/units")

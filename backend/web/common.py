@@ -1,8 +1,10 @@
 """Shared glue for the staff pages: the signed-in staff member, role guards, error pages, headers.
 
 Sessions are Flask's signed cookie (HttpOnly, SameSite=Lax, Secure in production — set by the
-factory) holding the staff id and a stamp of the password-change time, so changing a password
-signs out every other session.
+factory) holding the staff id, a stamp of the password-change time and the account's session epoch:
+signing out, changing the password, deactivation and an admin's "sign out everywhere" bump the
+epoch in the database (``signin.end_sessions``), which ends every session of the account at once,
+saved cookies included.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from backend.db import request_session
-from backend.errors import DomainError, Forbidden
+from backend.errors import DomainError, Forbidden, InvalidInput
 from backend.http import mark_rollback
 from backend.models.base import utcnow
 from backend.models.staff import Role, Staff
-from backend.services import city
+from backend.schemas import inputs
+from backend.services import city, reports
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,8 @@ FLAG_LABELS: dict[str, str] = {"reused_photo": "Ảnh dùng lại", "far_from_lo
 csrf = CSRFProtect()
 
 PUBLIC_ENDPOINTS = {"web_auth.login", "web_auth.login_post"}
+#: the pages an admin who must set up a second factor may still open (see ``mfa``)
+MFA_SETUP_ENDPOINTS: set[str] = set()
 
 
 # --------------------------------------------------------------------------- current staff
@@ -66,7 +71,8 @@ def current_staff() -> Staff | None:
     staff_id = session.get("staff_id")
     if isinstance(staff_id, int):
         staff = city.get_staff(request_session(), staff_id)
-        if staff is not None and session.get("pw") != password_stamp(staff):
+        if staff is not None and (session.get("pw") != password_stamp(staff)
+                                  or session.get("epoch") != staff.session_epoch):
             staff = None
     g.staff = staff
     return staff
@@ -81,6 +87,7 @@ def login(staff: Staff) -> None:
     session.clear()
     session["staff_id"] = staff.id
     session["pw"] = password_stamp(staff)
+    session["epoch"] = staff.session_epoch
     session.permanent = False
     g.staff = staff
 
@@ -124,22 +131,59 @@ def protect(bp: Blueprint) -> Blueprint:
 
     @bp.before_request
     def _guard() -> Any:
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            csrf.protect()
-        if request.endpoint in PUBLIC_ENDPOINTS:
-            return None
-        if current_staff() is None:
+        # who is asking comes first: a signed-out caller is sent to the login page before its form
+        # (CSRF token included) is looked at
+        if request.endpoint not in PUBLIC_ENDPOINTS and current_staff() is None:
             if request.headers.get("HX-Request"):
                 resp = Response(status=401)
                 resp.headers["HX-Redirect"] = url_for("web_auth.login")
                 return resp
             return redirect(url_for("web_auth.login", next=_safe_next(request.full_path)))
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            csrf.protect()
+        staff = current_staff()
+        if (staff is not None and request.endpoint not in MFA_SETUP_ENDPOINTS
+                and city.totp.missing(request_session(), staff)):
+            flash(_("Quản trị viên phải bật xác thực hai bước trước khi tiếp tục."), "error")
+            return redirect(url_for("web_mfa.setup"))
+        refuse_bad_parameters()
         return None
 
     bp.register_error_handler(DomainError, _domain_error)
     bp.register_error_handler(CSRFError, _csrf_error)
     bp.register_error_handler(HTTPException, _http_error)
     return bp
+
+
+#: query parameters of the staff pages that are dates or months (filters, dashboard, exports)
+DATE_PARAMETERS = ("from", "to", "since", "until", "start", "end", "on")
+
+
+def refuse_bad_parameters() -> None:
+    """Refuse (InvalidInput → a Vietnamese page or flash) query/form text the database cannot store
+    (NUL) and dates outside the years the calendar works in, before any view or service sees them."""
+    for source in (request.args, request.form):
+        for key, value in source.items(multi=True):
+            if inputs.unstorable(key) or inputs.unstorable(value):
+                raise InvalidInput(_("Dữ liệu gửi lên có ký tự không hợp lệ."), code="invalid-characters")
+    for name in DATE_PARAMETERS:
+        raw = (request.args.get(name) or request.form.get(name) or "").strip()
+        if raw and not _date_in_range(raw):
+            raise InvalidInput(_("Ngày %(name)s nằm ngoài khoảng cho phép (%(first)s–%(last)s).", name=name,
+                                 first=inputs.EARLIEST.year, last=inputs.LATEST.year - 1), code="out-of-range")
+
+
+def _date_in_range(raw: str) -> bool:
+    """False for a date, month or instant outside the accepted years; True otherwise (including text
+    that is not a date at all, which the view's own parser refuses with its own message)."""
+    text = raw.replace("Z", "+00:00")
+    for candidate in (text, text + "-01"):
+        try:
+            parsed = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        return inputs.within_range(parsed)
+    return True
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -207,6 +251,7 @@ def install(app: Flask) -> None:
     app.jinja_env.filters["age"] = age
     app.jinja_env.filters["countdown"] = countdown
     app.jinja_env.globals["qs"] = qs
+    app.jinja_env.globals["audience"] = audience
 
 
 def _is_web() -> bool:
@@ -236,6 +281,13 @@ def _context() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- filters
+
+
+def audience(action: str, field: str) -> str:
+    """What a staff form says next to a text field: will residents see it? (the one visibility rule)."""
+    if reports.is_public_field(action, field):
+        return _("người dân sẽ thấy")
+    return _("chỉ cán bộ thấy")
 
 
 def qs(query: dict[str, Any], **extra: Any) -> str:

@@ -67,7 +67,7 @@ def is_fresh(timestamp: str, *, max_age_s: int, max_future_s: int = MAX_FUTURE_S
     """
     try:
         ts = int(float(timestamp))
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError):  # "1e400" is inf: not a time
         return False
     ts_s = ts / 1000.0 if ts > 10**11 else float(ts)  # milliseconds, or seconds
     now = time.time() if now is None else now

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -39,6 +40,7 @@ from backend.http import limiter, problem, settings, unlimited
 from backend.models.base import utcnow
 from backend.models.conversations import InboundMessage
 from backend.models.outbox import Outbox
+from backend.schemas import inputs
 from bots.zalo import events
 
 log = logging.getLogger(__name__)
@@ -171,11 +173,18 @@ def _insert_sqlite(db: Database, values: dict[str, Any], job: dict[str, Any] | N
     return int(inbound_id), int(outbox_id)
 
 
+#: a JSON escape of a UTF-16 surrogate (paired or lone; PostgreSQL's jsonb refuses lone ones), or a
+#: surrogate encoded as UTF-8 bytes (which json.loads decodes with "surrogatepass")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
 def _json_text(raw: bytes, payload: dict[str, Any]) -> str:
     """The body as JSON text for the jsonb column: the UTF-8 body itself (no re-encoding) when it is
-    plainly an object, else the parsed payload serialized again (other encodings, a BOM). NUL characters,
-    which PostgreSQL text and jsonb refuse, are dropped (Zalo would redeliver such an event forever)."""
-    if raw[:1] == b"{" and b"\x00" not in raw and b"\\u0000" not in raw:
+    plainly an object, else the parsed payload serialized again (other encodings, a BOM, escapes).
+    NUL characters, which PostgreSQL text and jsonb refuse, are dropped and lone surrogates replaced
+    by U+FFFD (Zalo would redeliver such an event forever)."""
+    if (raw[:1] == b"{" and b"\x00" not in raw and b"\\u0000" not in raw
+            and _SURROGATE_ESCAPE.search(raw) is None):
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -184,8 +193,9 @@ def _json_text(raw: bytes, payload: dict[str, Any]) -> str:
 
 
 def _without_nul(value: Any) -> Any:
+    """``value`` with NULs dropped and lone surrogates replaced by U+FFFD in every key and string."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return inputs.scrub(value)
     if isinstance(value, dict):
         return {_without_nul(k): _without_nul(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -194,10 +204,13 @@ def _without_nul(value: Any) -> Any:
 
 
 def _parse(raw: bytes) -> Any:
-    """The JSON body without NUL characters, or None when it is not JSON (any encoding json accepts;
-    nesting too deep → None, never a RecursionError)."""
+    """The JSON body without NUL characters or lone surrogates (a JSON ``"\\ud800"`` escape: replaced
+    by U+FFFD, the text stays readable), or None when it is not JSON (any encoding json accepts; nesting
+    too deep → None, never a RecursionError)."""
     try:
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
-    return _without_nul(payload) if b"\x00" in raw or b"\\u0000" in raw else payload
+    if b"\x00" in raw or b"\\u0000" in raw or _SURROGATE_ESCAPE.search(raw) is not None:
+        return _without_nul(payload)
+    return payload

@@ -159,6 +159,12 @@ MATRIX: dict[tuple[str, str], Case] = {
                                                                   "password": "{password}"})),
     ("POST", "/auth/logout"): Case(ANY_STAFF, Req("/auth/logout", form={}, signs_out=True)),
     ("GET", "/auth/password"): Case(ANY_STAFF, Req("/auth/password")),
+    # second factor: the challenge is public (a half-signed-in browser has no staff session yet)
+    ("GET", "/auth/totp"): Case(PUBLIC, Req("/auth/totp", signs_out=True)),
+    ("POST", "/auth/totp"): Case(PUBLIC, Req("/auth/totp", form={"code": "123456"}, signs_out=True)),
+    ("GET", "/auth/totp/setup"): Case(ANY_STAFF, Req("/auth/totp/setup")),
+    ("POST", "/auth/totp/setup"): Case(ANY_STAFF, Req("/auth/totp/setup", form={"code": "123456"})),
+    ("POST", "/auth/totp/disable"): Case(ANY_STAFF, Req("/auth/totp/disable", form={"password": "{password}"})),
     ("POST", "/auth/password"): Case(ANY_STAFF, Req("/auth/password", form=NEW_PASSWORD)),
     # ---- triage inbox and report page
     ("GET", "/inbox"): Case(CTDT_DATA, Req("/inbox", query=CTDT)),
@@ -192,6 +198,8 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/admin/staff"): Case(ADMIN, Req("/admin/staff", form=NEW_STAFF)),
     ("POST", "/admin/staff/<int:staff_id>/active"): Case(ADMIN, Req("/admin/staff/{officer2}/active",
                                                                     form={"active": "0"})),
+    ("POST", "/admin/staff/<int:staff_id>/sessions"): Case(ADMIN, Req("/admin/staff/{officer2}/sessions",
+                                                                      form={})),
     ("GET", "/admin/units"): Case(ADMIN, Req("/admin/units")),
     ("POST", "/admin/units"): Case(ADMIN, Req("/admin/units", form={"code": "phong-moi", "name_vi": "Phòng mới",
                                                                     "name_en": "New office", "kind": "department"})),

@@ -1,15 +1,18 @@
 """Production refuses unsafe settings; settings come from the environment only in the factory."""
 
+import secrets
+
 import pytest
 
 from backend.app import create_app
 from backend.config import PLACEHOLDER_SECRET, Settings
 
-GOOD = "x" * 48
+GOOD = secrets.token_urlsafe(48)
 
 
 def prod(**kw):
-    base = {"phananh_env": "production", "secret_key": GOOD, "database_url": "postgresql://u@h/db"}
+    base = {"phananh_env": "production", "secret_key": GOOD, "database_url": "postgresql://u@h/db",
+            "redis_url": "redis://127.0.0.1:6379/0", "base_url": "https://phananh.soctrang.gov.vn"}
     return Settings(**{**base, **kw})
 
 
@@ -19,6 +22,17 @@ def prod(**kw):
     ({"firebase_auth_emulator_host": "127.0.0.1:9099"}, "FIREBASE_AUTH_EMULATOR_HOST"),
     ({"database_url": "sqlite:///x.db"}, "DATABASE_URL"),
     ({"zalo_app_id": "123"}, "ZALO_OA_SECRET_KEY"),
+    # issue 21 (10): a long key of one repeated character, or of two, is not a secret
+    ({"secret_key": "a" * 32}, "SECRET_KEY is not random enough"),
+    ({"secret_key": "ab" * 40}, "SECRET_KEY is not random enough"),
+    ({"secret_key": "0123456789" * 4}, "SECRET_KEY is not random enough"),
+    # per-process rate limits and in-process jobs are a development setup
+    ({"redis_url": None}, "REDIS_URL"),
+    ({"redis_url": ""}, "REDIS_URL"),
+    # links to residents and Secure cookies need https
+    ({"base_url": "http://phananh.soctrang.gov.vn"}, "BASE_URL"),
+    ({"base_url": "https://"}, "BASE_URL"),
+    ({"base_url": "phananh.soctrang.gov.vn"}, "BASE_URL"),
 ])
 def test_production_refuses_unsafe_settings(kw, needle):
     with pytest.raises(RuntimeError, match=needle):
@@ -27,6 +41,13 @@ def test_production_refuses_unsafe_settings(kw, needle):
 
 def test_production_accepts_safe_settings():
     prod().check_production()
+    prod(secret_key=secrets.token_hex(32)).check_production()  # 64 hex digits pass the entropy check
+
+
+def test_every_problem_is_named_at_once():
+    with pytest.raises(RuntimeError) as info:
+        prod(secret_key="a" * 32, redis_url=None, base_url="http://x").check_production()
+    assert all(name in str(info.value) for name in ("SECRET_KEY", "REDIS_URL", "BASE_URL"))
 
 
 def test_environment_is_read_by_the_factory(monkeypatch):

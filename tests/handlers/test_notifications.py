@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import urllib3
+from sqlalchemy import update
 from sqlmodel import select
 
 from backend import queue
@@ -21,6 +24,7 @@ from backend.models import (
     State,
     Unit,
 )
+from backend.models.base import utcnow
 from backend.services import events
 from backend.services.city import settings as city
 from backend.services.events import Actor
@@ -121,10 +125,15 @@ def test_crash_after_sending_before_marking_does_not_push_twice(world, session, 
     session.rollback()
     assert len(fake_google.fcm_calls) == 1
     assert session.get(Delivery, d.id).send_state == SendState.SENDING  # committed before the send
-    run_jobs()  # the job is retried (or relayed) after the crash
+    run_jobs()  # the job is retried (or relayed) at once: the claim is fresh, it may still be in flight
     assert [c["body"]["message"]["token"] for c in fake_google.fcm_calls].count("dev-a") == 1
     session.expire_all()
-    assert session.get(Delivery, d.id).send_state == SendState.SENT
+    assert session.get(Delivery, d.id).send_state == SendState.SENDING
+    # a later retry finds the claim older than any job may run: the dead attempt counts as sent
+    session.execute(update(Delivery).where(Delivery.id == d.id)
+                    .values(last_attempt_at=utcnow() - deliveries.CLAIM_STALE - timedelta(seconds=1)))
+    assert deliveries.attempt(session, session.get(Delivery, d.id), senders={"fcm": send_then_die}) == SendState.SENT
+    assert [c["body"]["message"]["token"] for c in fake_google.fcm_calls].count("dev-a") == 1
 
 
 def test_the_same_event_never_notifies_twice(world, session, fake_google, run_jobs):

@@ -17,15 +17,19 @@ from flask import request
 
 from backend.errors import InvalidInput
 from backend.models.categories import Category
+from backend.schemas import inputs
 
 _ATTRIBUTE = re.compile(r"^attribute\[([^\[\]]{1,64})\](\[\])?$")
 MAX_LIST_ITEMS = 200
 
 
-def _raw(name: str) -> list[str]:
+def _raw(name: str, *, check: bool = True) -> list[str]:
     values = request.args.getlist(name)
     if request.method == "POST":
         values = values + request.form.getlist(name)
+    for value in values if check else ():
+        if value is not None and inputs.unstorable(value):
+            raise InvalidInput(f"Tham số {name} có ký tự không hợp lệ (NUL).", code="invalid-characters")
     return [v.strip() for v in values if v is not None and v.strip() != ""]
 
 
@@ -95,6 +99,8 @@ def attributes() -> dict[str, str | list[str]]:
             if not match:
                 continue
             values = [v.strip() for v in source.getlist(key) if v and v.strip()]
+            if inputs.unstorable(key) or any(inputs.unstorable(v) for v in values):
+                raise InvalidInput(f"Tham số {key[:80]!r} có ký tự không hợp lệ (NUL).", code="invalid-characters")
             if not values:
                 continue
             code = match.group(1)
@@ -110,10 +116,11 @@ def attributes() -> dict[str, str | list[str]]:
 
 
 def api_key() -> str | None:
-    """``api_key`` from body or query string, else ``Authorization: Bearer KEY``."""
-    key = get("api_key")
-    if key:
-        return key
+    """``api_key`` from body or query string, else ``Authorization: Bearer KEY``. Read as sent (only
+    compared by hash), so a malformed key is refused as a wrong key (403) before anything else."""
+    keys = _raw("api_key", check=False)
+    if keys:
+        return keys[0].replace("\x00", "\ufffd")  # a NUL never matches a key, and never reaches SQL
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
@@ -140,7 +147,8 @@ def locale() -> str:
 def parse_datetime(value: str, *, name: str = "datetime") -> datetime:
     """Tolerant W3C/ISO 8601: ``Z``, ``±HH:MM``/``±HHMM``, fractions, naive (= UTC), date only.
 
-    Returns an aware UTC datetime. Raises InvalidInput.
+    Returns an aware UTC datetime within the years :mod:`backend.schemas.inputs` accepts (1970–2099).
+    Raises InvalidInput.
     """
     text = value.strip()
     if text[-1:] in ("Z", "z"):
@@ -153,6 +161,9 @@ def parse_datetime(value: str, *, name: str = "datetime") -> datetime:
         parsed = datetime.fromisoformat(text)
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
+        if not inputs.within_range(parsed):
+            raise InvalidInput(f"{name} phải nằm trong khoảng {inputs.EARLIEST.year}–{inputs.LATEST.year - 1}.",
+                               code="out-of-range")
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         raise InvalidInput(f"{name} không phải ngày giờ hợp lệ (ISO 8601, ví dụ 2025-01-31T08:00:00Z).",

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from backend.errors import InvalidInput, TooLarge, Unsupported
+from backend.schemas import inputs
 from backend.schemas.common import Problem
 
 REF = "#/components/schemas/{model}"
@@ -25,9 +26,7 @@ MAX_JSON_BYTES = 64 * 1024
 PROBLEM_MEDIA = "application/problem+json"
 
 
-class BadRequest(InvalidInput):
-    status = 400
-    code = "bad-request"
+BadRequest = inputs.BadJSON
 
 
 @dataclass
@@ -60,17 +59,34 @@ OPERATIONS: list[Operation] = []
 
 def route(bp: Blueprint, method: str, path: str, *, summary: str, tag: str,
           responses: dict[int, type[BaseModel] | None], **meta: Any) -> Callable[[Callable], Callable]:
-    """Register ``fn`` on ``bp`` for ``method path`` and describe it in the OpenAPI document."""
+    """Register ``fn`` on ``bp`` for ``method path`` and describe it in the OpenAPI document.
+
+    ``auth="required"`` authenticates the caller before the view runs, so a request without a valid
+    token is answered 401 before its query or body is read or validated.
+    """
     op = Operation(method=method.lower(), path=path, summary=summary, tag=tag, responses=responses, **meta)
     OPERATIONS.append(op)
 
     def deco(fn: Callable) -> Callable:
         endpoint = f"{fn.__name__}_{method.lower()}"
-        bp.add_url_rule(path, endpoint=endpoint, view_func=fn, methods=[method.upper()])
+        view = _authenticated(fn) if op.auth == "required" else fn
+        bp.add_url_rule(path, endpoint=endpoint, view_func=view, methods=[method.upper()])
         fn.operation = op  # type: ignore[attr-defined]
-        return fn
+        view.operation = op  # type: ignore[attr-defined]
+        return view
 
     return deco
+
+
+def _authenticated(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def view(*args: Any, **kwargs: Any) -> Any:
+        from backend.api.v1.auth import current_resident  # auth imports services; keep this module light
+
+        current_resident()  # raises Unauthorized (401) first; cached on g for the view
+        return fn(*args, **kwargs)
+
+    return view
 
 
 # ---------------------------------------------------------------------------- request parsing
@@ -85,6 +101,8 @@ def _invalid(exc: ValidationError) -> InvalidInput:
 
 
 def validate(model: type[BaseModel], data: Any) -> Any:
+    """``data`` as ``model``; text the database cannot store (NUL, lone surrogates) is refused first."""
+    inputs.refuse_unstorable(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -112,7 +130,7 @@ def body(model: type[BaseModel]) -> Any:
     raw = request.get_data(cache=True)
     if len(raw) > MAX_JSON_BYTES:
         raise TooLarge("Nội dung gửi lên quá lớn.", code="too-large")
-    data = request.get_json(silent=True)
+    data = inputs.load_json(raw)  # 400 for non-JSON or nesting deeper than inputs.MAX_JSON_DEPTH
     if data is None:
         raise BadRequest("Nội dung JSON không đọc được.", code="bad-request")
     return validate(model, data)

@@ -13,14 +13,19 @@ Public functions (channels import these names from ``backend.services.city``):
 - the city pack: ``read_pack load_city_pack load_demo``;
 - catalogue: ``active_categories categories_by_id category_by_code category_id_for localized_attributes
   unit_id_for catalog_changed_at``;
-- staff: ``authenticate_staff change_password create_staff get_staff``;
+- staff: ``authenticate_staff verify_staff staff_signed_in staff_by_email change_password create_staff get_staff
+  end_sessions audit_staff``;
+- sign-in throttling: ``login_counter throttle_login login_succeeded LoginCounter LoginVerdict``;
+- second factor: ``totp`` (the module: ``new_secret provisioning_uri use_code enable disable required
+  missing``);
 - access: ``sees_all_units visible_unit_ids can_see_report ensure_can_see can_act ensure_can_act
   home_unit``;
 - API clients: ``create_client authenticate_client revoke_client``;
-- admin edits: ``ensure_admin set_staff_active admin_create_staff create_unit update_category create_rule
-  end_rule save_template delete_template``.
+- admin edits: ``ensure_admin set_staff_active sign_out_everywhere admin_create_staff create_unit
+  update_category create_rule end_rule save_template delete_template``.
 """
 
+from backend.services.city import totp
 from backend.services.city.access import (
     can_act,
     can_see_report,
@@ -38,6 +43,7 @@ from backend.services.city.admin import (
     ensure_admin,
     save_template,
     set_staff_active,
+    sign_out_everywhere,
     update_category,
 )
 from backend.services.city.admin import create_staff as admin_create_staff
@@ -76,18 +82,30 @@ from backend.services.city.settings import (
     zalo_policy,
 )
 from backend.services.city.settings import get as setting
+from backend.services.city.staff import audit as audit_staff
 from backend.services.city.staff import authenticate as authenticate_staff
-from backend.services.city.staff import change_password, create_staff
+from backend.services.city.staff import by_email as staff_by_email
+from backend.services.city.staff import change_password, create_staff, end_sessions
 from backend.services.city.staff import get as get_staff
+from backend.services.city.staff import signed_in as staff_signed_in
+from backend.services.city.staff import verify as verify_staff
+from backend.services.city.throttle import Counter as LoginCounter
+from backend.services.city.throttle import Verdict as LoginVerdict
+from backend.services.city.throttle import check as throttle_login
+from backend.services.city.throttle import make_counter as login_counter
+from backend.services.city.throttle import succeeded as login_succeeded
 
 __all__ = [
     "ZNS_FIELDS",
+    "LoginCounter",
+    "LoginVerdict",
     "Route",
     "WorkingCalendar",
     "ZaloPolicy",
     "ZnsTemplate",
     "active_categories",
     "admin_create_staff",
+    "audit_staff",
     "authenticate_client",
     "authenticate_staff",
     "can_act",
@@ -105,6 +123,7 @@ __all__ = [
     "create_unit",
     "delete_template",
     "end_rule",
+    "end_sessions",
     "ensure_admin",
     "ensure_can_act",
     "ensure_can_see",
@@ -116,6 +135,8 @@ __all__ = [
     "load_city_pack",
     "load_demo",
     "localized_attributes",
+    "login_counter",
+    "login_succeeded",
     "moderation_required",
     "open311_sender_status_changes",
     "parse_duration",
@@ -130,10 +151,16 @@ __all__ = [
     "set_override",
     "set_staff_active",
     "setting",
+    "sign_out_everywhere",
+    "staff_by_email",
+    "staff_signed_in",
+    "throttle_login",
     "timezone",
+    "totp",
     "triage_unit",
     "unit_id_for",
     "update_category",
+    "verify_staff",
     "visible_unit_ids",
     "within_city",
     "zalo_policy",

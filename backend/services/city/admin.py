@@ -48,7 +48,7 @@ def local_day_start(day: date | None) -> datetime | None:
 # --------------------------------------------------------------------------- staff
 
 
-def set_staff_active(session: Session, *, actor: Staff, staff_id: int, active: bool) -> Staff:
+def set_staff_active(session: Session, *, actor: Staff, staff_id: int, active: bool, ip: str = "") -> Staff:
     ensure_admin(actor)
     staff = session.get(Staff, staff_id)
     if staff is None:
@@ -60,8 +60,19 @@ def set_staff_active(session: Session, *, actor: Staff, staff_id: int, active: b
     staff.locked_until = None
     session.add(staff)
     session.flush()
+    if not active:  # a deactivated account keeps no session, even if it is activated again later
+        staff_service.end_sessions(session, staff_id=staff.id, actor_id=actor.id, reason="deactivated", ip=ip)
     log.info("admin %s set staff %s active=%s", actor.id, staff.id, active)
     return staff
+
+
+def sign_out_everywhere(session: Session, *, actor: Staff, staff_id: int, ip: str = "") -> int:
+    """End every session of an account at once (a lost phone, a shared password); audited. Admins only."""
+    ensure_admin(actor)
+    if session.get(Staff, staff_id) is None:
+        raise NotFound("Không tìm thấy tài khoản.", code="unknown-staff")
+    return staff_service.end_sessions(session, staff_id=staff_id, actor_id=actor.id, reason="signed_out_everywhere",
+                                      ip=ip)
 
 
 def create_staff(session: Session, *, actor: Staff, email: str, password: str, role: str,

@@ -1,20 +1,25 @@
-"""Staff accounts: creation, password hashing (argon2id), lookups.
+"""Staff accounts: creation, password hashing (argon2id), lookups, sign-in checks, password changes,
+server-side session revocation (the per-account session epoch) and the security audit trail.
 
-Authentication with lockout and password changes live here too (see the inbox issue).
+Sign-in is throttled by the caller with :mod:`backend.services.city.throttle` (atomic counters per
+e-mail+address and per address, exponential back-off) *before* :func:`verify` is called: there is no
+account-wide lockout that an attacker could set off for the account's owner.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import update
 from sqlmodel import Session, select
 
-from backend.errors import Conflict, Forbidden, InvalidInput, Unauthorized
-from backend.models.staff import Role, Staff
+from backend.errors import Conflict, InvalidInput, Unauthorized
+from backend.models.staff import Role, Staff, StaffAudit
 from backend.services.city import catalog as queries
 
 log = logging.getLogger(__name__)
@@ -64,41 +69,26 @@ def by_email(session: Session, email: str) -> Staff | None:
     return session.exec(select(Staff).where(Staff.email == email.strip().lower())).first()
 
 
-MAX_FAILURES = 5
-LOCKOUT = timedelta(minutes=15)
 _BAD_LOGIN = "E-mail hoặc mật khẩu không đúng."
 #: a valid hash to verify against when the e-mail is unknown (same cost, no timing oracle)
 _DUMMY_HASH = _hasher.hash("phananh-dummy-password")
 
 
-def authenticate(session: Session, *, email: str, password: str, now: datetime) -> Staff:
-    """Check credentials and return the staff member.
-
-    Side effects: counts failures; after ``MAX_FAILURES`` the account is locked for ``LOCKOUT``;
-    a success resets the counter and stamps ``last_login_at``. Raises Unauthorized with one generic
-    message whether or not the e-mail exists, or Forbidden (code ``account-locked``) while locked.
-    """
-    staff = by_email(session, email or "")
+def verify(session: Session, *, email: str, password: str) -> Staff | None:
+    """The active staff member with these credentials, or None — in the same time whether or not the
+    e-mail exists (a dummy hash is verified for unknown or inactive accounts). Changes nothing."""
+    staff = by_email(session, email or "") if email else None
     if staff is None or not staff.is_active:
         with contextlib.suppress(VerificationError, InvalidHashError):
             _hasher.verify(_DUMMY_HASH, password or "")
-        raise Unauthorized(_BAD_LOGIN, code="bad-credentials")
-    if staff.locked_until is not None and staff.locked_until > now:
-        minutes = max(1, int((staff.locked_until - now).total_seconds() // 60) + 1)
-        raise Forbidden(f"Tài khoản tạm khóa do đăng nhập sai nhiều lần; thử lại sau {minutes} phút.",
-                        code="account-locked")
-    if not check_password(staff, password or ""):
-        staff.failed_logins += 1
-        if staff.failed_logins >= MAX_FAILURES:
-            staff.locked_until = now + LOCKOUT
-            staff.failed_logins = 0
-            log.warning("staff %s locked after %d failed logins", staff.id, MAX_FAILURES)
-        session.add(staff)
-        session.flush()
-        raise Unauthorized(_BAD_LOGIN, code="bad-credentials")
-    staff.failed_logins = 0
-    staff.locked_until = None
+        return None
+    return staff if check_password(staff, password or "") else None
+
+
+def signed_in(session: Session, *, staff: Staff, password: str, now: datetime) -> Staff:
+    """Record a successful sign-in: ``last_login_at``, a re-hash when the argon2 cost changed."""
     staff.last_login_at = now
+    staff.failed_logins, staff.locked_until = 0, None  # the former account-wide lockout is not used
     if _hasher.check_needs_rehash(staff.password_hash):
         staff.password_hash = hash_password(password)
     session.add(staff)
@@ -106,8 +96,38 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime) 
     return staff
 
 
-def change_password(session: Session, *, staff: Staff, current: str, new: str, now: datetime) -> Staff:
-    """Replace the password after checking the current one. Raises InvalidInput (wrong/weak/same)."""
+def authenticate(session: Session, *, email: str, password: str, now: datetime) -> Staff:
+    """:func:`verify` then :func:`signed_in`; raises Unauthorized with one generic message whether or
+    not the e-mail exists. Throttling is the caller's (see the module docstring)."""
+    staff = verify(session, email=email, password=password)
+    if staff is None:
+        raise Unauthorized(_BAD_LOGIN, code="bad-credentials")
+    return signed_in(session, staff=staff, password=password, now=now)
+
+
+def audit(session: Session, kind: str, *, ip: str, staff_id: int | None = None, actor_id: int | None = None,
+          email: str = "", **data: Any) -> StaffAudit:
+    """Append one security event in the caller's transaction (committed with the change it records):
+    ``login_backoff``, ``sessions_ended``, ``totp_enabled``, ``totp_disabled``, ``recovery_code_used``."""
+    row = StaffAudit(kind=kind, staff_id=staff_id, actor_id=actor_id, email=email[:255], ip=ip[:64], data=data)
+    session.add(row)
+    session.flush()
+    log.warning("staff security event %s (staff %s, actor %s, %s)", kind, staff_id, actor_id, data)
+    return row
+
+
+def end_sessions(session: Session, *, staff_id: int, actor_id: int | None, reason: str, ip: str = "") -> int:
+    """End every session of the account at once, in the caller's transaction (so with the password change
+    or deactivation that causes it): bumps ``session_epoch``, audited. Returns the new epoch."""
+    session.execute(update(Staff).where(Staff.id == staff_id).values(session_epoch=Staff.session_epoch + 1))
+    epoch = session.exec(select(Staff.session_epoch).where(Staff.id == staff_id)).one()
+    audit(session, "sessions_ended", ip=ip, staff_id=staff_id, actor_id=actor_id, reason=reason)
+    return int(epoch)
+
+
+def change_password(session: Session, *, staff: Staff, current: str, new: str, now: datetime, ip: str = "") -> Staff:
+    """Replace the password after checking the current one, ending every session of the account (the
+    caller signs its own browser in again under the new epoch). Raises InvalidInput (wrong/weak/same)."""
     if not check_password(staff, current or ""):
         raise InvalidInput("Mật khẩu hiện tại không đúng.", code="wrong-password")
     validate_password(new or "")
@@ -117,6 +137,8 @@ def change_password(session: Session, *, staff: Staff, current: str, new: str, n
     staff.password_changed_at = now
     session.add(staff)
     session.flush()
+    staff.session_epoch = end_sessions(session, staff_id=staff.id, actor_id=staff.id, reason="password_changed",
+                                       ip=ip)
     return staff
 
 

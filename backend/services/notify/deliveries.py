@@ -1,9 +1,10 @@
 """Sending deliveries with a durable state: pending → sending → sent | failed | undeliverable.
 
-``attempt(session, delivery, ...)`` is called by the ``send_delivery`` job. It commits the
-``sending`` mark *before* talking to the outside world, so a process killed after the push left
-but before the result was recorded is recognised on retry and never sends a second time (the
-message's collapse key also makes the device show it once). Retryable failures (5xx, quota,
+``attempt(session, delivery, ...)`` is called by the ``send_delivery`` and ``process_inbound`` jobs. It
+claims the row (``sending`` + a new ``attempt_id``, one conditional UPDATE committed on its own) *before*
+talking to the outside world and records the outcome right after, conditional on that claim: a job that
+loaded the row earlier, a re-dispatched copy of the job, or a process killed after the push left, never
+sends a second time (the message's collapse key also makes the device show it once). Retryable failures (5xx, quota,
 network) put the row back to ``pending`` and raise :class:`RetryLater` so the job is retried with
 backoff; permanent ones end in ``failed`` (bad request) or ``undeliverable`` (unregistered device,
 outside the Zalo window, not a follower). Staff can retry failed/undeliverable rows.
@@ -12,12 +13,14 @@ outside the Zalo window, not a follower). Staff can retry failed/undeliverable r
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from backend import queue
@@ -36,42 +39,89 @@ class RetryLater(Exception):
 Sender = Callable[[Delivery], tuple[str, str]]
 
 
+#: a ``sending`` claim older than this belongs to an attempt that died between sending and recording:
+#: longer than the timeout of the sending jobs (60 s), shorter than their retries add up to
+CLAIM_STALE = timedelta(seconds=65)
+_FINAL = (SendState.SENT, SendState.UNDELIVERABLE, SendState.FAILED)
+
+
 def attempt(session: Session, delivery: Delivery, *, senders: dict[str, Sender], now: datetime | None = None) -> str:
-    """Send ``delivery`` at most once. Returns the final state; raises RetryLater to be retried."""
+    """Send ``delivery`` at most once. Returns the final state; raises RetryLater to be retried.
+
+    Send-once: the row is *claimed* first — one conditional UPDATE ``pending → sending`` with a new
+    ``attempt_id``, committed before the external call — and only the attempt holding the claim sends and
+    records the outcome (again conditional on its ``attempt_id``, committed right after the call). A job
+    that loaded the row earlier, or a re-dispatched copy running meanwhile, finds it claimed or sent and
+    does not send. A claim younger than ``CLAIM_STALE`` is another attempt in flight (RetryLater: look
+    again later); an older one died after the call may have left, and counts as sent (unconfirmed).
+    """
     now = now or utcnow()
-    if delivery.send_state in (SendState.SENT, SendState.UNDELIVERABLE, SendState.FAILED):
+    session.refresh(delivery)  # the row as committed now, not as this job loaded it earlier
+    if delivery.send_state in _FINAL:
         return delivery.send_state
     if delivery.send_state == SendState.SENDING:
-        # a previous attempt crashed between sending and recording: assume it went out
-        _finish(session, delivery, SendState.SENT, "unconfirmed: previous attempt interrupted", now)
+        if delivery.last_attempt_at is not None and now - delivery.last_attempt_at < CLAIM_STALE:
+            raise RetryLater(f"delivery {delivery.id} is being sent by attempt {delivery.attempt_id}")
+        _complete(session, delivery, delivery.attempt_id, SendState.SENT, "unconfirmed: previous attempt interrupted",
+                  now)
         return delivery.send_state
     sender = senders.get(delivery.channel)
     if sender is None:
-        _finish(session, delivery, SendState.UNDELIVERABLE, f"channel {delivery.channel} not configured", now)
+        _complete(session, delivery, None, SendState.UNDELIVERABLE, f"channel {delivery.channel} not configured", now)
         return delivery.send_state
-    delivery.send_state, delivery.attempts, delivery.last_attempt_at = SendState.SENDING, delivery.attempts + 1, now
-    session.add(delivery)
-    session.commit()
+    attempt_id = claim(session, delivery, now=now)
+    if attempt_id is None:  # another attempt claimed it between our read and our claim
+        return delivery.send_state
     outcome, detail = sender(delivery)
     if outcome == "retry":
-        delivery.send_state, delivery.last_error = SendState.PENDING, detail[:1000]
-        session.add(delivery)
-        session.commit()
+        _complete(session, delivery, attempt_id, SendState.PENDING, detail, now)
         raise RetryLater(detail)
     if outcome == "unregistered":
         _deactivate_device(session, delivery, detail)
         outcome = SendState.UNDELIVERABLE
-    _finish(session, delivery, outcome, detail if outcome != SendState.SENT else None, now)
+    _complete(session, delivery, attempt_id, outcome, detail if outcome != SendState.SENT else None, now)
     return delivery.send_state
 
 
-def _finish(session: Session, delivery: Delivery, state: str, detail: str | None, now: datetime) -> None:
-    delivery.send_state = state
-    delivery.last_error = detail[:1000] if detail else None
+def claim(session: Session, delivery: Delivery, *, now: datetime) -> str | None:
+    """Claim a pending delivery for one attempt in its own committed step; its ``attempt_id``, or None
+    when the row is no longer pending (claimed or finished by someone else)."""
+    attempt_id = uuid.uuid4().hex
+    claimed = session.execute(
+        update(Delivery).where(Delivery.id == delivery.id, Delivery.send_state == SendState.PENDING)
+        .values(send_state=SendState.SENDING, attempt_id=attempt_id, attempts=Delivery.attempts + 1,
+                last_attempt_at=now).execution_options(synchronize_session=False)).rowcount == 1
+    session.commit()
+    if not claimed:
+        session.refresh(delivery)
+        return None
+    # no SELECT now: it would open a transaction (SQLite: the write lock) for the whole external call
+    _remember(delivery, send_state=SendState.SENDING, attempt_id=attempt_id, attempts=(delivery.attempts or 0) + 1,
+              last_attempt_at=now)
+    return attempt_id
+
+
+def _remember(delivery: Delivery, **values: Any) -> None:
+    """Set committed column values on the in-memory row without marking it changed."""
+    for key, value in values.items():
+        set_committed_value(delivery, key, value)
+
+
+def _complete(session: Session, delivery: Delivery, attempt_id: str | None, state: str, detail: str | None,
+              now: datetime) -> None:
+    """Record the outcome of the attempt holding the claim (``attempt_id``; None: of a row nobody claimed),
+    committed at once; a row claimed by another attempt meanwhile is left alone."""
+    guard = (Delivery.attempt_id == attempt_id) if attempt_id else (Delivery.send_state == SendState.PENDING)
+    values: dict[str, Any] = {"send_state": state, "last_error": detail[:1000] if detail else None}
     if state == SendState.SENT:
-        delivery.sent_at = now
-    session.add(delivery)
-    session.flush()
+        values["sent_at"] = now
+    done = session.execute(update(Delivery).where(Delivery.id == delivery.id, guard).values(**values)
+                           .execution_options(synchronize_session=False)).rowcount == 1
+    session.commit()
+    if done:
+        _remember(delivery, **values)
+    else:
+        session.refresh(delivery)
 
 
 def _deactivate_device(session: Session, delivery: Delivery, reason: str) -> None:

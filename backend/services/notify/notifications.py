@@ -45,6 +45,7 @@ from backend.models import (
     State,
     Unit,
 )
+from backend.services import events
 from backend.services.notify import deliveries
 from backend.services.notify.texts import render
 
@@ -193,19 +194,20 @@ def _context(session: Session, report: Report, event: ReportEvent, base_url: str
     unit = session.get(Unit, report.unit_id) if report.unit_id else None
     after = session.exec(select(Photo).where(Photo.report_id == report.id, Photo.role == "after",
                                              Photo.public_key.is_not(None)).order_by(Photo.id.desc())).first()
-    data = event.data or {}
+    data = events.resident_fields(event, reporter=True)  # the one visibility rule: nothing staff-only
     dup = session.get(Report, report.duplicate_of_id) if report.duplicate_of_id else None
     return {
         "code": report.code,
         "unit_vi": unit.name_vi if unit else "Trung tâm điều hành",
         "unit_en": (unit.name_en or unit.name_vi) if unit else "the operations centre",
         "due": _local(report.resolve_due_at),
-        "reply": report.public_reply or data.get("text") or data.get("reply") or "",
-        "reason": data.get("reason") or report.closure_reason or "",
+        # the event's own text: by the time the job runs, the report's public_reply may be a later one
+        "reply": data.get("text") or data.get("reply") or report.public_reply or "",
+        "reason": data.get("reason") or "",
         "guidance": data.get("guidance") or "",
         "duplicate_of": dup.code if dup else data.get("of_code", ""),
         "comment": data.get("text", ""),
-        "clock": data.get("clock", ""),
+        "clock": (event.data or {}).get("clock", ""),  # SLA breaches: staff notices only
         "link": f"{base_url.rstrip('/')}/r/{report.code}",
         "after_photo": f"{base_url.rstrip('/')}/media/{after.public_key}" if after else None,
     }

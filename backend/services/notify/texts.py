@@ -43,9 +43,9 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "not_competent": {
         "vi": ("Phản ánh {code} không thuộc thẩm quyền",
-               "Phản ánh {code} không thuộc thẩm quyền giải quyết. Lý do: {reason} Hướng dẫn: {guidance}"),
+               "Phản ánh {code} không thuộc thẩm quyền giải quyết. Hướng dẫn: {guidance}"),
         "en": ("Report {code}: not our competence",
-               "Report {code} is outside our competence. Reason: {reason} Guidance: {guidance}"),
+               "Report {code} is outside our competence. Guidance: {guidance}"),
     },
     "duplicate": {
         "vi": ("Phản ánh {code} trùng với {duplicate_of}",

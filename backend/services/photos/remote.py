@@ -55,6 +55,8 @@ class FetchPolicy:
     timeout_s: float = 15.0
     connect_timeout_s: float = 5.0
     max_redirects: int = 3
+    min_rate_bps: int = 8 * 1024
+    rate_grace_s: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -151,10 +153,36 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+#: RFC 6052 well-known NAT64 prefix (embedded IPv4 in the last 32 bits) and RFC 8215 local-use prefix
+NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """The IPv4 addresses an IPv6 address carries traffic to, if it is a wrapper: IPv4-mapped
+    (``::ffff:a.b.c.d``), 6to4 (``2002::/16``), Teredo (``2001::/32``: server and client) or NAT64
+    (``64:ff9b::/96``). None for a native IPv6 address."""
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    if ip in NAT64_WELL_KNOWN:
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    return None
+
+
 def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """True only for globally routable unicast addresses (IPv4-mapped IPv6 judged as IPv4)."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """True only for globally routable unicast addresses. IPv6 wrappers of IPv4 (mapped, 6to4, Teredo,
+    NAT64) are judged by every IPv4 address they carry; site-local ``fec0::/10`` and NAT64 local-use
+    ``64:ff9b:1::/48`` are refused."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        wrapped = embedded_ipv4(ip)
+        if wrapped is not None:
+            return all(is_public_address(v4) for v4 in wrapped)
+        if ip.is_site_local or ip in NAT64_LOCAL_USE:
+            return False
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_loopback or ip.is_link_local
                                  or ip.is_private or ip.is_unspecified)
 
@@ -212,15 +240,40 @@ def _read(response: Any, url: str, policy: FetchPolicy, deadline: float) -> Fetc
     if declared and declared.isdigit() and int(declared) > policy.max_bytes:
         raise FetchRejected("Ảnh quá lớn.", code="media-too-large")
     chunks: list[bytes] = []
-    total = 0
+    total, started = 0, time.monotonic()
     try:
-        for chunk in response.stream(64 * 1024, decode_content=False):
+        while True:
+            _limit_wait(response, deadline)
+            chunk = response.read1(64 * 1024)
+            if not chunk:
+                break
             total += len(chunk)
             if total > policy.max_bytes:
                 raise FetchRejected("Ảnh quá lớn.", code="media-too-large")
-            if time.monotonic() > deadline:
-                raise FetchUnavailable("Tải ảnh quá lâu.", code="media-fetch-timeout")
+            _check_pace(total, started, deadline, policy)
             chunks.append(chunk)
+    except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+        raise FetchRejected("Máy chủ ảnh gửi quá chậm.", code="media-too-slow") from None
     except urllib3.exceptions.HTTPError as exc:
         raise FetchUnavailable(f"Không tải được ảnh: {type(exc).__name__}.", code="media-fetch-unavailable") from exc
     return Fetched(data=b"".join(chunks), content_type=ctype, url=url)
+
+
+def _limit_wait(response: Any, deadline: float) -> None:
+    """The next read waits at most until ``deadline`` (the socket timeout otherwise restarts per read)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("download deadline passed")
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(remaining)
+
+
+def _check_pace(total: int, started: float, deadline: float, policy: FetchPolicy) -> None:
+    now = time.monotonic()
+    if now > deadline:
+        raise TimeoutError("download deadline passed")
+    elapsed = now - started
+    if elapsed > policy.rate_grace_s and total / elapsed < policy.min_rate_bps:
+        log.warning("media fetch cut off: %d bytes in %.1f s", total, elapsed)
+        raise TimeoutError("download slower than the minimum rate")

@@ -12,7 +12,9 @@ Public functions:
 - reading: ``get_by_code state_label open311_status public_timeline public_text states_after EVENT_LABELS
   STATE_LABELS list_reports ReportFilter parse_bbox nearby_open NEARBY_LIMIT report_flags haversine_m``;
 - staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``;
-- the reporter's signed link: ``reporter_link``.
+- the reporter's signed link: ``reporter_link``;
+- visibility: ``is_public_field`` (what residents will see of a staff form field; the rule itself is
+  ``events.resident_fields``, which ``public_text`` and ``public_timeline`` apply).
 """
 
 from backend.services.reports.codes import find_code, is_code, normalize_code
@@ -41,6 +43,7 @@ from backend.services.reports.lookup import (
 from backend.services.reports.page import ACTION_LABELS, ReportPage, reporter_contact
 from backend.services.reports.page import build as build_page
 from backend.services.reports.transitions import TRANSITIONS
+from backend.services.reports.visibility import is_public as is_public_field
 from backend.services.reports.workflow import allowed_actions, apply, close_resolved, reopen_deadline
 
 __all__ = [
@@ -63,6 +66,7 @@ __all__ = [
     "get_by_code",
     "haversine_m",
     "is_code",
+    "is_public_field",
     "list_reports",
     "nearby_open",
     "normalize_code",

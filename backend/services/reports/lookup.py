@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from backend.errors import InvalidInput, NotFound
 from backend.models.reports import CLOSED_STATES, FIXED_STATES, OPEN_STATES, EventKind, Report, ReportEvent, State
 from backend.models.units import Unit
+from backend.services import events
 from backend.services.reports.codes import normalize_code
 
 log = logging.getLogger(__name__)
@@ -53,18 +54,6 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
     EventKind.REOPENED: ("Người dân phản ánh lại", "Reopened"),
     EventKind.PHOTO_ADDED: ("Bổ sung ảnh", "Photo added"),
 }
-
-#: data keys each public event may show (never actor names, ids of people or internal notes)
-_PUBLIC_DATA: dict[str, tuple[str, ...]] = {
-    EventKind.STATUS_CHANGED: ("reason", "reply", "guidance"),
-    EventKind.PUBLIC_REPLY: ("text",),
-    EventKind.RESIDENT_COMMENT: ("text",),
-    EventKind.DUPLICATE_LINKED: ("of_code",),
-    EventKind.RATED: ("rating",),
-    EventKind.REOPENED: ("reason",),
-    EventKind.TRANSFERRED: (),
-}
-
 
 def get_by_code(session: Session, code: str | None) -> Report:
     """The report with this public code (typed by a human: case, spaces, missing dash are fine).
@@ -119,12 +108,7 @@ def public_timeline(session: Session, report: Report, *, locale: str = "vi",
             item["state_label"] = state_label(event.to_state, locale)
         if event.to_unit_id and event.kind in (EventKind.ROUTED, EventKind.TRANSFERRED):
             item["unit"] = _unit_name(session, event.to_unit_id, unit_names, en)
-        for key in _PUBLIC_DATA.get(event.kind, ()):
-            if event.kind == EventKind.RESIDENT_COMMENT and not include_comments:
-                continue
-            value = (event.data or {}).get(key)
-            if value not in (None, ""):
-                item[key] = value
+        item.update(events.resident_fields(event, reporter=include_comments))
         items.append(item)
     return items
 
@@ -269,13 +253,10 @@ def report_flags(report: Report) -> list[str]:
 
 
 def public_text(event: ReportEvent) -> str | None:
-    """The public words a (public) event carries: a reply, a resolution's reply, a "not competent"
-    guidance, a reason. The one rule for which staff text leaves through Open311."""
-    for key in ("text", "reply", "guidance", "reason"):
-        value = (event.data or {}).get(key)
-        if isinstance(value, str) and value.strip():
-            return value
-    return None
+    """The public words an event carries — a reply, a resolution's reply, a rejection's reason, a "not
+    competent" guidance — by the one visibility rule (``events.resident_text``): never a hold reason, an
+    internal note or the internal reason of "not competent"."""
+    return events.resident_text(event)
 
 
 def states_after(session: Session, events: list[ReportEvent]) -> dict[int, str]:

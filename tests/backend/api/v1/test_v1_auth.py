@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from sqlmodel import select
 
@@ -125,8 +127,9 @@ def test_emulator_wrong_audience_still_refused(client, emulator_token):
 
 def test_production_refuses_emulator_host(monkeypatch):
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099")
-    s = Settings(phananh_env="production", secret_key="x" * 40,
-                 database_url="postgresql://u@127.0.0.1/db")
+    s = Settings(phananh_env="production", secret_key=secrets.token_urlsafe(48),
+                 database_url="postgresql://u@127.0.0.1/db", redis_url="redis://127.0.0.1:6379/0",
+                 base_url="https://phananh.example.vn")
     with pytest.raises(RuntimeError, match="FIREBASE_AUTH_EMULATOR_HOST"):
         create_app(s)
 
@@ -135,7 +138,9 @@ def test_production_refuses_to_verify_if_emulator_appears_later(monkeypatch, app
     from backend.errors import Unavailable
     from backend.services.residents import firebase
 
-    s = Settings(phananh_env="production", secret_key="x" * 40, database_url="postgresql://u@127.0.0.1/db")
+    s = Settings(phananh_env="production", secret_key=secrets.token_urlsafe(48),
+                 database_url="postgresql://u@127.0.0.1/db", redis_url="redis://127.0.0.1:6379/0",
+                 base_url="https://phananh.example.vn")
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099")
     with pytest.raises(Unavailable):
         firebase.verify_token(token(), settings=s)

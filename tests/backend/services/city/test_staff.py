@@ -1,4 +1,5 @@
-"""Staff accounts: authentication with lockout, generic errors, password change."""
+"""Staff accounts: authentication without an account lockout (the caller throttles), generic errors,
+password change ending every session, the throttle counters."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from backend.errors import Forbidden, InvalidInput, Unauthorized
+from backend.errors import InvalidInput, Unauthorized
 from backend.services.city import staff as staff_service
+from backend.services.city import throttle
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 PW = "mat-khau-dung-10"
@@ -40,15 +42,24 @@ def test_wrong_password_and_unknown_email_give_the_same_error(session: Any, admi
     assert bad.value.code == unknown.value.code == "bad-credentials"
 
 
-def test_lockout_after_five_failures_then_unlocks(session: Any, admin: Any) -> None:
-    for _ in range(staff_service.MAX_FAILURES):
+def test_no_account_lockout_an_attacker_could_set_off(session: Any, admin: Any) -> None:
+    for _ in range(20):
         with pytest.raises(Unauthorized):
             staff_service.authenticate(session, email="admin@demo.vn", password="sai", now=NOW)
-    with pytest.raises(Forbidden) as locked:
-        staff_service.authenticate(session, email="admin@demo.vn", password=PW, now=NOW + timedelta(minutes=1))
-    assert locked.value.code == "account-locked" and "15 phút" in locked.value.message
-    later = NOW + staff_service.LOCKOUT + timedelta(seconds=1)
-    assert staff_service.authenticate(session, email="admin@demo.vn", password=PW, now=later).id == admin.id
+    assert staff_service.authenticate(session, email="admin@demo.vn", password=PW, now=NOW).id == admin.id
+
+
+def test_database_counter_backs_off_exponentially(db: Any) -> None:
+    counter = throttle.DatabaseCounter(db)
+    policy = throttle.Policy(free=2, base_s=5)
+    results = [counter.attempt("k", policy, NOW) for _ in range(4)]
+    assert [r[0] for r in results] == [True, True, True, False]  # 2 free, then one ticket per period
+    assert results[2][2] is True and results[3][1] == 5
+    later = counter.attempt("k", policy, NOW + timedelta(seconds=6))  # the next period: one more try
+    assert later[0] is True and later[2] is True
+    assert counter.attempt("k", policy, NOW + timedelta(seconds=7))[1] == 19  # opened at +6 for 5 · 2² s
+    counter.succeeded("k", clear=True)
+    assert counter.attempt("k", policy, NOW + timedelta(seconds=8))[0] is True
 
 
 def test_inactive_account_cannot_sign_in(session: Any, admin: Any) -> None:
@@ -66,7 +77,9 @@ def test_change_password(session: Any, admin: Any) -> None:
     assert weak.value.code == "weak-password"
     with pytest.raises(InvalidInput):
         staff_service.change_password(session, staff=admin, current=PW, new=PW, now=NOW)
+    epoch = admin.session_epoch
     staff_service.change_password(session, staff=admin, current=PW, new="mat-khau-moi-10", now=NOW)
     assert admin.password_changed_at == NOW
+    assert admin.session_epoch == epoch + 1  # every session of the account ends
     assert staff_service.authenticate(session, email="admin@demo.vn", password="mat-khau-moi-10", now=NOW)
     assert admin.password_hash.startswith("$argon2id$")
