@@ -9,7 +9,8 @@ resident consented to share, with the city's approved template) and is recorded 
   after photo uploaded as media, the request-user-info card when the reply asks for the phone. To a
   reporter without a phone, the message ends with their signed link: once Zalo's window closes,
   updates can only be read there.
-- A CS message refused as outside the window (-230/-232) falls back to ZNS once; nothing sent twice.
+- A CS message refused as outside the window (-230/-232) falls back to ZNS once; nothing sent twice; a
+  retry of that delivery (ZNS quota, night ban) retries the ZNS, never the refused CS again.
 - ZNS: ``template_data`` built from the delivery (code, status, unit, content, date).
 - Answers: unreachable (-213, -217, -227; ZNS -118, -139) → ``undeliverable`` with the reason; quota
   (-211, -218; ZNS -115, -144) and ZNS's night ban (-133) → ``retry`` with ``quota:``/``night-ban:``
@@ -82,6 +83,11 @@ def send_notification(settings: Any, delivery: Delivery) -> tuple[str, str]:
         if facts.told_in_chat:
             return "sent", "told in the chat reply"
         chat = delivery.template == CHAT_TEMPLATE
+        if (delivery.payload or {}).get("zns_fallback") and not chat:
+            choice = notify.zns_fallback(facts.policy, kind=delivery.template, phone=facts.phone)
+            if choice.tier is None:  # Zalo already refused CS for this user: retry the ZNS, not the CS
+                return "undeliverable", choice.reason
+            return _zns(settings, delivery, facts, choice.template)
         choice = notify.choose_tier(facts.policy, kind=delivery.template, last_interaction_at=facts.last_interaction_at,
                                     now=utcnow(), phone=facts.phone, chat=chat)
         if choice.tier is None:

@@ -145,6 +145,24 @@ def test_minus_230_on_a_cs_message_falls_back_to_zns_once(chat, fake_zalo, sessi
         1 for c in fake_zalo.calls(CS) if c.accepted)
 
 
+def test_a_zns_fallback_hitting_the_night_ban_retries_the_zns_not_the_refused_cs(chat, fake_zalo, session, run_jobs):
+    code = create_report(chat, "zp14", answer="0912345671")
+    last_wrote(session, fake_zalo, "zp14", days=5)
+    fake_zalo.outside_window.add("zp14")  # Zalo refuses CS (-230)...
+    fake_zalo.fail("/message/template", error=-133, message="Cannot send this template at night", times=1)
+    delivery = zalo_delivery(session, resolve(session, run_jobs, report(session, code), REPLY))
+    assert delivery.send_state == "pending" and delivery.payload["zns_fallback"] is True  # ...ZNS waits for 06:01
+    refused = [c for c in fake_zalo.calls(CS) if c.json["recipient"]["user_id"] == "zp14" and not c.accepted]
+    [job] = later_jobs(session, delivery)
+    assert queue.execute(job.id) == "done"  # the morning retry
+    session.expire_all()
+    delivery = session.get(Delivery, delivery.id)
+    assert delivery.send_state == "sent" and delivery.tier == "zns"
+    assert len(fake_zalo.zns_sent("84912345671")) == 1
+    assert len([c for c in fake_zalo.calls(CS) if c.json["recipient"]["user_id"] == "zp14" and not c.accepted]) \
+        == len(refused) == 1  # the refused CS was not tried again
+
+
 def test_minus_232_without_a_phone_is_undeliverable_with_the_reason(chat, fake_zalo, session, run_jobs):
     code = create_report(chat, "zp8", answer="không")
     last_wrote(session, fake_zalo, "zp8", days=4)
