@@ -60,7 +60,8 @@ class SavedView(SQLModel, table=True):
 
 class LoginThrottle(SQLModel, table=True):
     """Sign-in attempt counters of embedded mode (production keeps them in Redis): one row per key
-    (``acct:<e-mail>|ip:<address>`` or ``ip:<address>``), changed only by single atomic statements."""
+    (``acct:<digest of e-mail and address>`` or ``ip:<digest of address>``), changed only by single
+    atomic statements."""
 
     __tablename__ = "login_throttle"
 

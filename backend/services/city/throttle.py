@@ -16,6 +16,7 @@ of a process with :func:`make_counter`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import dataclass
@@ -69,11 +70,19 @@ class Counter(Protocol):
 
 
 def account_key(email: str, ip: str) -> str:
-    return f"acct:{email.strip().lower()[:255]}|ip:{ip[:45]}"
+    """The counter key of an e-mail typed from an address: a digest, so neither the e-mail (perhaps a
+    resident's, typed by mistake) nor the address is stored in the table or in Redis."""
+    return "acct:" + _digest(f"{email.strip().lower()[:255]}|{ip[:45]}")
 
 
 def address_key(ip: str) -> str:
-    return f"ip:{ip[:45]}"
+    """The counter key of a client address (a digest, see :func:`account_key`)."""
+    return "ip:" + _digest(ip[:45])
+
+
+def _digest(value: str) -> str:
+    return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16,
+                           person=b"phananh.login").hexdigest()
 
 
 def check(counter: Counter, *, email: str, ip: str, now: datetime | None = None) -> Verdict:
@@ -143,16 +152,21 @@ _TICKET = text("UPDATE login_throttle SET locked_until = :until "
                "WHERE key = :key AND (locked_until IS NULL OR locked_until <= :now)"
                ).bindparams(bindparam("until", type_=UTCDateTime()), bindparam("now", type_=UTCDateTime()))
 
+_EXPIRED = text("DELETE FROM login_throttle WHERE window_ends_at < :now "
+                "AND (locked_until IS NULL OR locked_until < :now)").bindparams(bindparam("now", type_=UTCDateTime()))
+
 
 class DatabaseCounter:
     """One atomic upsert per attempt (row lock on PostgreSQL, the database lock on SQLite), its own
-    commit: the count survives the request's rollback."""
+    commit: the count survives the request's rollback. Each attempt first deletes the counters whose
+    window and back-off are over, so the table holds only the last hour's."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def attempt(self, key: str, policy: Policy, now: datetime) -> tuple[bool, int, bool]:
         with self.db.begin() as conn:
+            conn.execute(_EXPIRED, {"now": now})  # counters whose window and back-off are over
             attempts, locked_until = conn.execute(_UPSERT, {
                 "key": key, "now": now, "window_end": now + timedelta(seconds=policy.window_s)}).one()
             if locked_until is not None and locked_until > now:

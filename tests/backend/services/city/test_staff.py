@@ -62,6 +62,22 @@ def test_database_counter_backs_off_exponentially(db: Any) -> None:
     assert counter.attempt("k", policy, NOW + timedelta(seconds=8))[0] is True
 
 
+def test_throttle_counters_store_no_email_or_address_and_expire(db: Any) -> None:
+    from sqlalchemy import text
+
+    counter = throttle.DatabaseCounter(db)
+    for _ in range(3):  # a resident's e-mail typed by mistake, from a home address
+        throttle.check(counter, email="Nguyen.Van.A@gmail.com", ip="203.113.7.9", now=NOW)
+    with db.begin() as conn:
+        rows = [tuple(r) for r in conn.execute(text("SELECT * FROM login_throttle"))]
+    assert len(rows) == 2 and all("gmail" not in str(r).lower() and "203.113" not in str(r) for r in rows)
+    # an hour later, anyone's next attempt removes the counters whose window and back-off are over
+    throttle.check(counter, email="other@demo.vn", ip="198.51.100.2", now=NOW + timedelta(hours=1, minutes=1))
+    with db.begin() as conn:
+        keys = {r[0] for r in conn.execute(text("SELECT key FROM login_throttle"))}
+    assert keys == {throttle.account_key("other@demo.vn", "198.51.100.2"), throttle.address_key("198.51.100.2")}
+
+
 def test_inactive_account_cannot_sign_in(session: Any, admin: Any) -> None:
     admin.is_active = False
     with pytest.raises(Unauthorized):
