@@ -344,7 +344,7 @@ def anonymize(older_than: str, dry_run: bool) -> None:
         _fail(exc)
     verb = "Would anonymise" if dry_run else "Anonymised"
     click.echo(f"{verb}: {counts['reports']} report(s), {counts['photos']} photo(s), "
-               f"{counts['residents']} resident(s).")
+               f"{counts['residents']} resident(s), {counts['chat_messages']} chat message(s).")
 
 
 COMMANDS = (db_group, city_group, demo_group, staff_group, worker, cron, jobs_group, run, anonymize,

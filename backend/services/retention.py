@@ -11,7 +11,10 @@ system keeps for a report closed before the cut-off (the data map is ``docs/priv
 - the deliveries about it: recipient, target (FCM token, Zalo user id, e-mail), text and payload;
 - residents left with no report: contact data, identities, devices, follows, idempotency keys, and
   everything their chat channel kept — conversations (``external_user_id``, draft), inbound messages
-  (raw payloads) and the deliveries addressed to them.
+  (raw payloads) and the deliveries addressed to them;
+- whatever the report: chat traffic older than the period (inbound payloads, idle conversations,
+  replies not about a report) and residents who never reported and were not heard from since (a Zalo
+  user who only chatted, an anonymous follower).
 
 Report rows, events and ratings stay, so every KPI computed before is computed the same after.
 """
@@ -83,8 +86,15 @@ def anonymize(session: Session, *, older_than: str, storage: Any = None, now: da
     reports = session.exec(select(Report).where(Report.status.in_([str(s) for s in CLOSED_STATES]),
                                                 Report.closed_at < cutoff, Report.resident_id.is_not(None))
                            ).all()
-    counts = {"reports": len(reports), "photos": 0, "residents": 0}
-    if dry_run or not reports:
+    idle = _idle_residents(session, cutoff)
+    counts = {"reports": len(reports), "photos": 0, "residents": 0, "chat_messages": _old_chat_count(session, cutoff)}
+    if dry_run:
+        counts["residents"] = len(idle)
+        return counts
+    _scrub_old_chat(session, cutoff)
+    for resident_id in idle:
+        counts["residents"] += _scrub_resident(session, resident_id)
+    if not reports:
         return counts
     residents = {r.resident_id for r in reports}
     for report in reports:
@@ -136,6 +146,30 @@ def _scrub_chat(session: Session, subjects: list[str]) -> None:
     session.execute(update(InboundMessage).where(InboundMessage.external_user_id.in_(subjects))
                     .values(external_user_id=None, payload={}, error=None))
     _blank_deliveries(session, Delivery.target.in_(subjects))
+
+
+def _old_chat_count(session: Session, cutoff: datetime) -> int:
+    return len(session.exec(select(InboundMessage.id).where(InboundMessage.received_at < cutoff,
+                                                            InboundMessage.external_user_id.is_not(None))).all())
+
+
+def _scrub_old_chat(session: Session, cutoff: datetime) -> None:
+    """Chat traffic older than the period, whoever wrote it (a user who never reported, an anonymous
+    follower): raw inbound payloads, conversations idle since, replies not about a report."""
+    session.execute(update(InboundMessage).where(InboundMessage.received_at < cutoff)
+                    .values(external_user_id=None, payload={}, error=None))
+    for conversation in session.exec(select(Conversation).where(Conversation.updated_at < cutoff)).all():
+        session.delete(conversation)
+    _blank_deliveries(session, (Delivery.report_id.is_(None)) & (Delivery.created_at < cutoff))
+
+
+def _idle_residents(session: Session, cutoff: datetime) -> list[int]:
+    """Residents with no report at all, created before the cut-off and not heard from since (a chat user
+    who never reported, a sign-up never used)."""
+    reported = select(Report.resident_id).where(Report.resident_id.is_not(None))
+    recent = select(Identity.resident_id).where(Identity.last_interaction_at >= cutoff)
+    return list(session.exec(select(Resident.id).where(Resident.created_at < cutoff, Resident.anonymized_at.is_(None),
+                                                      Resident.id.not_in(reported), Resident.id.not_in(recent))).all())
 
 
 def _scrub_photos(session: Session, report: Report, storage: Any) -> int:

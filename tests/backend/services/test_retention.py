@@ -65,7 +65,7 @@ def test_anonymize_removes_personal_data_and_keeps_kpis(session, demo_city, stor
 
     counts = retention.anonymize(session, older_than="24m", storage=storage)
     session.flush()
-    assert counts == {"reports": 1, "photos": 2, "residents": 1}
+    assert counts == {"reports": 1, "photos": 2, "residents": 1, "chat_messages": 0}
 
     assert kpis.compute(session, **period) == before
     session.refresh(old)

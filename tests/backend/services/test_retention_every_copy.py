@@ -15,7 +15,7 @@ from typing import Any
 
 from PIL import Image
 from sqlalchemy import text
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
 from backend.models import (
     Conversation,
@@ -143,3 +143,42 @@ def test_a_marker_phone_number_planted_everywhere_does_not_survive(session, demo
     session.flush()
     assert counts["reports"] == 1 and counts["residents"] == 1
     assert _everywhere(session, tmp_path / "media") == []
+
+
+def test_a_user_who_only_chatted_is_forgotten_too_and_a_recent_one_is_kept(session, demo_city):
+    """No report at all: a Zalo follower who chatted years ago (and an anonymous one) leave nothing behind;
+    someone who wrote last week keeps their conversation."""
+    old, recent = "84" + MARKER, "84912000111"
+    resident = Resident(display_name=f"Người dân {MARKER}", phone=MARKER, created_at=T0)
+    session.add(resident)
+    session.flush()
+    now = utcnow()
+    session.add_all([
+        Identity(resident_id=resident.id, provider="zalo", subject=old, phone=MARKER, last_interaction_at=T0),
+        Conversation(channel="zalo", external_user_id=old, resident_id=resident.id, state="idle",
+                     draft={"description": f"gọi {SPACED}"}, updated_at=T0),
+        Conversation(channel="zalo", external_user_id=f"anon-{MARKER}", state="idle", updated_at=T0),
+        InboundMessage(channel="zalo", external_id="msg-chat-only", event_name="user_send_text",
+                       external_user_id=old, received_at=T0, payload={"message": {"text": f"số {MARKER}"}}),
+        Delivery(dedupe_key="chat-only:reply", recipient_kind="resident", channel="zalo", target=old,
+                 template="chat_reply", body=f"Đã nhận số {MARKER}", send_state="sent", created_at=T0),
+        Conversation(channel="zalo", external_user_id=recent, state="awaiting_photo", draft={"description": "ổ gà"},
+                     updated_at=now - timedelta(days=7)),
+        InboundMessage(channel="zalo", external_id="msg-recent", event_name="user_send_text",
+                       external_user_id=recent, received_at=now - timedelta(days=7),
+                       payload={"message": {"text": "ổ gà"}}),
+    ])
+    session.flush()
+    assert retention.anonymize(session, older_than="24m", now=now, dry_run=True)["chat_messages"] == 1
+    planted = _everywhere(session, Path("/nonexistent"))
+    for place in ("residents.phone", "identities.phone", "conversations.draft", "conversations.external_user_id",
+                  "inbound_messages.payload", "deliveries.body"):
+        assert place in planted
+
+    counts = retention.anonymize(session, older_than="24m", now=now)
+    session.flush()
+    assert counts["residents"] == 1 and counts["chat_messages"] == 1
+    assert _everywhere(session, Path("/nonexistent")) == []
+    kept = session.exec(select(Conversation).where(Conversation.external_user_id == recent)).one()
+    assert kept.draft == {"description": "ổ gà"}
+    assert session.exec(select(InboundMessage).where(InboundMessage.external_id == "msg-recent")).one().payload
