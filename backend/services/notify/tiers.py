@@ -40,10 +40,11 @@ NO_PHONE = "outside-window-no-phone"
 NO_TEMPLATE = "outside-window-no-zns-template"
 #: why a Zalo delivery was not sent, for the staff pages (Vietnamese)
 REASONS: dict[str, str] = {
-    NO_PHONE: "Đã quá 7 ngày kể từ lần cuối người dân nhắn cho OA (Zalo không cho gửi tin tư vấn) và người dân "
+    NO_PHONE: "Đã quá thời hạn gửi tin tư vấn kể từ lần cuối người dân nhắn cho OA (theo chính sách của thành "
+              "phố, mặc định 7 ngày như quy định của Zalo) và người dân "
               "chưa chia sẻ số điện thoại để nhận thông báo ZNS; cập nhật có tại đường dẫn đã gửi trước đó.",
-    NO_TEMPLATE: "Đã quá 7 ngày kể từ lần cuối người dân nhắn cho OA và thành phố chưa khai báo mẫu ZNS "
-                 "đã duyệt cho loại thông báo này.",
+    NO_TEMPLATE: "Đã quá thời hạn gửi tin tư vấn kể từ lần cuối người dân nhắn cho OA và thành phố chưa "
+                 "khai báo mẫu ZNS đã duyệt cho loại thông báo này.",
     "outside-interaction-window": "Zalo từ chối: người dân không tương tác với OA trong 7 ngày qua.",
     "not-follower": "Người dân chưa quan tâm (follow) OA.",
     "user-unreachable": "Zalo không cho gửi tới người dân này (đã chặn OA hoặc tài khoản ngừng hoạt động).",
