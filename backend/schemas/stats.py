@@ -36,6 +36,10 @@ class StatsPublic(BaseModel):
     category: str | None = None
     start: str
     end: str
+    as_of: str = Field(description="figures are as of this instant: the end of the month, or now")
+    received: int
+    resolved: int
+    open: int
     closures: int
     on_time_closures: int
     open_overdue: int

@@ -217,7 +217,8 @@ def areas_geojson(session: Session) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
-KPI_CSV_HEADER = ["month", "start", "end", "closures", "on_time_closures", "open_overdue", "on_time_rate", "backlog",
+KPI_CSV_HEADER = ["month", "start", "end", "received", "resolved", "open",
+              "closures", "on_time_closures", "open_overdue", "on_time_rate", "backlog",
               "resolutions", "reopens", "reopen_rate", "transfer_rate", "first_unit_share",
               "ack_count", "ack_median_working_hours", "ack_p90_working_hours", "ack_median_hours", "ack_p90_hours",
               "resolve_count", "resolve_median_working_hours", "resolve_p90_working_hours",
@@ -225,12 +226,14 @@ KPI_CSV_HEADER = ["month", "start", "end", "closures", "on_time_closures", "open
 
 
 def kpi_csv_rows(result: dict[str, Any]) -> list[list[Any]]:
-    """Header + one row per month (or one row for the period) of a :func:`compute` result."""
+    """Header + one row per month (or one row for the period) of a ``deadlines.figures`` result; instants are
+    city time with their offset (+07:00)."""
     entries = result.get("months") or [{"month": "", **result["period"]}]
     rows: list[list[Any]] = [list(KPI_CSV_HEADER)]
     for e in entries:
         ack, res = e["time_to_acknowledge"], e["time_to_resolve"]
-        rows.append([e.get("month", ""), e["start"], e["end"], e["closures"], e["on_time_closures"],
+        rows.append([e.get("month", ""), e["start"], e["end"],
+                     e["received"], e["resolved"], e["open"], e["closures"], e["on_time_closures"],
                      e["open_overdue"], e["on_time_rate"], e["backlog"], e["resolutions"], e["reopens"],
                      e["reopen_rate"], e["transfer_rate"], e["first_unit_share"],
                      ack["count"], ack["median_working_hours"], ack["p90_working_hours"], ack["median_hours"],

@@ -250,6 +250,7 @@ def install(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.filters["age"] = age
     app.jinja_env.filters["countdown"] = countdown
+    app.jinja_env.filters["working_hours"] = working_hours
     app.jinja_env.globals["qs"] = qs
     app.jinja_env.globals["audience"] = audience
 
@@ -308,6 +309,17 @@ def _span(seconds: float) -> str:
     if hours < 48:
         return f"{hours} giờ"
     return f"{hours // 24} ngày"
+
+
+def working_hours(value: float | None) -> str:
+    """A KPI duration in hours, as a person reads it: ``1.5`` → "1 giờ 30 phút", ``0.25`` → "15 phút"."""
+    if value is None:
+        return "—"
+    minutes = round(value * 60)
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} phút"
+    return f"{hours} giờ" + (f" {rest} phút" if rest else "")
 
 
 def age(value: datetime | None) -> str:

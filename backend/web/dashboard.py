@@ -23,11 +23,11 @@ def index() -> Any:
     session = request_session()
     scope = deadlines.scope_for(session, staff=staff, args=request.args, now=common.now())
     result = deadlines.dashboard_figures(session, scope=scope)
-    ranking = deadlines.unit_ranking(session, scope=scope)
     opts = options(session, staff=staff, unit_id=scope.unit_id)
-    return render_template("web/dashboard.html", scope=scope, k=result["period"], months=result.get("months", []),
-                           ranking=ranking, args=request.args, query=_query(),
-                           month_to=common.localtime(scope.end - timedelta(seconds=1), "%Y-%m"), **opts)
+    return render_template("web/dashboard.html", scope=scope, k=result["period"], months=result["months"],
+                           ranking=result["units"], args=request.args, query=_query(),
+                           month_to=common.localtime(scope.end - timedelta(seconds=1), "%Y-%m"),
+                           as_of=result["as_of"], **opts)
 
 
 def _query() -> dict[str, str]:

@@ -59,8 +59,8 @@ def kpis_csv() -> Any:
     staff = common.require_staff()
     session = request_session()
     scope = deadlines.scope_for(session, staff=staff, args=request.args, now=common.now())
-    result = deadlines.compute_kpis(session, unit_id=scope.unit_id, category_id=scope.category_id,
-                                    area_id=scope.area_id, start=scope.start, end=scope.end, group_by_month=True)
+    result = deadlines.figures(session, start=scope.start, end=scope.end, now=scope.now, unit_id=scope.unit_id,
+                               category_id=scope.category_id, area_id=scope.area_id)
     body = "".join(export_service.kpis_csv(result)).encode("utf-8")
     resp = Response(body, mimetype="text/csv")
     resp.headers["Content-Disposition"] = 'attachment; filename="chi-so.csv"'

@@ -18,7 +18,8 @@ from backend.db import request_session
 from backend.schemas.stats import Ranking, RankingQuery, StatsPublic, StatsQuery
 from backend.services import city, deadlines
 
-_KEYS = ("start", "end", "closures", "on_time_closures", "open_overdue", "on_time_rate", "resolutions",
+_KEYS = ("start", "end", "received", "resolved", "open", "closures",
+         "on_time_closures", "open_overdue", "on_time_rate", "resolutions",
          "backlog", "reopens", "reopen_rate", "transfer_rate", "time_to_acknowledge", "time_to_resolve",
          "satisfaction")
 
@@ -67,6 +68,17 @@ def _data_version(session: Any) -> tuple[str, int]:
     return str(session.get_bind().engine.url), latest
 
 
+def _as_of(end: datetime) -> datetime:
+    """Now, or ``end`` if the month is over (figures of a running month are cached for at most this minute)."""
+    from backend.models.base import utcnow
+
+    return min(end, utcnow())
+
+
+def _minute(instant: datetime) -> datetime:
+    return instant.replace(second=0, microsecond=0)
+
+
 def _cached(resp: Any) -> Any:
     resp.headers["Cache-Control"] = "public, max-age=300"
     resp.headers["Vary"] = "Accept-Language"
@@ -81,9 +93,12 @@ def public_stats() -> Any:
     category_id = city.category_id_for(session, q.category)
     month = _month(q.month, previous=False)
     start, end = _range(month)
-    period = _memo(("stats", _data_version(session), month, category_id),
-                   lambda: deadlines.compute_kpis(session, category_id=category_id, start=start, end=end)["period"])
-    body = {"month": f"{month:%Y-%m}", "category": q.category, **{k: period[k] for k in _KEYS}}
+    as_of = _as_of(end)
+    result = _memo(("stats", _data_version(session), month, category_id, _minute(as_of)),
+                   lambda: deadlines.figures(session, start=start, end=end, now=as_of, category_id=category_id))
+    period = result["period"]
+    body = {"month": f"{month:%Y-%m}", "category": q.category, "as_of": result["as_of"],
+            **{k: period[k] for k in _KEYS}}
     return _cached(jsonify(dump(StatsPublic, body)))
 
 
@@ -94,7 +109,10 @@ def ranking() -> Any:
     month = _month(q.month, previous=True)
     en = http.locale() == "en"
     session = request_session()
-    rows = _memo(("ranking", _data_version(session), month), lambda: deadlines.monthly_ranking(session, month=month))
+    start, end = _range(month)
+    as_of = _as_of(end)
+    rows = _memo(("ranking", _data_version(session), month, _minute(as_of)),
+                 lambda: deadlines.figures(session, start=start, end=end, now=as_of)["units"])
     items = [{"rank": r["rank"], "unit_code": r["unit_code"],
               "unit_name": (r["unit_name_en"] if en and r["unit_name_en"] else r["unit_name_vi"]),
               "closures": r["closures"], "on_time_closures": r["on_time_closures"],

@@ -1,9 +1,8 @@
 """Dashboard figures: the KPIs of ``services/deadlines/kpis.py`` per month plus chart series and a heat layer.
 
-KPI numbers come from :func:`kpis.compute` (events only), so the dashboard, the CSV export and
-``GET /api/v1/stats`` agree. The extra series here are counts of events too: "received" is the
-``created`` event, "resolved" a state change into ``resolved``; the time-to-resolve histogram uses
-the same resolution events against the report's ``created`` event.
+KPI numbers come from the one KPI call, :func:`figures.figures` (events only), so the dashboard cards, the
+unit ranking, the monthly table, the CSV export and ``GET /api/v1/stats`` agree; the chart series are its
+monthly figures. The time-to-resolve histogram counts resolution events against the report's ``created_at``.
 """
 
 from __future__ import annotations
@@ -22,8 +21,8 @@ from backend.models.staff import Staff
 from backend.schemas.common import parse_id
 from backend.services.city import access
 from backend.services.city.calendar import load_calendar
+from backend.services.deadlines import figures as kpi_figures
 from backend.services.deadlines import kpis
-from backend.services.deadlines import ranking as unit_ranking
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +34,11 @@ MAX_HEAT_POINTS = 5000
 
 @dataclass
 class Scope:
-    """What the dashboard shows: [start, end) and optional unit/category/area."""
+    """What the dashboard shows: [start, end) as of ``now``, and optional unit/category/area."""
 
     start: datetime
     end: datetime
+    now: datetime
     unit_id: int | None = None
     category_id: int | None = None
     area_id: int | None = None
@@ -65,27 +65,25 @@ def scope_for(session: Session, *, staff: Staff, args: Any, now: datetime) -> Sc
         raise InvalidInput("Tháng kết thúc phải sau tháng bắt đầu.", code="invalid-period")
     start, _end = kpis.month_range(first, calendar)
     _start, end = kpis.month_range(last, calendar)
-    end = max(start + timedelta(seconds=1), min(end, now))  # nothing is "overdue at the end" of a future period
     unit_id = parse_id(args.get("unit_id"), "unit_id")
     if not access.sees_all_units(staff):
         if unit_id is not None and unit_id != staff.unit_id:
             raise Forbidden("Bạn chỉ xem được số liệu của đơn vị mình.", code="other-unit")
         unit_id = staff.unit_id
-    return Scope(start=start, end=end, unit_id=unit_id, category_id=parse_id(args.get("category_id"), "category_id"),
+    return Scope(start=start, end=end, now=now, unit_id=unit_id,
+                 category_id=parse_id(args.get("category_id"), "category_id"),
                  area_id=parse_id(args.get("area_id"), "area_id"))
 
 
 def figures(session: Session, *, scope: Scope) -> dict[str, Any]:
-    """KPIs for the period and per month, plus the chart series."""
-    result = kpis.compute(session, unit_id=scope.unit_id, category_id=scope.category_id, area_id=scope.area_id,
-                          start=scope.start, end=scope.end, group_by_month=True)
-    months = [m["month"] for m in result.get("months", [])]
-    received = _monthly_counts(session, scope, kind="created")
-    resolved = _monthly_counts(session, scope, kind="resolved")
+    """The one KPI call (:func:`figures.figures`) for the scope, plus the chart series drawn from it."""
+    result = kpi_figures.figures(session, start=scope.start, end=scope.end, now=scope.now, unit_id=scope.unit_id,
+                                 category_id=scope.category_id, area_id=scope.area_id)
+    months = [m["month"] for m in result["months"]]
     result["series"] = {
         "months": months,
-        "received": [received.get(m, 0) for m in months],
-        "resolved": [resolved.get(m, 0) for m in months],
+        "received": [m["received"] for m in result["months"]],
+        "resolved": [m["resolved"] for m in result["months"]],
         "on_time_rate": [None if m["on_time_rate"] is None else round(100 * m["on_time_rate"], 1)
                          for m in result.get("months", [])],
         "histogram": {"labels": list(HIST_LABELS), "counts": _histogram(session, scope)},
@@ -105,22 +103,10 @@ def _scoped(stmt: Any, scope: Scope) -> Any:
 
 
 def _event_stmt(scope: Scope, *columns: Any) -> Any:
+    as_of = min(scope.end, scope.now)
     return _scoped(select(*columns).select_from(ReportEvent).join(Report, col(Report.id) == ReportEvent.report_id)
-                   .where(ReportEvent.at >= scope.start, ReportEvent.at < scope.end), scope)
+                   .where(ReportEvent.at >= scope.start, ReportEvent.at < as_of), scope)
 
-
-def _monthly_counts(session: Session, scope: Scope, *, kind: str) -> dict[str, int]:
-    calendar = load_calendar(session)
-    stmt = _event_stmt(scope, ReportEvent.at)
-    if kind == "created":
-        stmt = stmt.where(ReportEvent.kind == "created")
-    else:
-        stmt = stmt.where(ReportEvent.to_state == "resolved", func.coalesce(ReportEvent.from_state, "") != "resolved")
-    out: dict[str, int] = {}
-    for at in session.exec(stmt):
-        key = calendar.local(at).strftime("%Y-%m")
-        out[key] = out.get(key, 0) + 1
-    return out
 
 
 def _histogram(session: Session, scope: Scope) -> list[int]:
@@ -136,14 +122,9 @@ def _histogram(session: Session, scope: Scope) -> list[int]:
 
 def heat_points(session: Session, *, scope: Scope) -> list[list[float]]:
     """``[lat, lon, weight]`` of reports received in the period (at most ``MAX_HEAT_POINTS``)."""
-    stmt = select(Report.lat, Report.lon).where(Report.created_at >= scope.start, Report.created_at < scope.end,
+    stmt = select(Report.lat, Report.lon).where(Report.created_at >= scope.start,
+                                                Report.created_at < min(scope.end, scope.now),
                                                 col(Report.lat).is_not(None), col(Report.lon).is_not(None))
     stmt = _scoped(stmt, scope).order_by(col(Report.created_at).desc()).limit(MAX_HEAT_POINTS)
     return [[round(lat, 6), round(lon, 6), 0.6] for lat, lon in session.exec(stmt)]
 
-
-def ranking(session: Session, *, scope: Scope) -> list[dict[str, Any]]:
-    """The unit ranking for the last month of the scope."""
-    calendar = load_calendar(session)
-    last = calendar.local(scope.end - timedelta(seconds=1)).date().replace(day=1)
-    return unit_ranking.monthly(session, month=last)

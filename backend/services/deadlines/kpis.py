@@ -75,6 +75,8 @@ class Facts:
     closures: list[dict[str, Any]] = field(default_factory=list)
     reopens: list[tuple[datetime, int | None]] = field(default_factory=list)
     ratings: list[tuple[datetime, int | None, float]] = field(default_factory=list)
+    created: datetime | None = None
+    arrivals: list[tuple[datetime, int | None]] = field(default_factory=list)  # routing hops: at, to unit
     snapshots: list[Snapshot] = field(default_factory=list)  # one per bucket end
 
 
@@ -122,6 +124,7 @@ class _Replay:
         if kind == "created":
             self.state = to_state or self.state or State.RECEIVED
             self.created_at = self.created_at or at
+            self.facts.created = self.facts.created or at
             return
         if kind in HOP_KINDS:
             self._hop(kind, at, to_unit, to_state)
@@ -143,6 +146,8 @@ class _Replay:
     def _hop(self, kind: str, at: datetime, to_unit: int | None, to_state: str | None) -> None:
         if kind == "transferred" and self.unit is not None and self.unit not in self.triage:
             self.transfers += 1
+        if to_unit is not None and to_unit != self.unit:
+            self.facts.arrivals.append((at, to_unit))
         self.unit = to_unit
         self.hop_start = at
         self.clock_start = self.clock_start or at
@@ -293,6 +298,7 @@ class Bucket:
     acks: list[tuple[datetime, datetime]] = field(default_factory=list)
     closures: list[dict[str, Any]] = field(default_factory=list)
     reopens: int = 0
+    received: int = 0
     ratings: list[float] = field(default_factory=list)
     held: list[Snapshot] = field(default_factory=list)
 
@@ -309,6 +315,12 @@ def buckets(facts: list[Facts], idx: int, start: datetime, end: datetime, by_uni
         return bucket
 
     for f in facts:
+        if by_unit:
+            for at, unit in f.arrivals:
+                if start <= at < end:
+                    get(unit).received += 1
+        elif f.created is not None and start <= f.created < end:
+            get(None).received += 1
         for at, unit, hop in f.acks:
             if start <= at < end:
                 get(unit).acks.append((hop, at))
@@ -331,9 +343,10 @@ def figures(b: Bucket, start: datetime, end: datetime, calendar: WorkingCalendar
     overdue = sum(1 for s in b.held if _overdue(s, end))
     on_time = sum(1 for c in b.closures if c["on_time"])
     return {
-        "start": start.isoformat(), "end": end.isoformat(),
+        "start": calendar.local(start).isoformat(), "end": calendar.local(end).isoformat(),
         "time_to_acknowledge": _durations(b.acks, calendar),
         "time_to_resolve": _durations([(c["start"], c["at"]) for c in resolutions], calendar),
+        "received": b.received, "resolved": len(resolutions), "open": len(b.held),
         "closures": len(b.closures), "on_time_closures": on_time, "open_overdue": overdue,
         "on_time_rate": _ratio(on_time, len(b.closures) + overdue),
         "resolutions": len(resolutions), "backlog": len(b.held),
@@ -345,7 +358,7 @@ def figures(b: Bucket, start: datetime, end: datetime, calendar: WorkingCalendar
     }
 
 
-def _aggregate(facts: list[Facts], idx: int, start: datetime, end: datetime, unit_id: int | None,
+def aggregate(facts: list[Facts], idx: int, start: datetime, end: datetime, unit_id: int | None,
                calendar: WorkingCalendar) -> dict[str, Any]:
     bucket = buckets(facts, idx, start, end, by_unit=unit_id is not None).get(unit_id) or Bucket()
     return figures(bucket, start, end, calendar)
@@ -365,7 +378,7 @@ def month_buckets(start: datetime, end: datetime, calendar: WorkingCalendar) -> 
     return buckets
 
 
-def _check_period(start: datetime, end: datetime) -> None:
+def check_period(start: datetime, end: datetime) -> None:
     if start.tzinfo is None or end.tzinfo is None:
         raise InvalidInput("Khoảng thời gian phải có múi giờ.", code="naive-datetime")
     if end <= start:
@@ -379,7 +392,7 @@ def compute(session: Session, *, unit_id: int | None = None, category_id: int | 
             group_by_month: bool = False) -> dict[str, Any]:
     """KPIs for [start, end) (see the module docstring); with ``group_by_month`` also one entry per
     city month in ``"months"``. Aggregates only (no report data). Raises InvalidInput for a bad period."""
-    _check_period(start, end)
+    check_period(start, end)
     calendar = load_calendar(session)
     buckets = month_buckets(start, end, calendar) if group_by_month else []
     ends = [end] + [b_end for _s, b_end in buckets]
@@ -389,12 +402,12 @@ def compute(session: Session, *, unit_id: int | None = None, category_id: int | 
     order = sorted(set(ends))
     result: dict[str, Any] = {
         "filters": {"unit_id": unit_id, "category_id": category_id, "area_id": area_id},
-        "period": _aggregate(facts, order.index(end), start, end, unit_id, calendar),
+        "period": aggregate(facts, order.index(end), start, end, unit_id, calendar),
     }
     if group_by_month:
         result["months"] = [
             {"month": calendar.local(b_start).strftime("%Y-%m"),
-             **_aggregate(facts, order.index(b_end), b_start, b_end, unit_id, calendar)}
+             **aggregate(facts, order.index(b_end), b_start, b_end, unit_id, calendar)}
             for b_start, b_end in buckets]
     return result
 

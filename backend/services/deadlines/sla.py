@@ -141,7 +141,7 @@ def _resume(session: Session, report: Report, *, at: datetime, actor: Actor,
     assert paused_at is not None
     paused_s = max(0.0, calendar.between_seconds(paused_at, at))
     due = report.resolve_due_at
-    if due is not None and paused_at < due:
+    if due is not None and paused_at < due and paused_s > 0:  # a pause with no working time moves nothing
         due = calendar.add_seconds(due, paused_s)
         report.resolve_due_at = due
     report.sla_paused_at = None

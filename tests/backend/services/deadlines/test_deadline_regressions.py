@@ -1,0 +1,72 @@
+"""Named regression tests for deadline bugs (issue 16's reproductions and the oracle's shrunk counter-examples).
+
+Calendar: Mon–Fri 07:30–11:30, 13:30–17:00, Asia/Ho_Chi_Minh. Each test says what a user saw.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from backend.models.categories import Category
+from backend.models.units import Unit
+from tests.fixtures.kpi_histories import Story
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def at(y: int, mo: int, d: int, h: int, mi: int = 0, s: int = 0) -> datetime:
+    return datetime(y, mo, d, h, mi, s, tzinfo=VN)
+
+
+@pytest.fixture
+def story(session):
+    unit = Unit(code="reg-a", name_vi="Phòng Quản lý đô thị")
+    cat = Category(code="reg-road", name_vi="Hư hỏng mặt đường",
+                   sla={"ack": "8h", "urgent": "4h", "normal": "5d", "complex": "15d"})
+    session.add_all([unit, cat])
+    session.flush()
+    return Story(session, cat), unit
+
+
+def test_a_hold_put_on_and_lifted_on_a_sunday_does_not_move_the_deadline(session, story) -> None:
+    """Issue 16: a hold of under a minute on Sunday moved the deadline from Fri 11/12 17:00 to Mon 14/12 07:30."""
+    s, unit = story
+    r = s.new(at(2026, 12, 4, 10))  # Friday; 5 working days → Friday 11/12 17:00
+    s.route(r, unit, at(2026, 12, 4, 10))
+    assert r.resolve_due_at == at(2026, 12, 11, 17)
+    s.move(r, "acknowledged", at(2026, 12, 4, 11))
+    s.move(r, "on_hold", at(2026, 12, 6, 10, 0, 0), reason="Chờ phối hợp")
+    s.move(r, "in_progress", at(2026, 12, 6, 10, 0, 40))
+    assert r.resolve_due_at == at(2026, 12, 11, 17)
+
+
+def test_a_hold_outside_office_hours_then_not_competent_keeps_the_deadline(session, story) -> None:
+    """Shrunk: create → start → hold → "not competent" at 00:00 Thu 12/2/2026; the deadline 24/2 17:00 became
+    25/2 07:30 (3 working days; Tết 2026 takes Mon 16/2 – Fri 20/2 off)."""
+    s, unit = story
+    r = s.new(at(2026, 2, 12, 0), priority="urgent")
+    s.category.sla = {**s.category.sla, "urgent": "3d"}
+    r.resolve_due_at = None
+    s.route(r, unit, at(2026, 2, 12, 0))
+    due = r.resolve_due_at
+    assert due == at(2026, 2, 24, 17)
+    s.move(r, "in_progress", at(2026, 2, 12, 0))
+    s.move(r, "on_hold", at(2026, 2, 12, 0), reason="Chờ phối hợp")
+    s.move(r, "not_competent", at(2026, 2, 12, 0), reason="Không thuộc thẩm quyền")
+    assert r.resolve_due_at == due
+
+
+def test_a_reopen_starts_a_fresh_clock_from_the_reopen(session, story) -> None:
+    """Issue 16: after the Sunday hold, a reopen showed the old deadline; the new one counts from the reopen."""
+    s, unit = story
+    r = s.new(at(2026, 12, 4, 10))
+    s.route(r, unit, at(2026, 12, 4, 10))
+    s.move(r, "on_hold", at(2026, 12, 6, 10, 0, 0), reason="Chờ phối hợp")
+    s.move(r, "in_progress", at(2026, 12, 6, 10, 0, 40))
+    s.move(r, "resolved", at(2026, 12, 8, 9), data={"reply": "Đã xử lý"})
+    s.move(r, "reopened", at(2026, 12, 9, 9), kind="reopened", reason="Vẫn còn ổ gà")
+    # Wednesday 9/12 + 5 working days (day of the reopen not counted) → Wednesday 16/12 17:00
+    assert r.resolve_due_at == at(2026, 12, 16, 17)
