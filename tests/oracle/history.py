@@ -44,6 +44,7 @@ class Report:
     state: str | None = None
     unit: int | None = None
     due: datetime | None = None
+    ack_due: datetime | None = None
     paused_at: datetime | None = None
     arrivals: list[tuple[datetime, int]] = field(default_factory=list)
     acks: list[tuple[datetime, int | None, datetime]] = field(default_factory=list)  # at, unit, from
@@ -89,6 +90,7 @@ class Replay:
             if e.to_unit is not None and e.to_unit != r.unit:
                 r.arrivals.append((e.at, e.to_unit))
             r.unit, self.hop_at, self.awaiting_ack = e.to_unit, e.at, True
+            r.ack_due = cal.add(e.at, self.budgets[self.category].get("ack") or "8h")
             r.state = e.to_state or r.state
             if self.clock_start is None:
                 self.start_clock(e.at)
@@ -131,6 +133,14 @@ class Replay:
         if new == "reopened":
             r.reopens.append((at, r.unit))
             self.start_clock(at)
+
+    def breached(self, now: datetime) -> bool:
+        """Is a running clock past its deadline at ``now`` (the inbox's "Quá hạn")? The deadline itself is
+        still on time."""
+        r = self.r
+        late_ack = r.state in AWAITING_ACK and r.ack_due is not None and r.ack_due < now
+        late = r.state in OPEN and r.paused_at is None and r.due is not None and r.due < now
+        return late_ack or late
 
     def overdue(self, as_of: datetime) -> bool:
         r = self.r

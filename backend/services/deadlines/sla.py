@@ -257,12 +257,13 @@ def _running_deadlines(report: Report) -> list[datetime]:
 
 
 def deadline_status(report: Report, now: datetime, *, calendar: WorkingCalendar | None = None) -> str:
-    """``"overdue"`` if a running clock has expired, ``"due_soon"`` within 2 working hours, else ``"ok"``."""
+    """``"overdue"`` if a running clock has expired (its deadline is before ``now``: the deadline instant itself is
+    still on time, as for the KPIs and the sweep), ``"due_soon"`` within 2 working hours, else ``"ok"``."""
     due = _running_deadlines(report)
     if not due:
         return "ok"
     first = min(due)
-    if first <= now:
+    if first < now:
         return "overdue"
     calendar = calendar or default_calendar()
     return "due_soon" if calendar.between(now, first) <= DUE_SOON_MINUTES else "ok"

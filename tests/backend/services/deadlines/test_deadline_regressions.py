@@ -70,3 +70,19 @@ def test_a_reopen_starts_a_fresh_clock_from_the_reopen(session, story) -> None:
     s.move(r, "reopened", at(2026, 12, 9, 9), kind="reopened", reason="Vẫn còn ổ gà")
     # Wednesday 9/12 + 5 working days (day of the reopen not counted) → Wednesday 16/12 17:00
     assert r.resolve_due_at == at(2026, 12, 16, 17)
+
+
+def test_a_report_is_not_shown_overdue_at_its_deadline_instant(session, story) -> None:
+    """Oracle counter-example: at Thu 12/2/2026 17:00 exactly the inbox said "Quá hạn" for a report due then,
+    while the KPIs (and a closure at that instant) count it on time."""
+    from backend.services.deadlines import deadline_status
+
+    s, unit = story
+    s.category.sla = {**s.category.sla, "normal": "3d"}
+    r = s.new(at(2026, 2, 9, 0))
+    s.route(r, unit, at(2026, 2, 9, 0))
+    s.move(r, "acknowledged", at(2026, 2, 9, 0))
+    s.move(r, "in_progress", at(2026, 2, 9, 0))
+    assert r.resolve_due_at == at(2026, 2, 12, 17)
+    assert deadline_status(r, at(2026, 2, 12, 17)) != "overdue"
+    assert deadline_status(r, at(2026, 2, 12, 17, 1)) == "overdue"

@@ -31,7 +31,7 @@ from backend.services import deadlines
 from tests.fixtures.kpi_histories import Story
 from tests.oracle import calendar as cal
 from tests.oracle.figures import load_events, months, period_figures
-from tests.oracle.history import OPEN, replay
+from tests.oracle.history import AWAITING_ACK, OPEN, replay
 
 BUDGETS = ({"ack": "8h", "urgent": "4h", "normal": "3d", "complex": "15d"},
            {"ack": "2h", "urgent": "90m", "normal": "16h", "complex": "5d"})
@@ -129,6 +129,11 @@ def _check(session: Any, world: dict[str, Any], played: list[tuple[Report, Categ
                       triage=world["triage"], category=cat.id, priority=prio)
         if full.r.state in OPEN:
             assert r.resolve_due_at == full.r.due, f"{r.code}: due {r.resolve_due_at} ≠ oracle {full.r.due}"
+        if full.r.state in AWAITING_ACK:
+            assert r.ack_due_at == full.r.ack_due, f"{r.code}: ack due {r.ack_due_at} ≠ oracle {full.r.ack_due}"
+        if events[r.id][-1].at <= now:  # the history is over by now: the inbox's overdue flag
+            shown = deadlines.deadline_status(r, now) == "overdue"
+            assert shown == full.breached(now), f"{r.code}: overdue flag {shown} at {now}"
     scopes = [(None, None)] + [(u.id, None) for u in world["units"][1:]] + [(None, c.id) for c in world["cats"]]
     for unit_id, category_id in scopes:
         got = deadlines.figures(session, start=start, end=end, now=now, unit_id=unit_id, category_id=category_id)
@@ -158,6 +163,10 @@ def test_every_figure_equals_the_oracle(session: Any, data: Any) -> None:
         end = (start + timedelta(days=62)).replace(day=1)
         now = start + timedelta(minutes=data.draw(st.integers(1, int((end - start).total_seconds() // 60) + 14400),
                                                   label="now"))
+        boundaries = [d for r, _c, _p in played for d in (r.resolve_due_at, r.ack_due_at) if d and d > start]
+        if boundaries and data.draw(st.booleans(), label="now at a deadline"):  # the edges of "overdue"
+            now = data.draw(st.sampled_from(boundaries), label="deadline") + timedelta(
+                minutes=data.draw(st.sampled_from([0, 0, 1, -1]), label="offset"))
         _check(session, world, played, start, end, now)
     finally:
         savepoint.rollback()
