@@ -54,9 +54,9 @@ class Report:
 
 
 class Replay:
-    """Walks the events in order; ``budgets[category][priority]`` is the test's SLA table."""
+    """Walks the events in order; ``budgets[category code][priority]`` is the test's SLA table."""
 
-    def __init__(self, budgets: dict[int, dict[str, str]], triage: set[int], category: int, priority: str) -> None:
+    def __init__(self, budgets: dict[str, dict[str, str]], triage: set[int], category: str, priority: str) -> None:
         self.budgets, self.triage = budgets, triage
         self.category, self.priority = category, priority
         self.r = Report()
@@ -97,9 +97,9 @@ class Replay:
             return
         if e.kind in ("category_changed", "priority_changed"):
             if e.kind == "category_changed":
-                self.category = int(e.data["to"])
+                self.category = str(e.data["to_category"])
             else:
-                self.priority = str(e.data["to"])
+                self.priority = str(e.data["to_priority"])
             if r.state in OPEN and self.clock_start is not None and self.current_budget() != self.budget:
                 self.budget = self.current_budget()
                 r.due = cal.add_minutes(cal.add(self.clock_start, self.budget), self.added)
@@ -149,8 +149,8 @@ class Replay:
         return r.due < as_of if r.paused_at is None else r.paused_at > r.due
 
 
-def replay(events: list[Event], *, until: datetime, budgets: dict[int, dict[str, str]], triage: set[int],
-           category: int, priority: str) -> Replay:
+def replay(events: list[Event], *, until: datetime, budgets: dict[str, dict[str, str]], triage: set[int],
+           category: str, priority: str) -> Replay:
     """The report as it stood at ``until`` (events before it)."""
     rp = Replay(budgets, triage, category, priority)
     for e in events:

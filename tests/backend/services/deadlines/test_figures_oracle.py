@@ -26,8 +26,12 @@ from hypothesis import strategies as st
 from backend.errors import Conflict
 from backend.models.categories import Category
 from backend.models.reports import Report
+from backend.models.residents import Resident
+from backend.models.staff import Role
 from backend.models.units import Unit
 from backend.services import deadlines
+from backend.services.events import Actor, ActorKind
+from backend.services.reports import workflow
 from tests.fixtures.kpi_histories import Story
 from tests.oracle import calendar as cal
 from tests.oracle.figures import load_events, months, period_figures
@@ -39,13 +43,9 @@ BUDGETS = ({"ack": "8h", "urgent": "4h", "normal": "3d", "complex": "15d"},
 WINDOWS = (datetime(2026, 2, 9, tzinfo=cal.TZ), datetime(2026, 8, 17, tzinfo=cal.TZ),
            datetime(2026, 11, 16, tzinfo=cal.TZ))
 HISTORIES = int(os.environ.get("ORACLE_HISTORIES", "0")) or None
-NEXT = {"assigned": ["acknowledged", "transfer", "rejected", "duplicate", "not_competent"],
-        "triage": ["transfer", "rejected"],
-        "acknowledged": ["in_progress", "resolved", "on_hold", "transfer", "extend", "change"],
-        "in_progress": ["on_hold", "resolved", "extend", "change", "not_competent"],
-        "on_hold": ["in_progress", "resolved", "not_competent", "extend", "change"],
-        "resolved": ["rate", "reopened"],
-        "reopened": ["in_progress", "resolved", "on_hold"]}
+#: what staff (a dispatcher) and the reporter may do, with the fields each action needs
+ACTIONS = ("route", "acknowledge", "start", "hold", "resume", "transfer", "extend", "change_category",
+           "change_priority", "mark_duplicate", "reject", "not_competent", "resolve", "reopen", "close", "rate")
 GAPS = st.one_of(st.integers(0, 3), st.integers(1, 240), st.integers(240, 6000))
 
 
@@ -53,59 +53,74 @@ def _world(session: Any) -> dict[str, Any]:
     units = [Unit(code="or-ioc", name_vi="IOC", kind="ioc", is_triage=True),
              Unit(code="or-a", name_vi="Phòng A"), Unit(code="or-b", name_vi="Phường B")]
     cats = [Category(code=f"or-c{i}", name_vi=f"Lĩnh vực {i}", sla=dict(b)) for i, b in enumerate(BUDGETS)]
-    session.add_all(units + cats)
+    resident = Resident(display_name="Người dân thử")
+    session.add_all([*units, *cats, resident])
     session.flush()
-    return {"units": units, "cats": cats, "budgets": {c.id: c.sla for c in cats},
-            "triage": {units[0].id}}
+    return {"units": units, "cats": cats, "budgets": {c.code: c.sla for c in cats}, "triage": {units[0].id},
+            "staff": Actor(ActorKind.STAFF, "0", role=Role.DISPATCHER, name="Điều phối viên"),
+            "reporter": Actor.resident(resident.id), "resident_id": resident.id}
 
 
-def _play(data: Any, session: Any, world: dict[str, Any], base: datetime) -> list[tuple[Report, Category, str]]:
-    """Draws and writes 1–6 report histories; returns (report, initial category, initial priority)."""
-    units, cats = world["units"], world["cats"]
-    story = Story(session, cats[0])
-    out = []
+def _play(data: Any, session: Any, world: dict[str, Any], base: datetime) -> list[tuple[Report, str, str]]:
+    """Draws and writes 1–6 report histories through the real workflow; returns (report, initial category code,
+    initial priority)."""
+    story = Story(session, world["cats"][0])
+    out: list[tuple[Report, str, str]] = []
     for _ in range(data.draw(st.integers(1, 6), label="reports")):
         t = base + timedelta(minutes=data.draw(st.integers(0, 14 * 24 * 60), label="intake"))
-        cat = data.draw(st.sampled_from(cats), label="category")
+        cat = data.draw(st.sampled_from(world["cats"]), label="category")
         priority = data.draw(st.sampled_from(["normal", "urgent", "complex"]), label="priority")
         r = story.new(t, priority=priority, category=cat)
-        out.append((r, cat, priority))
-        t += timedelta(minutes=data.draw(GAPS, label="gap"))
-        story.route(r, data.draw(st.sampled_from(units), label="route"), t)
-        for _step in range(data.draw(st.integers(0, 7), label="steps")):
-            options = NEXT.get(r.status)
+        r.resident_id = world["resident_id"]
+        out.append((r, cat.code, priority))
+        for _step in range(data.draw(st.integers(1, 9), label="steps")):
+            staff_may = workflow.allowed_actions(r, world["staff"], session=session, at=t)
+            options = [a for a in ACTIONS if a in staff_may or (a == "rate" and r.status == "resolved")]
             if not options:
                 break
             action = data.draw(st.sampled_from(options), label="action")
             t += timedelta(minutes=data.draw(GAPS, label="gap"))
-            _act(data, story, r, action, t, units, cats)
+            _act(data, session, world, r, action, t, out)
     session.flush()
     return out
 
 
-def _act(data: Any, story: Story, r: Report, action: str, t: datetime, units: list[Unit],
-         cats: list[Category]) -> None:
-    if action == "transfer":
-        target = data.draw(st.sampled_from([u for u in units[1:] if u.id != r.unit_id] or units[1:]), label="to")
-        story.route(r, target, t, transfer=True)
-    elif action == "extend":
-        with contextlib.suppress(Conflict):  # already overdue: refused, nothing recorded
-            story.extend(r, data.draw(st.sampled_from(["1d", "4h", "30m"]), label="ext"), t, units[1])
-    elif action == "change":
-        if data.draw(st.booleans(), label="what"):
-            story.change(r, t, category=data.draw(st.sampled_from(cats), label="cat"))
-        else:
-            story.change(r, t, priority=data.draw(st.sampled_from(["normal", "urgent", "complex"]), label="prio"))
-    elif action == "rate":
-        story.rate(r, data.draw(st.integers(1, 5), label="stars"), t)
-    elif action == "reopened":
-        story.move(r, "reopened", t, kind="reopened", reason="Chưa xử lý xong")
-    elif action == "duplicate":
-        story.move(r, "duplicate", t, kind="duplicate_linked")
-    elif action == "resolved":
-        story.move(r, "resolved", t, data={"reply": "Đã xử lý"})
-    else:
-        story.move(r, action, t, reason="Lý do" if action in ("on_hold", "rejected", "not_competent") else None)
+def _fields(data: Any, world: dict[str, Any], r: Report, action: str,
+            played: list[tuple[Report, str, str]]) -> dict[str, Any] | None:
+    units, cats = world["units"], world["cats"]
+    if action in ("route", "transfer"):
+        choices = [u for u in units if u.id != r.unit_id and not (action == "route" and u.is_triage
+                                                                  and r.status == "triage")]
+        fields: dict[str, Any] = {"unit_id": data.draw(st.sampled_from(choices), label="unit").id}
+        return fields | ({"reason": "Không đúng thẩm quyền"} if action == "transfer" else {})
+    if action == "extend":
+        return {"budget": data.draw(st.sampled_from(["1d", "4h", "30m"]), label="ext"), "reason": "Cần thêm"}
+    if action == "change_category":
+        other = [c for c in cats if c.id != r.category_id]
+        return {"category_code": data.draw(st.sampled_from(other), label="cat").code}
+    if action == "change_priority":
+        other = [p for p in ("normal", "urgent", "complex") if p != r.priority]
+        return {"priority": data.draw(st.sampled_from(other), label="prio")}
+    if action == "mark_duplicate":
+        others = [o for o, _c, _p in played if o.id != r.id]
+        return {"of_code": others[0].code} if others else None
+    if action == "rate":
+        return {"rating": data.draw(st.integers(1, 5), label="stars")}
+    needs = {"hold": {"reason": "Chờ phối hợp"}, "reject": {"reason": "Không đủ thông tin"},
+             "not_competent": {"reason": "Không thuộc thẩm quyền", "guidance": "Liên hệ điện lực"},
+             "resolve": {"reply": "Đã xử lý xong"}, "reopen": {"reason": "Chưa xử lý xong"}}
+    return needs.get(action, {})
+
+
+def _act(data: Any, session: Any, world: dict[str, Any], r: Report, action: str, t: datetime,
+         played: list[tuple[Report, str, str]]) -> None:
+    fields = _fields(data, world, r, action, played)
+    if fields is None:
+        return
+    reporter = action == "rate"
+    with contextlib.suppress(Conflict):  # e.g. an extension once overdue: refused, nothing recorded
+        workflow.apply(session, r, action, actor=world["reporter"] if reporter else world["staff"], at=t,
+                       expected_version=None if reporter else r.version, **fields)
 
 
 def _compare(product: dict[str, Any], oracle: dict[str, Any], where: str) -> None:
@@ -120,13 +135,13 @@ def _check(session: Any, world: dict[str, Any], played: list[tuple[Report, Categ
 
     def replays(until: datetime, category: int | None = None) -> list[Any]:
         return [replay(events[r.id], until=until, budgets=world["budgets"], triage=world["triage"],
-                       category=cat.id, priority=prio)
+                       category=cat, priority=prio)
                 for r, cat, prio in played if category is None or r.category_id == category]
 
     # each report's resolve deadline as the product shows it (the report columns after the whole history)
     for r, cat, prio in played:
         full = replay(events[r.id], until=datetime.max.replace(tzinfo=cal.TZ), budgets=world["budgets"],
-                      triage=world["triage"], category=cat.id, priority=prio)
+                      triage=world["triage"], category=cat, priority=prio)
         if full.r.state in OPEN:
             assert r.resolve_due_at == full.r.due, f"{r.code}: due {r.resolve_due_at} ≠ oracle {full.r.due}"
         if full.r.state in AWAITING_ACK:
