@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     # rate limits
     ratelimit_enabled: bool = True
 
+    # base maps (docs/maps.md): an XYZ tile template and its attribution; the CSP allows its origin only
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: str = "© Những người đóng góp OpenStreetMap"
+    # where the public page sends residents who want to report (empty: the link is not shown)
+    resident_app_url: str = ""
+    zalo_oa_url: str = ""
+
     @property
     def is_production(self) -> bool:
         return self.phananh_env == "production"
@@ -100,6 +107,14 @@ class Settings(BaseSettings):
     def is_embedded(self) -> bool:
         """No Redis: jobs run on the in-process runner."""
         return not self.redis_url
+
+    @property
+    def tile_origin(self) -> str | None:
+        """``scheme://host[:port]`` of ``TILE_URL`` (what the CSP's ``img-src`` adds), None without tiles."""
+        parts = urlparse(self.tile_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return None
+        return f"{parts.scheme}://{parts.netloc}"
 
     def check_production(self) -> None:
         """Refuse to start a production deployment with unsafe settings."""

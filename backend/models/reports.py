@@ -17,6 +17,7 @@ class Channel(StrEnum):
     ZALO = "zalo"
     OPEN311 = "open311"
     STAFF = "staff"
+    WEB = "web"
 
 
 class State(StrEnum):

@@ -154,6 +154,13 @@ MATRIX: dict[tuple[str, str], Case] = {
     # ---- Zalo webhook: the signature is the only credential
     ("POST", "/bots/zalo/webhook"): Case(SIGNATURE, Req("/bots/zalo/webhook", raw=ZALO_EVENT)),
     # ---- staff sign-in
+    # ---- resident web: the city's public page, its map feed, the web report form
+    ("GET", "/"): Case(PUBLIC, Req("/")),
+    ("GET", "/map.json"): Case(PUBLIC, Req("/map.json")),
+    ("GET", "/report"): Case(PUBLIC, Req("/report")),
+    # without the form's signed submission id the post is refused (422) and changes nothing
+    ("POST", "/report"): Case(PUBLIC, Req("/report", form={"lat": "9.603", "lon": "105.975",
+                                                          "description": "Ổ gà"}, photo=True)),
     ("GET", "/auth/login"): Case(PUBLIC, Req("/auth/login")),
     ("POST", "/auth/login"): Case(PUBLIC, Req("/auth/login", form={"email": "officer2@demo.vn",
                                                                   "password": "{password}"})),

@@ -13,6 +13,8 @@ Public functions:
   STATE_LABELS list_reports ReportFilter parse_bbox nearby_open NEARBY_LIMIT report_flags haversine_m``;
 - staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``;
 - the reporter's signed link: ``reporter_link``;
+- publication (the one "is it public" rule and the public page's reads): ``public_clause PublicFilter
+  parse_filter public_points received_count latest_event_id PublicPoint MAP_LIMIT PERIODS STATUS_GROUPS``;
 - visibility: ``is_public_field`` (what residents will see of a staff form field; the rule itself is
   ``events.resident_fields``, which ``public_text`` and ``public_timeline`` apply).
 """
@@ -42,6 +44,19 @@ from backend.services.reports.lookup import (
 )
 from backend.services.reports.page import ACTION_LABELS, ReportPage, reporter_contact
 from backend.services.reports.page import build as build_page
+from backend.services.reports.publication import (
+    LIST_LIMIT,
+    MAP_LIMIT,
+    PERIODS,
+    STATUS_GROUPS,
+    PublicFilter,
+    PublicPoint,
+    latest_event_id,
+    parse_filter,
+    public_clause,
+    public_points,
+    received_count,
+)
 from backend.services.reports.transitions import TRANSITIONS
 from backend.services.reports.visibility import is_public as is_public_field
 from backend.services.reports.workflow import allowed_actions, apply, close_resolved, reopen_deadline
@@ -49,10 +64,16 @@ from backend.services.reports.workflow import allowed_actions, apply, close_reso
 __all__ = [
     "ACTION_LABELS",
     "EVENT_LABELS",
+    "LIST_LIMIT",
+    "MAP_LIMIT",
     "NEARBY_LIMIT",
+    "PERIODS",
     "STATE_LABELS",
+    "STATUS_GROUPS",
     "TRANSITIONS",
     "NewReport",
+    "PublicFilter",
+    "PublicPoint",
     "ReportFilter",
     "ReportPage",
     "allowed_actions",
@@ -67,14 +88,19 @@ __all__ = [
     "haversine_m",
     "is_code",
     "is_public_field",
+    "latest_event_id",
     "list_reports",
     "nearby_open",
     "normalize_code",
     "once_per_sender",
     "open311_status",
     "parse_bbox",
+    "parse_filter",
+    "public_clause",
+    "public_points",
     "public_text",
     "public_timeline",
+    "received_count",
     "reopen_deadline",
     "report_flags",
     "reporter_contact",

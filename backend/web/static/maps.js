@@ -1,14 +1,18 @@
 /* Leaflet maps of the staff UI: one report's point, the queue's points, the dashboard heat layer.
-   No tile server is assumed (offline-safe); ward outlines are drawn from our own GeoJSON. */
+   Base map tiles come from TILE_URL (<body data-tiles>, with its attribution); ward outlines are drawn
+   from our own GeoJSON. A report's pin can be dragged by staff who may correct the location. */
 (function () {
   "use strict";
   if (typeof L === "undefined") { return; }
   var COLORS = {ok: "#1b7a3a", due_soon: "#b35c00", overdue: "#b3261e", none: "#4a5568"};
 
   function base(el, view) {
-    var map = L.map(el, {zoomControl: true, attributionControl: false});
+    var map = L.map(el, {zoomControl: true, attributionControl: true});
+    map.attributionControl.setPrefix(false);
     var tiles = document.body.getAttribute("data-tiles");
-    if (tiles) { L.tileLayer(tiles, {maxZoom: 19}).addTo(map); }
+    if (tiles) {
+      L.tileLayer(tiles, {maxZoom: 19, attribution: document.body.getAttribute("data-attribution") || ""}).addTo(map);
+    }
     if (view) { map.setView(view, 16); }
     return map;
   }
