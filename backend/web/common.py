@@ -266,7 +266,7 @@ def _security_headers(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-    if response.mimetype == "text/html":
+    if response.mimetype == "text/html" and not g.get("public_cache"):  # resident pages set their own
         response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -12,7 +12,9 @@ Public functions:
 - reading: ``get_by_code state_label open311_status public_timeline public_text states_after EVENT_LABELS
   STATE_LABELS list_reports ReportFilter parse_bbox nearby_open NEARBY_LIMIT report_flags haversine_m``;
 - staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``;
-- the reporter's signed link: ``reporter_link``;
+- the reporter's signed link: ``reporter_link reporter_of`` (make / check);
+- the public report page: ``public_report find_public is_listed PublicReport`` (``is_listed`` is the one
+  rule for which reports are public);
 - visibility: ``is_public_field`` (what residents will see of a staff form field; the rule itself is
   ``events.resident_fields``, which ``public_text`` and ``public_timeline`` apply).
 """
@@ -22,7 +24,7 @@ from backend.services.reports.idempotency import claim as claim_key
 from backend.services.reports.idempotency import complete as complete_key
 from backend.services.reports.idempotency import once_per_sender, request_hash, sent_report
 from backend.services.reports.intake import NewReport, create_report, submit
-from backend.services.reports.links import reporter_link
+from backend.services.reports.links import reporter_link, reporter_of
 from backend.services.reports.lookup import (
     EVENT_LABELS,
     NEARBY_LIMIT,
@@ -42,6 +44,7 @@ from backend.services.reports.lookup import (
 )
 from backend.services.reports.page import ACTION_LABELS, ReportPage, reporter_contact
 from backend.services.reports.page import build as build_page
+from backend.services.reports.tracking import PublicReport, find_public, is_listed, public_report
 from backend.services.reports.transitions import TRANSITIONS
 from backend.services.reports.visibility import is_public as is_public_field
 from backend.services.reports.workflow import allowed_actions, apply, close_resolved, reopen_deadline
@@ -53,6 +56,7 @@ __all__ = [
     "STATE_LABELS",
     "TRANSITIONS",
     "NewReport",
+    "PublicReport",
     "ReportFilter",
     "ReportPage",
     "allowed_actions",
@@ -63,9 +67,11 @@ __all__ = [
     "complete_key",
     "create_report",
     "find_code",
+    "find_public",
     "get_by_code",
     "haversine_m",
     "is_code",
+    "is_listed",
     "is_public_field",
     "list_reports",
     "nearby_open",
@@ -73,12 +79,14 @@ __all__ = [
     "once_per_sender",
     "open311_status",
     "parse_bbox",
+    "public_report",
     "public_text",
     "public_timeline",
     "reopen_deadline",
     "report_flags",
     "reporter_contact",
     "reporter_link",
+    "reporter_of",
     "request_hash",
     "sent_report",
     "state_label",
