@@ -277,8 +277,8 @@ def _security_headers(response: Response) -> Response:
     response.headers["Referrer-Policy"] = "same-origin"
     # the web report form allows the camera and the location for itself (it sets its own policy)
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if response.mimetype == "text/html" and "Cache-Control" not in response.headers:
-        response.headers["Cache-Control"] = "no-store"  # public pages set their own (CDN) caching
+    if response.mimetype == "text/html" and not g.get("public_cache") and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"  # resident pages set their own (CDN) caching
     return response
 
 

@@ -24,11 +24,10 @@ from backend.http import mark_rollback
 from backend.models.areas import Area
 from backend.models.base import utcnow
 from backend.services import city, deadlines, reports
-from backend.web import common
+from backend.web import common, public
 
 bp = Blueprint("web_home", __name__, template_folder="templates")
 
-CACHE = "public, max-age=60"
 STATUS_LABELS = {"open": "Đang xử lý", "resolved": "Đã xử lý", "closed": "Đã đóng"}
 PERIOD_LABELS = {"7": "7 ngày qua", "30": "30 ngày qua", "90": "3 tháng qua", "365": "12 tháng qua"}
 #: marker colour per group of states (the legend on the page says the same)
@@ -91,9 +90,7 @@ def _filter(session: Session) -> tuple[reports.PublicFilter, dict[int, str], dic
 
 
 def _public(resp: Response) -> Response:
-    resp.headers["Cache-Control"] = CACHE
-    resp.headers["Vary"] = "Accept-Language"
-    return resp
+    return public.cacheable(resp)  # Cache-Control: public, max-age=60 (a CDN may hold it a minute)
 
 
 def _bounds(session: Session) -> str:
@@ -112,6 +109,7 @@ def index() -> Response:
                            figures=headline_figures(session), city_name=city.city_name(session),
                            status_labels=STATUS_LABELS, period_labels=PERIOD_LABELS, group_of=GROUP_OF,
                            app_url=settings.resident_app_url, zalo_url=settings.zalo_oa_url,
+                           tile_url=settings.tile_url if settings.tile_origin else "",
                            feed=request.query_string.decode("ascii", "replace"), bounds=_bounds(session))
     return _public(Response(page, mimetype="text/html"))
 
@@ -137,7 +135,7 @@ def _error(exc: DomainError) -> Any:
     mark_rollback()
     if request.path.endswith(".json"):
         return http.problem(exc.status, exc.code, exc.message)
-    return common.error_page(exc.status, exc.message)
+    return public.error_page(exc.status, exc.message)
 
 
 bp.register_error_handler(DomainError, _error)

@@ -32,7 +32,7 @@ from backend.http import mark_rollback
 from backend.models.reports import Report
 from backend.services import city, photos, reports, residents
 from backend.services.events import Actor
-from backend.web import common
+from backend.web import public
 
 bp = Blueprint("web_report_form", __name__, template_folder="templates")
 
@@ -81,11 +81,16 @@ def _form_page(session: Session, *, device: str, values: dict[str, Any] | None =
     categories = city.active_categories(session)
     submission = _serializer().dumps([device, secrets.token_hex(12)])
     box = city.setting(session, "bounds")
-    page = render_template("web/city/report_form.html", categories=categories, submission=submission,
+    page = render_template("web/city/report_form.html", tile_url=_tiles(), categories=categories, submission=submission,
                            values=values or {}, error=error, consent=CONSENT, max_photos=MAX_PHOTOS,
                            photo_required=_photo_required(session), hotlines=city.hotlines(session),
                            bounds=",".join(str(v) for v in box) if isinstance(box, list) else "")
     return Response(page, status=status, mimetype="text/html")
+
+
+def _tiles() -> str:
+    settings = http.settings()
+    return settings.tile_url if settings.tile_origin else ""
 
 
 def _photo_required(session: Session) -> bool:
@@ -217,7 +222,7 @@ def _done(session: Session, report: Report | None) -> Response:
     assert report is not None
     settings = http.settings()
     link = reports.reporter_link(report, base_url=settings.base_url, secret_key=settings.secret_key)
-    page = render_template("web/city/report_done.html", report=report, link=link,
+    page = render_template("web/city/report_done.html", tile_url="", report=report, link=link,
                            moderated=city.moderation_required(session))
     return Response(page, status=201 if request.method == "POST" else 200, mimetype="text/html")
 
@@ -227,7 +232,7 @@ def _error(exc: DomainError) -> Any:
     mark_rollback()
     session = request_session()
     if request.method != "POST":
-        return common.error_page(exc.status, exc.message)
+        return public.error_page(exc.status, exc.message)
     device, new = _device()
     values = {k: (request.form.get(k) or "")[:5000] for k in ("category", "description", "lat", "lon", "name",
                                                               "phone", "email")}
@@ -241,7 +246,7 @@ def _http_error(exc: HTTPException) -> Any:
     mark_rollback()
     message = ("Ảnh quá lớn. Vui lòng chọn ảnh nhỏ hơn." if exc.code == 413
                else "Yêu cầu không hợp lệ. Vui lòng tải lại trang.")
-    return common.error_page(exc.code or 400, message)
+    return public.error_page(exc.code or 400, message)
 
 
 bp.register_error_handler(DomainError, _error)

@@ -12,9 +12,12 @@ Public functions:
 - reading: ``get_by_code state_label open311_status public_timeline public_text states_after EVENT_LABELS
   STATE_LABELS list_reports ReportFilter parse_bbox nearby_open NEARBY_LIMIT report_flags haversine_m``;
 - staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``;
-- the reporter's signed link: ``reporter_link``;
-- publication (the one "is it public" rule and the public page's reads): ``public_clause PublicFilter
-  parse_filter public_points received_count latest_event_id PublicPoint MAP_LIMIT PERIODS STATUS_GROUPS``;
+- the city map and list of ``/`` (the one rule for which reports it shows, within ``is_listed``):
+  ``public_clause PublicFilter parse_filter public_points received_count latest_event_id PublicPoint MAP_LIMIT
+  PERIODS STATUS_GROUPS``;
+- the reporter's signed link: ``reporter_link reporter_of`` (make / check);
+- the public report page: ``public_report find_public is_listed PublicReport`` (``is_listed`` is the one
+  rule for which reports are public);
 - visibility: ``is_public_field`` (what residents will see of a staff form field; the rule itself is
   ``events.resident_fields``, which ``public_text`` and ``public_timeline`` apply).
 """
@@ -24,7 +27,7 @@ from backend.services.reports.idempotency import claim as claim_key
 from backend.services.reports.idempotency import complete as complete_key
 from backend.services.reports.idempotency import once_per_sender, request_hash, sent_report
 from backend.services.reports.intake import NewReport, create_report, submit
-from backend.services.reports.links import reporter_link
+from backend.services.reports.links import reporter_link, reporter_of
 from backend.services.reports.lookup import (
     EVENT_LABELS,
     NEARBY_LIMIT,
@@ -57,6 +60,7 @@ from backend.services.reports.publication import (
     public_points,
     received_count,
 )
+from backend.services.reports.tracking import PublicReport, find_public, is_listed, public_report
 from backend.services.reports.transitions import TRANSITIONS
 from backend.services.reports.visibility import is_public as is_public_field
 from backend.services.reports.workflow import allowed_actions, apply, close_resolved, reopen_deadline
@@ -74,6 +78,7 @@ __all__ = [
     "NewReport",
     "PublicFilter",
     "PublicPoint",
+    "PublicReport",
     "ReportFilter",
     "ReportPage",
     "allowed_actions",
@@ -84,9 +89,11 @@ __all__ = [
     "complete_key",
     "create_report",
     "find_code",
+    "find_public",
     "get_by_code",
     "haversine_m",
     "is_code",
+    "is_listed",
     "is_public_field",
     "latest_event_id",
     "list_reports",
@@ -98,6 +105,7 @@ __all__ = [
     "parse_filter",
     "public_clause",
     "public_points",
+    "public_report",
     "public_text",
     "public_timeline",
     "received_count",
@@ -105,6 +113,7 @@ __all__ = [
     "report_flags",
     "reporter_contact",
     "reporter_link",
+    "reporter_of",
     "request_hash",
     "sent_report",
     "state_label",

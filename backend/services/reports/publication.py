@@ -34,8 +34,9 @@ _UNMODERATED = (State.RECEIVED, State.TRIAGE, State.ASSIGNED)
 
 
 def public_clause(*, moderated: bool) -> Any:
-    """The SQL condition "this report is public" (see the module docstring); ``moderated`` is the city's
-    ``moderation_required``."""
+    """The SQL condition "this report is on the city's map and list" (see the module docstring);
+    ``moderated`` is the city's ``moderation_required``. Reports that have no public page at all
+    (``tracking.is_listed``: hidden ones) must be excluded here too when that rule grows a column."""
     parts = [col(Report.lat).is_not(None), col(Report.lon).is_not(None), col(Report.duplicate_of_id).is_(None),
              col(Report.status) != State.REJECTED]
     if moderated:

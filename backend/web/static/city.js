@@ -8,9 +8,9 @@
   function base(el) {
     var map = L.map(el, {zoomControl: true, attributionControl: true});
     map.attributionControl.setPrefix(false);
-    var tiles = document.body.getAttribute("data-tiles");
+    var tiles = el.getAttribute("data-tiles") || document.body.getAttribute("data-tiles");
     if (tiles) {
-      L.tileLayer(tiles, {maxZoom: 19, attribution: document.body.getAttribute("data-attribution") || ""}).addTo(map);
+      L.tileLayer(tiles, {maxZoom: 19, attribution: el.getAttribute("data-attribution") || ""}).addTo(map);
     }
     var box = (el.getAttribute("data-bounds") || "").split(",").map(parseFloat);
     if (box.length === 4 && box.every(isFinite)) {
