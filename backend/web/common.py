@@ -288,7 +288,7 @@ def _context() -> dict[str, Any]:
     return {"me": current_staff() if request.endpoint not in PUBLIC_ENDPOINTS else None,
             "STATE_LABELS": STATE_LABELS, "ROLE_LABELS": ROLE_LABELS, "CHANNEL_LABELS": CHANNEL_LABELS,
             "PRIORITY_LABELS": PRIORITY_LABELS, "DEADLINE_LABELS": DEADLINE_LABELS, "FLAG_LABELS": FLAG_LABELS,
-            "Role": Role, "now": now(), "TILES": _tiles()}
+            "Role": Role, "now": now(), "TILES": _tiles(), "tile_url": _tiles()["url"]}
 
 
 def _tiles() -> dict[str, str]:
