@@ -146,6 +146,7 @@ def test_city_page_map_filter_and_lookup(probe: PageProbe, browser: Any, live_se
     assert page.locator(".marker-cluster").count() >= 1  # the two nearby road reports cluster
     assert _tiles_shown(page) > 0
     assert "© Bản đồ thử nghiệm" in page.locator(".leaflet-control-attribution").inner_text()
+    page.locator("#city-map").scroll_into_view_if_needed()
     shot(page, f"city-home-{size}")
     page.locator("select[name=category]").select_option(label="Rác thải, vệ sinh môi trường")
     page.get_by_role("button", name="Lọc").click()
