@@ -75,6 +75,7 @@ class EventKind(StrEnum):
     FLAGGED = "flagged"
     PHOTO_REDACTED = "photo_redacted"
     ANONYMIZED = "anonymized"
+    LOCATION_CHANGED = "location_changed"
 
 
 #: events residents and the public may see on the timeline

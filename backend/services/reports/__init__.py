@@ -11,7 +11,8 @@ Public functions:
 - idempotency: ``claim_key complete_key request_hash once_per_sender sent_report``;
 - reading: ``get_by_code state_label open311_status public_timeline public_text states_after EVENT_LABELS
   STATE_LABELS list_reports ReportFilter parse_bbox nearby_open NEARBY_LIMIT report_flags haversine_m``;
-- staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``;
+- staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``; after the ``relocate`` action,
+  ``routing_suggestion`` (the unit routing would pick at the new point);
 - the city map and list of ``/`` (the one rule for which reports it shows, within ``is_listed``):
   ``public_clause PublicFilter parse_filter public_points received_count latest_event_id PublicPoint MAP_LIMIT
   PERIODS STATUS_GROUPS``;
@@ -28,6 +29,7 @@ from backend.services.reports.idempotency import complete as complete_key
 from backend.services.reports.idempotency import once_per_sender, request_hash, sent_report
 from backend.services.reports.intake import NewReport, create_report, submit
 from backend.services.reports.links import reporter_link, reporter_of
+from backend.services.reports.location import routing_suggestion
 from backend.services.reports.lookup import (
     EVENT_LABELS,
     NEARBY_LIMIT,
@@ -115,6 +117,7 @@ __all__ = [
     "reporter_link",
     "reporter_of",
     "request_hash",
+    "routing_suggestion",
     "sent_report",
     "state_label",
     "states_after",

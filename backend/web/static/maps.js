@@ -38,6 +38,17 @@
     L.circleMarker([lat, lon], {radius: 9, color: "#0b4f9c", weight: 3, fillOpacity: 0.6}).addTo(map)
       .bindTooltip(el.getAttribute("data-code"));
     L.circle([lat, lon], {radius: 300, color: "#0b4f9c", weight: 1, fillOpacity: 0.03}).addTo(map);
+    var relocate = document.getElementById(el.getAttribute("data-relocate") || "");
+    if (relocate) {  // staff who may correct the location drag this pin, then save (the relocate action)
+      var pin = L.marker([lat, lon], {draggable: true, autoPan: true, title: "Kéo để sửa vị trí"}).addTo(map);
+      pin.on("dragend", function () {
+        var p = pin.getLatLng();
+        relocate.querySelector("input[name=lat]").value = p.lat.toFixed(6);
+        relocate.querySelector("input[name=lon]").value = p.lng.toFixed(6);
+        relocate.hidden = false;
+        el.setAttribute("data-moved", "1");
+      });
+    }
     el.setAttribute("data-ready", "1");
   });
 

@@ -157,3 +157,28 @@ def test_city_page_map_filter_and_lookup(probe: PageProbe, browser: Any, live_se
     page.locator("#home-lookup").press("Enter")
     page.wait_for_url(f"**/r/{code}")
     assert probe.errors == [], probe.errors
+
+
+def test_staff_drag_the_pin_to_correct_the_location(probe: PageProbe, live_server: Any) -> None:
+    page = probe.new_page()
+    probe.login(page, "ioc")
+    code = live_server.seed.reports["road"]
+    page.goto(f"{live_server.url}/inbox/r/{code}")
+    _tiles_shown(page)
+    pin = page.locator("#report-map .leaflet-marker-icon").bounding_box()
+    assert pin is not None
+    x, y = pin["x"] + pin["width"] / 2, pin["y"] + pin["height"] - 4
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 30, y - 20, steps=8)
+    page.mouse.up()
+    page.get_by_role("button", name="Lưu vị trí mới").click()
+    page.get_by_text("Đã thực hiện: Sửa vị trí.").wait_for()
+    shot(page, "staff-relocated")
+    with live_server.db.session_scope() as s:
+        report = s.exec(select(Report).where(Report.code == code)).one()
+        moved = s.exec(select(ReportEvent).where(ReportEvent.report_id == report.id,
+                                                 ReportEvent.kind == "location_changed")).one()
+        assert report.lat > SOC_TRANG[0] and report.lon < SOC_TRANG[1]  # dragged up-left: north-west
+        assert moved.data["from"]["lat"] == SOC_TRANG[0]
+    assert probe.errors == [], probe.errors
