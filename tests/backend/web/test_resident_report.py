@@ -21,6 +21,7 @@ from backend.services.photos.storage import get_storage
 from fixtures import images as corpus
 
 HOLD_REASON = "Chờ kinh phí nội bộ XYZ-bí-mật"
+OWN_WORDS = "Nhà tôi số 45, cứ gọi tôi khi đến"
 NOTE = "Ghi chú nội bộ: anh Hùng xử lý, đừng báo dân"
 
 
@@ -132,12 +133,13 @@ def test_nothing_public_names_or_contacts_the_reporter_or_shows_internal_text(cl
     code = city.reports["road"]
     report = by_code(session, code)
     staff_act(session, report, "note", text=NOTE)
+    reports.apply(session, report, "comment", actor=Actor.resident(city.resident_id), text=OWN_WORDS)
     staff_act(session, report, "acknowledge")
     staff_act(session, report, "hold", reason=HOLD_REASON)
     for path in (f"/r/{code}", f"/r/{code}.json", link(settings, by_code(session, code))):
         body = client.get(path).get_data(as_text=True)
         for secret in ("Lê Thị Cúc", "0901234567", "901234567", "cuc@example.vn", NOTE, HOLD_REASON,
-                       "internal_note", "sla_paused", '"resident_id"'):
+                       "internal_note", "sla_paused", '"resident_id"', *([OWN_WORDS] if "?t=" not in path else [])):
             assert secret not in body, (path, secret)
 
 
