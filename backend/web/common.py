@@ -274,7 +274,9 @@ def _security_headers(response: Response) -> Response:
 def _context() -> dict[str, Any]:
     if not _is_web():
         return {}
-    return {"me": current_staff() if request.endpoint not in PUBLIC_ENDPOINTS else None,
+    # the resident pages never read the session unless they must (no "Vary: Cookie": a CDN may share them)
+    signed_in = request.endpoint not in PUBLIC_ENDPOINTS and request.blueprint != "web_public"
+    return {"me": current_staff() if signed_in else None,
             "STATE_LABELS": STATE_LABELS, "ROLE_LABELS": ROLE_LABELS, "CHANNEL_LABELS": CHANNEL_LABELS,
             "PRIORITY_LABELS": PRIORITY_LABELS, "DEADLINE_LABELS": DEADLINE_LABELS, "FLAG_LABELS": FLAG_LABELS,
             "Role": Role, "now": now()}
