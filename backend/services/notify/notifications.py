@@ -47,8 +47,8 @@ from backend.models import (
 )
 from backend.services import events
 from backend.services.notify import deliveries
+from backend.services.notify.links import reporter_link
 from backend.services.notify.texts import render
-from backend.services.reports import reporter_link
 
 log = logging.getLogger(__name__)
 
