@@ -66,6 +66,9 @@ FLAG_LABELS: dict[str, str] = {"reused_photo": "Ảnh dùng lại", "far_from_lo
 
 csrf = CSRFProtect()
 
+#: the resident pages (no staff session is read there)
+RESIDENT_BLUEPRINTS = frozenset({"web_public", "web_home", "web_report_form"})
+
 PUBLIC_ENDPOINTS = {"web_auth.login", "web_auth.login_post"}
 #: the pages an admin who must set up a second factor may still open (see ``mfa``)
 MFA_SETUP_ENDPOINTS: set[str] = set()
@@ -285,7 +288,9 @@ def _security_headers(response: Response) -> Response:
 def _context() -> dict[str, Any]:
     if not _is_web():
         return {}
-    return {"me": current_staff() if request.endpoint not in PUBLIC_ENDPOINTS else None,
+    # the resident pages never read the session unless they must (no "Vary: Cookie": a CDN may share them)
+    signed_in = request.endpoint not in PUBLIC_ENDPOINTS and request.blueprint not in RESIDENT_BLUEPRINTS
+    return {"me": current_staff() if signed_in else None,
             "STATE_LABELS": STATE_LABELS, "ROLE_LABELS": ROLE_LABELS, "CHANNEL_LABELS": CHANNEL_LABELS,
             "PRIORITY_LABELS": PRIORITY_LABELS, "DEADLINE_LABELS": DEADLINE_LABELS, "FLAG_LABELS": FLAG_LABELS,
             "Role": Role, "now": now(), "TILES": _tiles(), "tile_url": _tiles()["url"]}

@@ -92,6 +92,7 @@ def report_page(code: str) -> Any:
         return redirect(url_for("web_public.report_page", code=model.code, t=token or None), code=301)
     resident_id, refusal = _reporter(model, token)
     html = render_template("web/public/report.html", r=model, token=token if resident_id else None,
+                           show_flashes=bool(token),
                            refusal=refusal, can=_abilities(model, resident_id),
                            og_image=_absolute((model.photos_after or model.photos_before or [None])[-1]),
                            page_url=_absolute(url_for("web_public.report_page", code=model.code)))
@@ -168,13 +169,13 @@ def _upload(resident_id: int) -> list[int]:
 
 
 @bp.post("/r/<code>/comment")
-@http.limiter.limit(POST_LIMIT)
+@http.limiter.shared_limit(POST_LIMIT, scope="resident-forms")
 def comment(code: str) -> Any:
     return _act("comment", code, lambda: {"text": _text("text", required=True)})
 
 
 @bp.post("/r/<code>/rate")
-@http.limiter.limit(POST_LIMIT)
+@http.limiter.shared_limit(POST_LIMIT, scope="resident-forms")
 def rate(code: str) -> Any:
     def build() -> dict[str, Any]:
         raw = (request.form.get("rating") or "").strip()
@@ -190,7 +191,7 @@ def rate(code: str) -> Any:
 
 
 @bp.post("/r/<code>/reopen")
-@http.limiter.limit(POST_LIMIT)
+@http.limiter.shared_limit(POST_LIMIT, scope="resident-forms")
 def reopen(code: str) -> Any:
     return _act("reopen", code, lambda: {"reason": _text("reason", required=True)})
 

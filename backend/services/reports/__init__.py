@@ -16,19 +16,20 @@ Public functions:
 - the city map and list of ``/`` (the one rule for which reports it shows, within ``is_listed``):
   ``public_clause PublicFilter parse_filter public_points received_count latest_event_id PublicPoint MAP_LIMIT
   PERIODS STATUS_GROUPS``;
-- the reporter's signed link: ``reporter_link reporter_of`` (make / check);
+- the reporter's signed link: ``reporter_link reporter_of`` (make / check; they live in ``notify``, which
+  sends them, and are re-exported here);
 - the public report page: ``public_report find_public is_listed PublicReport`` (``is_listed`` is the one
   rule for which reports are public);
 - visibility: ``is_public_field`` (what residents will see of a staff form field; the rule itself is
   ``events.resident_fields``, which ``public_text`` and ``public_timeline`` apply).
 """
 
+from backend.services.notify import reporter_link, reporter_of  # made and checked where notifications are
 from backend.services.reports.codes import find_code, is_code, normalize_code
 from backend.services.reports.idempotency import claim as claim_key
 from backend.services.reports.idempotency import complete as complete_key
 from backend.services.reports.idempotency import once_per_sender, request_hash, sent_report
 from backend.services.reports.intake import NewReport, create_report, submit
-from backend.services.reports.links import reporter_link, reporter_of
 from backend.services.reports.location import routing_suggestion
 from backend.services.reports.lookup import (
     EVENT_LABELS,

@@ -33,14 +33,15 @@ def _set(session: Any, key: str, value: Any) -> None:
     session.flush()
 
 
-def test_home_lists_public_reports_with_figures_and_ways_to_report(client: Any, city: Any, session: Any) -> None:
-    resp = client.get("/")
+def test_home_lists_public_reports_with_figures_and_ways_to_report(login_as: Any, city: Any, session: Any) -> None:
+    resp = login_as("officer").get("/")  # the same page for a signed-in officer: nothing personal, cacheable
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200
     assert resp.headers["Cache-Control"] == "public, max-age=60"
-    assert "Set-Cookie" not in resp.headers
+    assert "Set-Cookie" not in resp.headers and "Cookie" not in resp.headers.get("Vary", "")
     for code in city.reports.values():
         assert code in html
+    assert "Cán bộ Nguyễn Văn An" not in html
     assert 'href="/report"' in html and 'action="/r/"' in html
     assert 'name="code"' in html  # the "tra cứu" box
     received = session.exec(select(func.count()).select_from(Report)).one()

@@ -21,6 +21,7 @@ from backend.services.photos.storage import get_storage
 from fixtures import images as corpus
 
 HOLD_REASON = "Chờ kinh phí nội bộ XYZ-bí-mật"
+OWN_WORDS = "Nhà tôi số 45, cứ gọi tôi khi đến"
 NOTE = "Ghi chú nội bộ: anh Hùng xử lý, đừng báo dân"
 
 
@@ -78,7 +79,7 @@ def test_public_page_shows_status_unit_deadline_and_timeline(client, city, sessi
     assert code in html and "Đã chuyển đơn vị xử lý" in html and "Sở Xây dựng" in html
     assert re.search(r"còn \d+ ngày làm việc|hạn trong hôm nay", html)
     assert "Hạn xử lý" in html and "Quá trình xử lý" in html
-    assert page.headers["Cache-Control"] == "public, max-age=60"
+    assert page.headers["Cache-Control"] == "public, max-age=60" and "Cookie" not in page.headers.get("Vary", "")
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert "<script>" not in html and "Set-Cookie" not in page.headers
     assert 'data-map="point"' in html
@@ -132,12 +133,13 @@ def test_nothing_public_names_or_contacts_the_reporter_or_shows_internal_text(cl
     code = city.reports["road"]
     report = by_code(session, code)
     staff_act(session, report, "note", text=NOTE)
+    reports.apply(session, report, "comment", actor=Actor.resident(city.resident_id), text=OWN_WORDS)
     staff_act(session, report, "acknowledge")
     staff_act(session, report, "hold", reason=HOLD_REASON)
     for path in (f"/r/{code}", f"/r/{code}.json", link(settings, by_code(session, code))):
         body = client.get(path).get_data(as_text=True)
         for secret in ("Lê Thị Cúc", "0901234567", "901234567", "cuc@example.vn", NOTE, HOLD_REASON,
-                       "internal_note", "sla_paused", '"resident_id"'):
+                       "internal_note", "sla_paused", '"resident_id"', *([OWN_WORDS] if "?t=" not in path else [])):
             assert secret not in body, (path, secret)
 
 
@@ -271,3 +273,20 @@ def test_deadline_passed_reads_qua_han(client, city, session):
     session.add(report)
     session.flush()
     assert "quá hạn" in client.get(f"/r/{code}").get_data(as_text=True)
+
+
+def test_reporter_posts_are_rate_limited_per_address(settings, db, runner, city, session):
+    from backend.app import create_app
+
+    limited = create_app(settings.model_copy(update={"ratelimit_enabled": True}), database=db, runner=runner)
+    client = limited.test_client()
+    code = city.reports["road"]
+    path = link(settings, by_code(session, code))
+    csrf, t = form_token(client, path), token_of(path)
+    before = snapshot(session, code)
+    answers = [client.post(f"/r/{code}/rate", data={"csrf_token": csrf, "t": t, "rating": "9"}).status_code
+               for _ in range(11)]
+    assert answers[:10] == [303] * 10 and answers[10] == 429
+    last = client.post(f"/r/{code}/comment", data={"csrf_token": csrf, "t": t, "text": "Thêm"})
+    assert last.status_code == 429 and "quá nhiều lần" in last.get_data(as_text=True)
+    assert snapshot(session, code) == before
