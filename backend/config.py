@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "dev-insecure-change-me"  # noqa: S105 - the placeholder production refuses
@@ -56,7 +56,11 @@ class Settings(BaseSettings):
     secret_key: str = PLACEHOLDER_SECRET
     media_dir: Path = Field(default_factory=lambda: (INSTANCE_DIR / "media").resolve())
     port: int = 5000
-    base_url: str = "http://127.0.0.1:5000"
+    # the address residents' links point at; empty = the address actually served, http://127.0.0.1:<PORT>
+    base_url: str = ""
+    # how long a reporter's signed link (/r/<code>?t=…) lets them comment, rate and reopen
+    reporter_link_days: int = Field(default=90, ge=1, le=3650)
+    _base_url_explicit: bool = PrivateAttr(default=False)
     log_json: bool = False
     log_level: str = "INFO"
 
@@ -92,6 +96,21 @@ class Settings(BaseSettings):
     # rate limits
     ratelimit_enabled: bool = True
 
+    # base maps (docs/maps.md): an XYZ tile template and its attribution; the CSP allows its origin only
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: str = "© Những người đóng góp OpenStreetMap"
+    # where the public page sends residents who want to report (empty: the link is not shown)
+    resident_app_url: str = ""
+    zalo_oa_url: str = ""
+
+    @model_validator(mode="after")
+    def _served_address(self) -> Settings:
+        """``BASE_URL`` defaults to where this process serves (``PORT``), not a fixed port."""
+        self._base_url_explicit = bool(self.base_url.strip())
+        if not self._base_url_explicit:
+            self.base_url = f"http://127.0.0.1:{self.port}"
+        return self
+
     @property
     def is_production(self) -> bool:
         return self.phananh_env == "production"
@@ -100,6 +119,14 @@ class Settings(BaseSettings):
     def is_embedded(self) -> bool:
         """No Redis: jobs run on the in-process runner."""
         return not self.redis_url
+
+    @property
+    def tile_origin(self) -> str | None:
+        """``scheme://host[:port]`` of ``TILE_URL`` (what the CSP's ``img-src`` adds), None without tiles."""
+        parts = urlparse(self.tile_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return None
+        return f"{parts.scheme}://{parts.netloc}"
 
     def check_production(self) -> None:
         """Refuse to start a production deployment with unsafe settings."""
@@ -115,7 +142,10 @@ class Settings(BaseSettings):
         if not self.redis_url:
             problems.append("REDIS_URL is required in production (shared rate limits and login throttling, "
                             "durable RQ queues instead of the in-process runner)")
-        if urlparse(self.base_url).scheme != "https" or not urlparse(self.base_url).netloc:
+        if not self._base_url_explicit:
+            problems.append("BASE_URL must be set explicitly in production (the https:// address residents' "
+                            "links point at)")
+        elif urlparse(self.base_url).scheme != "https" or not urlparse(self.base_url).netloc:
             problems.append("BASE_URL must be an https:// URL in production (links sent to residents, "
                             "Secure cookies)")
         if self.firebase_auth_emulator_host:

@@ -28,8 +28,8 @@ def _settings():
 def notify_event(session: Session, *, event_id: int) -> None:
     """Create the deliveries of one event (idempotent) and enqueue their sending."""
     settings = _settings()
-    notify.plan(session, event_id=event_id, base_url=settings.base_url,
-                       smtp_enabled=bool(settings.smtp_url))
+    notify.plan(session, event_id=event_id, base_url=settings.base_url, smtp_enabled=bool(settings.smtp_url),
+                secret_key=settings.secret_key)
 
 
 def send_delivery(session: Session, *, delivery_id: int) -> None:

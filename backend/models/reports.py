@@ -17,6 +17,7 @@ class Channel(StrEnum):
     ZALO = "zalo"
     OPEN311 = "open311"
     STAFF = "staff"
+    WEB = "web"
 
 
 class State(StrEnum):
@@ -74,6 +75,7 @@ class EventKind(StrEnum):
     FLAGGED = "flagged"
     PHOTO_REDACTED = "photo_redacted"
     ANONYMIZED = "anonymized"
+    LOCATION_CHANGED = "location_changed"
 
 
 #: events residents and the public may see on the timeline

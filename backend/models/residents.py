@@ -24,7 +24,8 @@ class Resident(SQLModel, table=True):
 
 
 class Identity(SQLModel, table=True):
-    """``provider``: firebase | zalo | open311 | phone. ``subject`` is the id on that provider.
+    """``provider``: firebase | zalo | open311 | phone | web (the web form's device cookie).
+    ``subject`` is the id on that provider.
 
     ``phone`` (``84…``) is personal data the resident consented to share on that channel for
     notifications (Zalo: ZNS messages), with ``phone_consented_at``; it is shielded like the other

@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from backend import http
 from backend.db import request_session
 from backend.errors import DomainError, Forbidden, InvalidInput
 from backend.http import mark_rollback
@@ -38,6 +39,13 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
        "form-action 'self'")
 
+
+def csp(tile_origin: str | None) -> str:
+    """The pages' CSP: :data:`CSP` with the base map's tile origin (only that origin) added to ``img-src``."""
+    if not tile_origin:
+        return CSP
+    return CSP.replace("img-src 'self' data: blob:;", f"img-src 'self' data: blob: {tile_origin};")
+
 STATE_LABELS: dict[str, str] = {
     "received": "Mới tiếp nhận", "triage": "Chờ phân loại", "assigned": "Đã chuyển đơn vị xử lý",
     "acknowledged": "Đơn vị đã tiếp nhận", "in_progress": "Đang xử lý", "on_hold": "Gia hạn / Chờ phối hợp",
@@ -46,15 +54,20 @@ STATE_LABELS: dict[str, str] = {
 }
 ROLE_LABELS: dict[str, str] = {"admin": "Quản trị", "dispatcher": "Điều phối (IOC)", "head": "Trưởng đơn vị",
                                "officer": "Cán bộ xử lý", "viewer": "Chỉ xem"}
-CHANNEL_LABELS: dict[str, str] = {"app": "Ứng dụng", "zalo": "Zalo", "open311": "Open311", "staff": "Cán bộ"}
+CHANNEL_LABELS: dict[str, str] = {"app": "Ứng dụng", "zalo": "Zalo", "open311": "Open311", "staff": "Cán bộ",
+                                  "web": "Web"}
 PRIORITY_LABELS: dict[str, str] = {"urgent": "Khẩn", "normal": "Thường", "complex": "Phức tạp"}
 DEADLINE_LABELS: dict[str, str] = {"ok": "Trong hạn", "due_soon": "Sắp đến hạn", "overdue": "Quá hạn",
                                    "none": "Chưa có hạn"}
 FLAG_LABELS: dict[str, str] = {"reused_photo": "Ảnh dùng lại", "far_from_location": "Ảnh xa vị trí",
                                "old_photo": "Ảnh cũ", "reopened": "Phản ánh lại",
-                               "comment_waiting": "Người dân vừa bổ sung", "escalated": "Đã báo cáo cấp trên"}
+                               "comment_waiting": "Người dân vừa bổ sung", "escalated": "Đã báo cáo cấp trên",
+                               "unverified": "Chưa xác minh"}
 
 csrf = CSRFProtect()
+
+#: the resident pages (no staff session is read there)
+RESIDENT_BLUEPRINTS = frozenset({"web_public", "web_home", "web_report_form"})
 
 PUBLIC_ENDPOINTS = {"web_auth.login", "web_auth.login_post"}
 #: the pages an admin who must set up a second factor may still open (see ``mfa``)
@@ -262,23 +275,32 @@ def _is_web() -> bool:
 def _security_headers(response: Response) -> Response:
     if not _is_web():
         return response
-    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Content-Security-Policy"] = csp(http.settings().tile_origin)
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-    if response.mimetype == "text/html":
-        response.headers["Cache-Control"] = "no-store"
+    # the web report form allows the camera and the location for itself (it sets its own policy)
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if response.mimetype == "text/html" and not g.get("public_cache") and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"  # resident pages set their own (CDN) caching
     return response
 
 
 def _context() -> dict[str, Any]:
     if not _is_web():
         return {}
-    return {"me": current_staff() if request.endpoint not in PUBLIC_ENDPOINTS else None,
+    # the resident pages never read the session unless they must (no "Vary: Cookie": a CDN may share them)
+    signed_in = request.endpoint not in PUBLIC_ENDPOINTS and request.blueprint not in RESIDENT_BLUEPRINTS
+    return {"me": current_staff() if signed_in else None,
             "STATE_LABELS": STATE_LABELS, "ROLE_LABELS": ROLE_LABELS, "CHANNEL_LABELS": CHANNEL_LABELS,
             "PRIORITY_LABELS": PRIORITY_LABELS, "DEADLINE_LABELS": DEADLINE_LABELS, "FLAG_LABELS": FLAG_LABELS,
-            "Role": Role, "now": now()}
+            "Role": Role, "now": now(), "TILES": _tiles(), "tile_url": _tiles()["url"]}
+
+
+def _tiles() -> dict[str, str]:
+    """The base map for ``maps.js`` (``data-tiles`` / ``data-attribution`` on ``<body>``)."""
+    s = http.settings()
+    return {"url": s.tile_url if s.tile_origin else "", "attribution": s.tile_attribution}
 
 
 # --------------------------------------------------------------------------- filters

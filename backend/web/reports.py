@@ -16,6 +16,7 @@ from backend.db import request_session
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.models.photos import Photo
 from backend.models.reports import Report
+from backend.models.units import Unit
 from backend.schemas.common import parse_id
 from backend.services import city, reports
 from backend.services.events import Actor
@@ -30,7 +31,8 @@ ACTION_FIELDS: dict[str, tuple[str, ...]] = {
     "route": ("unit_id", "priority"), "acknowledge": (), "start": (), "resume": (), "close": ("reason",),
     "assign": ("assignee_id",), "transfer": ("unit_id", "reason"), "hold": ("reason",),
     "extend": ("budget", "reason"), "reply": ("text",), "note": ("text",),
-    "change_category": ("category_code",), "change_priority": ("priority",), "mark_duplicate": ("of_code",),
+    "change_category": ("category_code",), "relocate": ("lat", "lon"),
+    "change_priority": ("priority",), "mark_duplicate": ("of_code",),
     "reject": ("reason",), "not_competent": ("reason", "guidance"), "resolve": ("reply",), "reopen": ("reason",),
 }
 INT_FIELDS = {"unit_id", "assignee_id"}
@@ -51,7 +53,12 @@ def show(code: str) -> Any:
     report = _load(code)
     page = reports.build_page(session, report=report, staff=staff, now=common.now())
     opts = options(session, staff=staff, unit_id=report.unit_id)
-    return render_template("web/report.html", r=report, p=page, ACTION_LABELS=reports.ACTION_LABELS, **opts)
+    suggested = None
+    if request.args.get("moved") and "transfer" in page.actions:  # after a relocation: offer re-routing
+        unit_id = reports.routing_suggestion(session, report)
+        suggested = session.get(Unit, unit_id) if unit_id else None
+    return render_template("web/report.html", r=report, p=page, ACTION_LABELS=reports.ACTION_LABELS,
+                           suggested_unit=suggested, **opts)
 
 
 @bp.post("/<code>/act")
@@ -85,6 +92,8 @@ def act(code: str) -> Any:
                 state=common.STATE_LABELS.get(fresh.status if fresh else report.status, "")), "conflict")
         return redirect(url_for("web_reports.show", code=report.code), code=303)
     flash(_("Đã thực hiện: %(action)s.", action=reports.ACTION_LABELS.get(action, action)), "success")
+    if action == "relocate":
+        return redirect(url_for("web_reports.show", code=report.code, moved=1), code=303)
     return redirect(common.back_url(url_for("web_reports.show", code=report.code)), code=303)
 
 

@@ -46,6 +46,7 @@ CHAT_TEMPLATE = "chat_reply"
 ANONYMOUS_TEMPLATE = "anonymous_reply"
 CARD_IMAGE = "/static/web/zalo-card.png"
 LINK_NOTE = "Các cập nhật tiếp theo về phản ánh {code} sẽ có tại: {link}"
+LINK_NOTE_ABOVE = "Các cập nhật tiếp theo về phản ánh {code} sẽ có tại đường dẫn trên."
 
 
 def client(settings: Any | None = None) -> zalo.Client:
@@ -179,8 +180,9 @@ def _facts(settings: Any, delivery: Delivery) -> _Facts:
         if delivery.template == "received" and report.channel == "zalo":
             facts.told_in_chat = True  # the bot's own reply already gave the code and the deadline
         elif _for_reporter(delivery, report) and not facts.phone:
-            facts.reporter_link = reports.reporter_link(report, base_url=settings.base_url,
-                                                        secret_key=settings.secret_key)
+            planned = str((delivery.payload or {}).get("link") or "")
+            facts.reporter_link = planned if f"/r/{report.code}?t=" in planned else reports.reporter_link(
+                report, base_url=settings.base_url, secret_key=settings.secret_key)
     return facts
 
 
@@ -195,9 +197,11 @@ def _text(delivery: Delivery, facts: _Facts | None = None) -> str:
     reporter's link when Zalo's window may close before the next update."""
     text = (delivery.body or "").strip() or (delivery.title or "").strip()
     link = facts.reporter_link if facts else None
+    code = (delivery.payload or {}).get("code") or (delivery.payload or {}).get("report_code") or ""
     if link and link not in text:
-        text += "\n\n" + LINK_NOTE.format(code=(delivery.payload or {}).get("code") or
-                                         (delivery.payload or {}).get("report_code") or "", link=link)
+        text += "\n\n" + LINK_NOTE.format(code=code, link=link)
+    elif link:  # the notification's text already ends with the reporter's link
+        text += "\n\n" + LINK_NOTE_ABOVE.format(code=code)
     return text
 
 

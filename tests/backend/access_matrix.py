@@ -45,6 +45,8 @@ O311_KEY = Access("Open311 api_key (active)", KEYS)
 O311_UNIT = Access("Open311 api_key bound to the report's unit", frozenset({"o311_unit_key"}))
 #: mySociety's extension: the key that sent a report may post updates on it (docs/open311.md §2.4)
 O311_SENDER = Access("Open311 api_key that sent the report", frozenset({"o311_key"}))
+#: the reporter's forms on /r/<code>: only the signed link token (form field ``t``) opens them, whoever calls
+REPORTER_TOKEN = Access("the reporter's signed link token (no sign-in; everyone else: 403)", frozenset())
 SIGNATURE = Access("Zalo X-ZEvent-Signature (no user credential)", frozenset())
 ANY_STAFF = staff("any role", *STAFF)
 ADMIN = staff("admin", "admin")
@@ -133,6 +135,13 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/reports/<code>/reopen"): Case(OWNER, Req("/api/v1/reports/{done}/reopen",
                                                                json={"reason": "Chưa sửa xong"})),
     ("GET", "/media/<path:key>"): Case(PUBLIC, Req("/media/{public_key}")),
+    # ---- resident web: the public report page, its feed, the lookup, the reporter's forms
+    ("GET", "/r/"): Case(PUBLIC, Req("/r/", query={"code": "{road}"})),
+    ("GET", "/r/<code>"): Case(PUBLIC, Req("/r/{road}")),
+    ("GET", "/r/<code>.json"): Case(PUBLIC, Req("/r/{road}.json")),
+    ("POST", "/r/<code>/comment"): Case(REPORTER_TOKEN, Req("/r/{road}/comment", form={"text": "Thêm thông tin"})),
+    ("POST", "/r/<code>/rate"): Case(REPORTER_TOKEN, Req("/r/{done}/rate", form={"rating": "5"})),
+    ("POST", "/r/<code>/reopen"): Case(REPORTER_TOKEN, Req("/r/{done}/reopen", form={"reason": "Chưa sửa xong"})),
     # ---- Open311 GeoReport v2: reads are public, writes need an api_key
     ("GET", "/open311/discovery.<any(json,xml):fmt>"): Case(PUBLIC, Req("/open311/discovery.json")),
     ("GET", "/open311/v2/discovery.<any(json,xml):fmt>"): Case(PUBLIC, Req("/open311/v2/discovery.json")),
@@ -154,6 +163,13 @@ MATRIX: dict[tuple[str, str], Case] = {
     # ---- Zalo webhook: the signature is the only credential
     ("POST", "/bots/zalo/webhook"): Case(SIGNATURE, Req("/bots/zalo/webhook", raw=ZALO_EVENT)),
     # ---- staff sign-in
+    # ---- resident web: the city's public page, its map feed, the web report form
+    ("GET", "/"): Case(PUBLIC, Req("/")),
+    ("GET", "/map.json"): Case(PUBLIC, Req("/map.json")),
+    ("GET", "/report"): Case(PUBLIC, Req("/report")),
+    # without the form's signed submission id the post is refused (422) and changes nothing
+    ("POST", "/report"): Case(PUBLIC, Req("/report", form={"lat": "9.603", "lon": "105.975",
+                                                          "description": "Ổ gà"}, photo=True)),
     ("GET", "/auth/login"): Case(PUBLIC, Req("/auth/login")),
     ("POST", "/auth/login"): Case(PUBLIC, Req("/auth/login", form={"email": "officer2@demo.vn",
                                                                   "password": "{password}"})),
@@ -244,11 +260,14 @@ def channel(path: str) -> str:
         return "open311"
     if path.startswith("/bots/"):
         return "webhook"
+    if path.startswith("/r/"):
+        return "resident"
     return "web"
 
 
 #: the credentials each channel recognises (the others are anonymous to it)
-RECOGNISED = {"api": RESIDENTS, "open311": KEYS, "webhook": frozenset(), "web": frozenset(STAFF)}
+RECOGNISED = {"api": RESIDENTS, "open311": KEYS, "webhook": frozenset(), "web": frozenset(STAFF),
+              "resident": frozenset(CREDENTIALS)}  # the resident web: no sign-in, every caller is refused 403
 
 
 def refusal(case: Case, credential: str) -> str:

@@ -63,3 +63,23 @@ def test_environment_is_read_by_the_factory(monkeypatch):
 def test_development_defaults_are_embedded():
     s = Settings(_env_file=None)
     assert s.is_embedded and s.database_url.startswith("sqlite:///")
+
+
+def test_base_url_defaults_to_the_address_served(monkeypatch):
+    """Links sent to residents point where this process answers: PORT, not a fixed 5000."""
+    monkeypatch.delenv("BASE_URL", raising=False)
+    monkeypatch.setenv("PORT", "8123")
+    assert Settings().base_url == "http://127.0.0.1:8123"
+    assert Settings(port=5001).base_url == "http://127.0.0.1:5001"
+    monkeypatch.setenv("BASE_URL", "http://pa.local:9000")
+    assert Settings().base_url == "http://pa.local:9000"
+    assert Settings().reporter_link_days == 90
+
+
+def test_production_refuses_to_start_without_an_explicit_base_url(monkeypatch):
+    monkeypatch.delenv("BASE_URL", raising=False)
+    base = prod().model_dump(exclude={"base_url"})
+    with pytest.raises(RuntimeError, match="BASE_URL must be set explicitly"):
+        create_app(Settings(**base))
+    monkeypatch.setenv("BASE_URL", "https://phananh.soctrang.gov.vn")
+    Settings(**base).check_production()  # from the environment: explicit

@@ -159,7 +159,7 @@ def refusal_problems(app: Any, case: Case, credential: str, resp: Any) -> list[s
     """What is wrong with ``resp`` as the refusal ``credential`` must get (empty: a proper refusal)."""
     how, where = refusal(case, credential), channel(case.req.path)
     status = resp.status_code
-    if where == "web":
+    if where in ("web", "resident"):
         if how == "unauthenticated":
             location = urlparse(resp.headers.get("Location", "")).path
             ok = status in (302, 303) and location == "/auth/login"

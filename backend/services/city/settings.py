@@ -47,6 +47,7 @@ _TYPES: dict[str, type] = {
     "close_after_days": int, "reporter_visible_to_units": bool, "moderation_required": bool,
     "hotlines": dict, "office_hours": dict, "quiet_hours": list, "bounds": list,
     "open311_sender_status_changes": bool, "open311_test_endpoint": str,
+    "web_unverified_allowed": bool, "web_photo_required": bool,
 }
 
 

@@ -47,6 +47,7 @@ from backend.models import (
 )
 from backend.services import events
 from backend.services.notify import deliveries
+from backend.services.notify.links import reporter_link
 from backend.services.notify.texts import render
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,12 @@ def template_for(event: ReportEvent, report: Report) -> dict[str, list[str]]:
     return {}
 
 
-def plan(session: Session, *, event_id: int, base_url: str = "", smtp_enabled: bool = False) -> list[Delivery]:
-    """Create the deliveries of one event (idempotent) and enqueue their sending."""
+def plan(session: Session, *, event_id: int, base_url: str = "", smtp_enabled: bool = False,
+         secret_key: str = "") -> list[Delivery]:
+    """Create the deliveries of one event (idempotent) and enqueue their sending.
+
+    Every text carries a link to the report's page: the reporter's own signed link (``reporter_link``,
+    when ``secret_key`` is given) for the reporter, the public ``/r/<code>`` for everyone else."""
     event = session.get(ReportEvent, event_id)
     if event is None:
         return []
@@ -103,7 +108,8 @@ def plan(session: Session, *, event_id: int, base_url: str = "", smtp_enabled: b
         context = _context(session, report, event, base_url)
         for audience in audiences:
             for recipient in _audience(session, report, event, audience):
-                created += _deliveries_for(session, event, report, recipient, template, context, smtp_enabled)
+                linked = {**context, "link": _link(report, recipient, context["link"], base_url, secret_key)}
+                created += _deliveries_for(session, event, report, recipient, template, linked, smtp_enabled)
     for d in created:
         if d.channel != "feed":
             queue.enqueue(session, "handlers.notifications.send_delivery", delivery_id=d.id)
@@ -127,6 +133,13 @@ def _audience(session: Session, report: Report, event: ReportEvent, audience: st
             (Staff.role == Role.HEAD) & (Staff.unit_id == report.unit_id)) | (Staff.role == Role.DISPATCHER))).all()
         return [Recipient("staff", s.id, s.locale) for s in heads]
     return []
+
+
+def _link(report: Report, recipient: Recipient, public: str, base_url: str, secret_key: str) -> str:
+    """The reporter's signed link for the reporter (they may comment, rate, reopen), else the public page."""
+    if secret_key and recipient.kind == "resident" and recipient.id == report.resident_id:
+        return reporter_link(report, base_url=base_url, secret_key=secret_key)
+    return public
 
 
 def _resident(session: Session, resident_id: int) -> Recipient:

@@ -11,18 +11,26 @@ Public functions:
 - idempotency: ``claim_key complete_key request_hash once_per_sender sent_report``;
 - reading: ``get_by_code state_label open311_status public_timeline public_text states_after EVENT_LABELS
   STATE_LABELS list_reports ReportFilter parse_bbox nearby_open NEARBY_LIMIT report_flags haversine_m``;
-- staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``;
-- the reporter's signed link: ``reporter_link``;
+- staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``; after the ``relocate`` action,
+  ``routing_suggestion`` (the unit routing would pick at the new point);
+- the city map and list of ``/`` (the one rule for which reports it shows, within ``is_listed``):
+  ``public_clause PublicFilter parse_filter public_points received_count latest_event_id PublicPoint MAP_LIMIT
+  PERIODS STATUS_GROUPS``;
+- the reporter's signed link: ``reporter_link reporter_of`` (make / check; they live in ``notify``, which
+  sends them, and are re-exported here);
+- the public report page: ``public_report find_public is_listed PublicReport`` (``is_listed`` is the one
+  rule for which reports are public);
 - visibility: ``is_public_field`` (what residents will see of a staff form field; the rule itself is
   ``events.resident_fields``, which ``public_text`` and ``public_timeline`` apply).
 """
 
+from backend.services.notify import reporter_link, reporter_of  # made and checked where notifications are
 from backend.services.reports.codes import find_code, is_code, normalize_code
 from backend.services.reports.idempotency import claim as claim_key
 from backend.services.reports.idempotency import complete as complete_key
 from backend.services.reports.idempotency import once_per_sender, request_hash, sent_report
 from backend.services.reports.intake import NewReport, create_report, submit
-from backend.services.reports.links import reporter_link
+from backend.services.reports.location import routing_suggestion
 from backend.services.reports.lookup import (
     EVENT_LABELS,
     NEARBY_LIMIT,
@@ -42,6 +50,20 @@ from backend.services.reports.lookup import (
 )
 from backend.services.reports.page import ACTION_LABELS, ReportPage, reporter_contact
 from backend.services.reports.page import build as build_page
+from backend.services.reports.publication import (
+    LIST_LIMIT,
+    MAP_LIMIT,
+    PERIODS,
+    STATUS_GROUPS,
+    PublicFilter,
+    PublicPoint,
+    latest_event_id,
+    parse_filter,
+    public_clause,
+    public_points,
+    received_count,
+)
+from backend.services.reports.tracking import PublicReport, find_public, is_listed, public_report
 from backend.services.reports.transitions import TRANSITIONS
 from backend.services.reports.visibility import is_public as is_public_field
 from backend.services.reports.workflow import allowed_actions, apply, close_resolved, reopen_deadline
@@ -49,10 +71,17 @@ from backend.services.reports.workflow import allowed_actions, apply, close_reso
 __all__ = [
     "ACTION_LABELS",
     "EVENT_LABELS",
+    "LIST_LIMIT",
+    "MAP_LIMIT",
     "NEARBY_LIMIT",
+    "PERIODS",
     "STATE_LABELS",
+    "STATUS_GROUPS",
     "TRANSITIONS",
     "NewReport",
+    "PublicFilter",
+    "PublicPoint",
+    "PublicReport",
     "ReportFilter",
     "ReportPage",
     "allowed_actions",
@@ -63,23 +92,33 @@ __all__ = [
     "complete_key",
     "create_report",
     "find_code",
+    "find_public",
     "get_by_code",
     "haversine_m",
     "is_code",
+    "is_listed",
     "is_public_field",
+    "latest_event_id",
     "list_reports",
     "nearby_open",
     "normalize_code",
     "once_per_sender",
     "open311_status",
     "parse_bbox",
+    "parse_filter",
+    "public_clause",
+    "public_points",
+    "public_report",
     "public_text",
     "public_timeline",
+    "received_count",
     "reopen_deadline",
     "report_flags",
     "reporter_contact",
     "reporter_link",
+    "reporter_of",
     "request_hash",
+    "routing_suggestion",
     "sent_report",
     "state_label",
     "states_after",

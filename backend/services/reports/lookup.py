@@ -239,7 +239,7 @@ def nearby_open(session: Session, *, lat: float, lon: float, radius_m: float = 1
 
 #: report.flags keys (set by services/photos/pipeline.py, sla.py) -> the flag names the inbox shows
 FLAG_KEYS = (("photo_reused", "reused_photo"), ("photo_far_from_location", "far_from_location"),
-             ("photo_old", "old_photo"), ("escalated", "escalated"))
+             ("photo_old", "old_photo"), ("escalated", "escalated"), ("unverified", "unverified"))
 
 def report_flags(report: Report) -> list[str]:
     """Flags shown in the queue: reused photo, far from location, reopened, comment waiting."""

@@ -41,6 +41,7 @@ ACTION_LABELS: dict[str, str] = {
     "start": "Bắt đầu xử lý", "hold": "Tạm dừng / chờ phối hợp", "resume": "Tiếp tục xử lý",
     "extend": "Gia hạn", "reply": "Trả lời công khai", "note": "Ghi chú nội bộ",
     "change_category": "Đổi lĩnh vực", "change_priority": "Đổi mức ưu tiên", "mark_duplicate": "Đánh dấu trùng",
+    "relocate": "Sửa vị trí",
     "reject": "Từ chối (không hợp lệ)", "not_competent": "Không thuộc thẩm quyền", "resolve": "Hoàn thành xử lý",
     "reopen": "Mở lại", "close": "Đóng",
 }
@@ -54,6 +55,7 @@ EVENT_LABELS: dict[str, str] = {
     "sla_extended": "Gia hạn", "sla_breached": "Quá hạn", "escalated": "Báo cáo cấp trên",
     "rated": "Người dân đánh giá", "reopened": "Mở lại", "notified": "Đã thông báo",
     "pii_viewed": "Xem thông tin cá nhân", "flagged": "Gắn cờ", "anonymized": "Ẩn danh hóa",
+    "location_changed": "Sửa vị trí",
 }
 
 

@@ -80,6 +80,8 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
     _t("note", ALL, None, STAFF_ANY, required=("text",), event_kind=EventKind.INTERNAL_NOTE),
     _t("change_category", ACTIVE, None, STAFF_ANY, required=("category_code",),
        event_kind=EventKind.CATEGORY_CHANGED),
+    # staff correct the point (drag the pin); re-routing is offered, not forced (services/reports/location.py)
+    _t("relocate", ACTIVE, None, STAFF_ANY, required=("lat", "lon"), event_kind=EventKind.LOCATION_CHANGED),
     _t("change_priority", ACTIVE, None, STAFF_ANY, required=("priority",),
        event_kind=EventKind.PRIORITY_CHANGED),
     _t("mark_duplicate", ACTIVE, S.DUPLICATE, STAFF_ANY, required=("of_code",), optional=("reply",),

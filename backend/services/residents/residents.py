@@ -27,7 +27,7 @@ from backend.models.residents import Device, Identity, Resident
 
 log = logging.getLogger(__name__)
 
-PROVIDERS = frozenset({"firebase", "zalo", "open311", "phone"})
+PROVIDERS = frozenset({"firebase", "zalo", "open311", "phone", "web"})  # web: a device cookie of the web form
 FEED_CHANNEL = "feed"
 
 

@@ -1,14 +1,18 @@
 /* Leaflet maps of the staff UI: one report's point, the queue's points, the dashboard heat layer.
-   No tile server is assumed (offline-safe); ward outlines are drawn from our own GeoJSON. */
+   Base map tiles come from TILE_URL (<body data-tiles>, with its attribution); ward outlines are drawn
+   from our own GeoJSON. A report's pin can be dragged by staff who may correct the location. */
 (function () {
   "use strict";
   if (typeof L === "undefined") { return; }
   var COLORS = {ok: "#1b7a3a", due_soon: "#b35c00", overdue: "#b3261e", none: "#4a5568"};
 
   function base(el, view) {
-    var map = L.map(el, {zoomControl: true, attributionControl: false});
+    var map = L.map(el, {zoomControl: true, attributionControl: true});
+    map.attributionControl.setPrefix(false);
     var tiles = document.body.getAttribute("data-tiles");
-    if (tiles) { L.tileLayer(tiles, {maxZoom: 19}).addTo(map); }
+    if (tiles) {
+      L.tileLayer(tiles, {maxZoom: 19, attribution: document.body.getAttribute("data-attribution") || ""}).addTo(map);
+    }
     if (view) { map.setView(view, 16); }
     return map;
   }
@@ -34,6 +38,17 @@
     L.circleMarker([lat, lon], {radius: 9, color: "#0b4f9c", weight: 3, fillOpacity: 0.6}).addTo(map)
       .bindTooltip(el.getAttribute("data-code"));
     L.circle([lat, lon], {radius: 300, color: "#0b4f9c", weight: 1, fillOpacity: 0.03}).addTo(map);
+    var relocate = document.getElementById(el.getAttribute("data-relocate") || "");
+    if (relocate) {  // staff who may correct the location drag this pin, then save (the relocate action)
+      var pin = L.marker([lat, lon], {draggable: true, autoPan: true, title: "Kéo để sửa vị trí"}).addTo(map);
+      pin.on("dragend", function () {
+        var p = pin.getLatLng();
+        relocate.querySelector("input[name=lat]").value = p.lat.toFixed(6);
+        relocate.querySelector("input[name=lon]").value = p.lng.toFixed(6);
+        relocate.hidden = false;
+        el.setAttribute("data-moved", "1");
+      });
+    }
     el.setAttribute("data-ready", "1");
   });
 

@@ -119,8 +119,6 @@ def test_eight_days_without_a_phone_nothing_is_sent_and_the_last_message_carried
 
 
 def test_the_reporter_link_opens_the_reporter_page(chat, fake_zalo, session, run_jobs, zclient, zalo_app):
-    if not any(rule.rule.startswith("/r/") for rule in zalo_app.url_map.iter_rules()):
-        pytest.skip("the reporter page (/r/<code>?t=…) is not in this tree yet (issue 15)")
     code = create_report(chat, "zp6")
     link = next(w for t in fake_zalo.texts("zp6") for w in t.split() if f"/r/{code}?t=" in w)
     page = zclient.get("/" + link.split("://", 1)[1].split("/", 1)[1])

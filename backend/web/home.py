@@ -1,0 +1,141 @@
+"""The city's public page (``/``) and its map feed (``/map.json``): public reports on a clustered map
+with filters (category, status, ward, period), the newest below it, this month's headline figures, a
+"tra cứu" box and the ways to report.
+
+Anonymous and the same for everyone: no session is read or written, so a CDN may hold an answer for a
+minute (``Cache-Control: public, max-age=60``). Which reports are public is decided in one place
+(``reports.public_clause``); nothing here names or contacts a reporter.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, jsonify, render_template, request
+from sqlmodel import Session, col, select
+
+from backend import http
+from backend.db import request_session
+from backend.errors import DomainError
+from backend.http import mark_rollback
+from backend.models.areas import Area
+from backend.models.base import utcnow
+from backend.services import city, deadlines, reports
+from backend.web import common, public
+
+bp = Blueprint("web_home", __name__, template_folder="templates")
+
+STATUS_LABELS = {"open": "Đang xử lý", "resolved": "Đã xử lý", "closed": "Đã đóng"}
+PERIOD_LABELS = {"7": "7 ngày qua", "30": "30 ngày qua", "90": "3 tháng qua", "365": "12 tháng qua"}
+#: marker colour per group of states (the legend on the page says the same)
+GROUP_OF = {**{s: "open" for s in reports.STATUS_GROUPS["open"]},
+            **{s: "resolved" for s in reports.STATUS_GROUPS["resolved"]},
+            **{s: "closed" for s in reports.STATUS_GROUPS["closed"]}}
+
+
+# --------------------------------------------------------------------------- the headline figures
+
+_MEMO: dict[tuple[Any, ...], tuple[float, dict[str, Any]]] = {}
+_MEMO_TTL_S = 60.0
+
+
+def month_bounds(session: Session, today: date | None = None) -> tuple[date, datetime, datetime]:
+    """This month in the city's time zone: (first day, start, end) — the same period ``GET /api/v1/stats``
+    uses without a ``month`` parameter."""
+    tz = ZoneInfo(city.timezone(session))
+    month = (today or datetime.now(tz).date()).replace(day=1)
+    start = datetime(month.year, month.month, 1, tzinfo=tz)
+    return month, start, (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def headline_figures(session: Session) -> dict[str, Any]:
+    """This month's received / resolved counts and on-time rate for the whole city.
+
+    ``resolved`` and ``on_time_rate`` are ``deadlines.compute_kpis(session, category_id=None, start=, end=)``'s
+    ``period["resolutions"]`` and ``period["on_time_rate"]`` — the call ``GET /api/v1/stats`` makes for the
+    same month, so both show the same numbers. ``received`` counts reports created in the month.
+    Kept per process for a minute while no new event is written (the key carries the latest event id).
+    """
+    month, start, end = month_bounds(session)
+    key = (str(session.get_bind().engine.url), month, reports.latest_event_id(session))
+    hit = _MEMO.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    period = deadlines.compute_kpis(session, category_id=None, start=start, end=end)["period"]
+    figures = {"month": f"{month:%m/%Y}", "received": reports.received_count(session, start=start, end=end),
+               "resolved": period["resolutions"], "on_time_rate": period["on_time_rate"]}
+    if len(_MEMO) > 64:
+        _MEMO.clear()
+    _MEMO[key] = (time.monotonic() + _MEMO_TTL_S, figures)
+    return figures
+
+
+# --------------------------------------------------------------------------- views
+
+
+def _choices(session: Session) -> tuple[dict[int, str], dict[int, str]]:
+    categories = {c.id: c.name_vi for c in city.active_categories(session) if c.id is not None}
+    wards = {row[0]: row[1] for row in session.exec(select(Area.id, Area.name).order_by(col(Area.name)))}
+    return categories, wards
+
+
+def _filter(session: Session) -> tuple[reports.PublicFilter, dict[int, str], dict[int, str]]:
+    common.refuse_bad_parameters()
+    categories, wards = _choices(session)
+    flt = reports.parse_filter(request.args.to_dict(), category_ids=set(categories), area_ids=set(wards))
+    return flt, categories, wards
+
+
+def _public(resp: Response) -> Response:
+    return public.cacheable(resp)  # Cache-Control: public, max-age=60 (a CDN may hold it a minute)
+
+
+def _bounds(session: Session) -> str:
+    box = city.setting(session, "bounds")
+    return ",".join(str(v) for v in box) if isinstance(box, list) else ""
+
+
+@bp.get("/")
+def index() -> Response:
+    session = request_session()
+    flt, categories, wards = _filter(session)
+    points = reports.public_points(session, flt, moderated=city.moderation_required(session), now=utcnow(),
+                                   limit=reports.LIST_LIMIT)
+    settings = http.settings()
+    page = render_template("web/city/home.html", flt=flt, points=points, categories=categories, wards=wards,
+                           figures=headline_figures(session), city_name=city.city_name(session),
+                           status_labels=STATUS_LABELS, period_labels=PERIOD_LABELS, group_of=GROUP_OF,
+                           app_url=settings.resident_app_url, zalo_url=settings.zalo_oa_url,
+                           tile_url=settings.tile_url if settings.tile_origin else "",
+                           feed=request.query_string.decode("ascii", "replace"), bounds=_bounds(session))
+    return _public(Response(page, mimetype="text/html"))
+
+
+@bp.get("/map.json")
+def map_feed() -> Response:
+    """GeoJSON of the newest public reports matching the filters (at most ``MAP_LIMIT``)."""
+    session = request_session()
+    flt, categories, _wards = _filter(session)
+    points = reports.public_points(session, flt, moderated=city.moderation_required(session), now=utcnow())
+    features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(p.lon, 5), round(p.lat, 5)]},
+                 "properties": {"code": p.code, "url": f"/r/{p.code}", "state": p.status,
+                                "label": common.STATE_LABELS.get(p.status, p.status),
+                                "group": GROUP_OF.get(p.status, "open"),
+                                "category": categories.get(p.category_id or 0, ""),
+                                "received": common.localtime(p.created_at, "%d/%m/%Y")}} for p in points]
+    body = {"type": "FeatureCollection", "features": features,
+            "truncated": len(points) >= reports.MAP_LIMIT, "limit": reports.MAP_LIMIT}
+    return _public(jsonify(body))
+
+
+def _error(exc: DomainError) -> Any:
+    mark_rollback()
+    if request.path.endswith(".json"):
+        return http.problem(exc.status, exc.code, exc.message)
+    return public.error_page(exc.status, exc.message)
+
+
+bp.register_error_handler(DomainError, _error)

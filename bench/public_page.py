@@ -1,0 +1,97 @@
+"""The city's public page benchmark (DESIGN §14): ``/`` and ``/map.json`` ≤ 20 ms p95 server time at
+1,000,000 reports, and the weight of ``/`` and ``/report`` before photos and tiles (< 250 KB).
+
+    python bench/generate.py --reports 1000000 --database-url postgresql://postgres@127.0.0.1/bench
+    python bench/public_page.py --database-url postgresql://postgres@127.0.0.1/bench
+
+Server time is the whole request through the Flask app (filters, the public-report query, the
+headline figures, Jinja rendering), measured in-process with the test client. The headline figures
+(this month's KPIs, the same call ``GET /api/v1/stats`` makes) are kept a minute per process: the
+cold first computation is printed on its own line, then the warm pages. Page weight counts the HTML
+plus every same-origin stylesheet and script it links (what a phone downloads before photos and
+tiles). Nothing is written to the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backend.app import create_app
+from backend.config import Settings
+from backend.db import Database
+
+BUDGET_MS = 20.0
+WEIGHT_BUDGET_KB = 250
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
+
+
+def timed(client: object, path: str, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        resp = client.get(path)  # type: ignore[attr-defined]
+        out.append((time.perf_counter() - started) * 1000)
+        assert resp.status_code == 200, (path, resp.status_code, resp.get_data()[:300])
+    return out
+
+
+def weight(client: object, path: str) -> tuple[int, int]:
+    """(HTML bytes, HTML + linked same-origin CSS/JS bytes)."""
+    html = client.get(path).get_data()  # type: ignore[attr-defined]
+    assets = set(re.findall(rb'(?:href|src)="(/static/[^"]+\.(?:css|js))"', html))
+    total = len(html) + sum(len(client.get(a.decode()).get_data()) for a in assets)  # type: ignore[attr-defined]
+    return len(html), total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--repeat", type=int, default=200)
+    args = parser.parse_args(argv)
+    settings = Settings(database_url=args.database_url, phananh_env="development", ratelimit_enabled=False,
+                        secret_key="bench-" + "x" * 40)
+    app = create_app(settings, database=Database(settings.database_url))
+    client = app.test_client()
+    with app.app_context():
+        from sqlalchemy import text
+
+        db = app.extensions["phananh.db"]
+        with db.session_scope() as s:
+            n = s.execute(text("SELECT count(*) FROM reports")).scalar()
+            category = s.execute(text("SELECT category_id FROM reports WHERE category_id IS NOT NULL "
+                                      "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")).scalar()
+            ward = s.execute(text("SELECT area_id FROM reports WHERE area_id IS NOT NULL "
+                                  "GROUP BY 1 ORDER BY count(*) LIMIT 1")).scalar()
+    print(f"public page at {n:,} reports ({args.repeat} requests per line after 3 warm-ups)")
+    started = time.perf_counter()
+    client.get("/")
+    print(f"  first / (cold headline figures: this month's KPIs) {(time.perf_counter() - started) * 1000:9.1f} ms")
+    worst = 0.0
+    for path in ("/", "/map.json", f"/?category={category}", f"/map.json?category={category}",
+                 "/map.json?status=open&period=30", f"/map.json?ward={ward}", "/map.json?status=resolved&period=7"):
+        timed(client, path, 3)
+        values = timed(client, path, args.repeat)
+        q = p95(values)
+        worst = max(worst, q)
+        flag = "ok" if q <= BUDGET_MS else "OVER BUDGET"
+        print(f"  {path:<40} p50 {statistics.median(values):7.2f} ms   p95 {q:7.2f} ms   {flag}")
+    print(f"worst p95 {worst:.2f} ms (budget {BUDGET_MS:.0f} ms)")
+    for path in ("/", "/report"):
+        html, total = weight(client, path)
+        flag = "ok" if total <= WEIGHT_BUDGET_KB * 1024 else "OVER BUDGET"
+        print(f"  weight {path:<8} HTML {html / 1024:6.1f} KB, with CSS/JS {total / 1024:6.1f} KB   {flag}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
