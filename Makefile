@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test test-fast lint audit install bench load faults clean
+.PHONY: run test test-deep test-fast lint audit install bench load faults clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ run: $(STAMP)
 ## Lint, import contracts, then the whole test suite (real PostgreSQL/Redis when TEST_* are set)
 test: $(STAMP) lint
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+
+## The deadline, calendar and workflow property tests with the long hypothesis profile: random examples, 1,500
+## report histories against the KPI oracle (tests/oracle); ORACLE_HISTORIES=N to change. ~10 minutes.
+ORACLE_HISTORIES ?= 1500
+test-deep: $(STAMP)
+	HYPOTHESIS_PROFILE=deep ORACLE_HISTORIES=$(ORACLE_HISTORIES) $(BIN)/pytest -q -n $(PYTEST_WORKERS) \
+	  --dist loadfile tests/backend/services/deadlines/test_figures_oracle.py \
+	  tests/backend/services/city/test_calendar_properties.py tests/backend/services/reports/test_workflow_properties.py
 
 ## The suite without browser tests (used for the second, SQLite pass in CI)
 test-fast: $(STAMP)

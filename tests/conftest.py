@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
@@ -29,6 +30,14 @@ from backend.config import Settings
 from backend.db import Database, make_engine, normalize_url
 
 TEST_SECRET = "test-secret-key-0123456789abcdef0123456789"
+
+# Hypothesis profiles: ``ci`` (the default, used by ``make test``) is derandomised — the same examples on every
+# run, no example database — so a red build is reproducible; ``deep`` (``make test-deep``) explores many more
+# random examples; ``dev`` is hypothesis' own default (random, remembers failures). HYPOTHESIS_PROFILE picks one.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("deep", max_examples=1000, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 SAFE_SOCKET_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
 
