@@ -26,6 +26,8 @@ from web_seed import Seed, login, seed
 from backend.app import create_app
 from backend.db import Database
 
+from fakes.tiles import FakeTiles
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -70,7 +72,15 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(live_db: Database, settings: Any, runner: Any) -> Iterator[LiveServer]:
+def tiles() -> Iterator[FakeTiles]:
+    """A loopback base-map tile server (browser tests never reach the internet)."""
+    with FakeTiles() as server:
+        yield server
+
+
+@pytest.fixture
+def live_server(live_db: Database, settings: Any, runner: Any, tiles: FakeTiles) -> Iterator[LiveServer]:
+    settings.tile_url = tiles.url_template
     with live_db.session_scope() as s:
         data = seed(s)
     app = create_app(settings, database=live_db, runner=runner)

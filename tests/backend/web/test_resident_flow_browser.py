@@ -9,7 +9,6 @@ lookup box. Base map tiles come from a loopback tile server and show in the scre
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,12 +27,6 @@ from fixtures.images import jpeg
 pytestmark = pytest.mark.browser
 
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 768}}
-
-
-@pytest.fixture
-def tiles() -> Iterator[FakeTiles]:
-    with FakeTiles() as server:
-        yield server
 
 
 @pytest.fixture
