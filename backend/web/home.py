@@ -54,19 +54,19 @@ def month_bounds(session: Session, today: date | None = None) -> tuple[date, dat
 def headline_figures(session: Session) -> dict[str, Any]:
     """This month's received / resolved counts and on-time rate for the whole city.
 
-    ``resolved`` and ``on_time_rate`` are ``deadlines.compute_kpis(session, category_id=None, start=, end=)``'s
-    ``period["resolutions"]`` and ``period["on_time_rate"]`` — the call ``GET /api/v1/stats`` makes for the
-    same month, so both show the same numbers. ``received`` counts reports created in the month.
-    Kept per process for a minute while no new event is written (the key carries the latest event id).
+    All three are ``deadlines.figures(session, start=, end=, now=min(end, now))["period"]`` for the city's
+    current month — the call ``GET /api/v1/stats`` makes without parameters, so both show the same numbers
+    (``received``, ``resolved``, ``on_time_rate``). Kept per process for a minute while no new event is
+    written (the key carries the latest event id).
     """
     month, start, end = month_bounds(session)
     key = (str(session.get_bind().engine.url), month, reports.latest_event_id(session))
     hit = _MEMO.get(key)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    period = deadlines.compute_kpis(session, category_id=None, start=start, end=end)["period"]
-    figures = {"month": f"{month:%m/%Y}", "received": reports.received_count(session, start=start, end=end),
-               "resolved": period["resolutions"], "on_time_rate": period["on_time_rate"]}
+    period = deadlines.figures(session, start=start, end=end, now=min(end, utcnow()))["period"]
+    figures = {"month": f"{month:%m/%Y}", "received": period["received"],
+               "resolved": period["resolved"], "on_time_rate": period["on_time_rate"]}
     if len(_MEMO) > 64:
         _MEMO.clear()
     _MEMO[key] = (time.monotonic() + _MEMO_TTL_S, figures)

@@ -14,7 +14,7 @@ Public functions:
 - staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``; after the ``relocate`` action,
   ``routing_suggestion`` (the unit routing would pick at the new point);
 - the city map and list of ``/`` (the one rule for which reports it shows, within ``is_listed``):
-  ``public_clause PublicFilter parse_filter public_points received_count latest_event_id PublicPoint MAP_LIMIT
+  ``public_clause PublicFilter parse_filter public_points latest_event_id PublicPoint MAP_LIMIT
   PERIODS STATUS_GROUPS``;
 - the reporter's signed link: ``reporter_link reporter_of`` (make / check; they live in ``notify``, which
   sends them, and are re-exported here);
@@ -61,7 +61,6 @@ from backend.services.reports.publication import (
     parse_filter,
     public_clause,
     public_points,
-    received_count,
 )
 from backend.services.reports.tracking import PublicReport, find_public, is_listed, public_report
 from backend.services.reports.transitions import TRANSITIONS
@@ -111,7 +110,6 @@ __all__ = [
     "public_report",
     "public_text",
     "public_timeline",
-    "received_count",
     "reopen_deadline",
     "report_flags",
     "reporter_contact",

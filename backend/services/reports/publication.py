@@ -112,10 +112,3 @@ def public_points(session: Session, flt: PublicFilter, *, moderated: bool, now: 
 def latest_event_id(session: Session) -> int:
     """The newest event's id (0 without events): changes whenever anything happens to any report."""
     return int(session.exec(select(func.max(ReportEvent.id))).one() or 0)
-
-
-def received_count(session: Session, *, start: datetime, end: datetime) -> int:
-    """Reports received in [start, end) (every channel, public or not: a count names nobody)."""
-    stmt = select(func.count()).select_from(Report).where(col(Report.created_at) >= start,
-                                                          col(Report.created_at) < end)
-    return int(session.exec(stmt).one())

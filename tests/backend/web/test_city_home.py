@@ -56,8 +56,9 @@ def test_headline_equals_public_stats_api(client: Any, city: Any, session: Any) 
     session.flush()
     stats = client.get("/api/v1/stats").get_json()
     html = client.get("/").get_data(as_text=True)
-    assert stats["resolutions"] == 1
+    assert stats["resolved"] == 1
     assert 'data-figure="resolved">1<' in html
+    assert f'data-figure="received">{stats["received"]}<' in html
     rate = "—" if stats["on_time_rate"] is None else f"{stats['on_time_rate'] * 100:.0f}%"
     assert f'data-figure="on_time_rate">{rate}<' in html
 

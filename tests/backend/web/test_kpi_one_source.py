@@ -81,6 +81,12 @@ def test_dashboard_cards_ranking_months_csv_and_api_show_the_same_figures(login_
            {k: this_month[k] for k in ("received", "open", "open_overdue", "closures", "on_time_rate")}
     ranking = login_as("admin").get(f"/api/v1/stats/ranking?month={month}").json["items"]
     assert sum(r["open_overdue"] for r in ranking) == 0
+    # the city's public page: its headline is the same month's received / resolved / on-time rate
+    home = client.get("/").get_data(as_text=True)
+    rate = "—" if api["on_time_rate"] is None else f"{api['on_time_rate'] * 100:.0f}%"
+    assert f'data-figure="received">{api["received"]}<' in home and api["received"] == 7
+    assert f'data-figure="resolved">{api["resolved"]}<' in home
+    assert f'data-figure="on_time_rate">{rate}<' in home
 
 
 def last_start(row: dict[str, str]) -> Any:
