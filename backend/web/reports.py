@@ -20,7 +20,7 @@ from backend.schemas.common import parse_id
 from backend.services import city, reports
 from backend.services.events import Actor
 from backend.web import common
-from backend.web.inbox import options
+from backend.web.inbox import options, suggest
 
 bp = Blueprint("web_reports", __name__, url_prefix="/inbox/r", template_folder="templates")
 common.protect(bp)
@@ -51,7 +51,9 @@ def show(code: str) -> Any:
     report = _load(code)
     page = reports.build_page(session, report=report, staff=staff, now=common.now())
     opts = options(session, staff=staff, unit_id=report.unit_id)
-    return render_template("web/report.html", r=report, p=page, ACTION_LABELS=reports.ACTION_LABELS, **opts)
+    suggestion = suggest(session, report) if {"route", "transfer"} & set(page.actions) else None
+    return render_template("web/report.html", r=report, p=page, ACTION_LABELS=reports.ACTION_LABELS,
+                           suggestion=suggestion, **opts)
 
 
 @bp.post("/<code>/act")
@@ -85,6 +87,8 @@ def act(code: str) -> Any:
                 state=common.STATE_LABELS.get(fresh.status if fresh else report.status, "")), "conflict")
         return redirect(url_for("web_reports.show", code=report.code), code=303)
     flash(_("Đã thực hiện: %(action)s.", action=reports.ACTION_LABELS.get(action, action)), "success")
+    if not city.can_see_report(staff, report):  # transferred out of the officer's unit: back to their queue
+        return redirect(url_for("web_inbox.queue"), code=303)
     return redirect(common.back_url(url_for("web_reports.show", code=report.code)), code=303)
 
 
