@@ -183,6 +183,9 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/inbox/r/<code>"): Case(CTDT_DATA, Req("/inbox/r/{rubbish}")),
     ("POST", "/inbox/r/<code>/act"): Case(IOC, Req("/inbox/r/{rubbish}/act", form=NOTE)),
     ("POST", "/inbox/r/<code>/contact"): Case(IOC, Req("/inbox/r/{rubbish}/contact", form={})),
+    ("POST", "/inbox/r/<code>/photos/<int:photo_id>/blur"): Case(
+        IOC, Req("/inbox/r/{rubbish}/photos/{photo}/blur", form={"x": "10", "y": "10", "w": "60", "h": "40",
+                                                                  "reason": "Che biển số xe"})),
     ("POST", "/inbox/r/<code>/photos/<int:photo_id>/original"): Case(
         IOC, Req("/inbox/r/{rubbish}/photos/{photo}/original", form={})),
     # ---- dashboard and exports (unit ctdt's figures)

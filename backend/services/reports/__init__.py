@@ -13,6 +13,8 @@ Public functions:
   STATE_LABELS list_reports ReportFilter parse_bbox nearby_open NEARBY_LIMIT report_flags haversine_m``;
 - staff page: ``build_page ReportPage reporter_contact ACTION_LABELS``;
 - the reporter's signed link: ``reporter_link``;
+- moderation (workflow actions ``edit_text hide unhide``, ``services/reports/moderation.py``); which reports
+  public channels list: ``listed`` (SQL clause) and ``is_listed`` (one report) — the one rule;
 - visibility: ``is_public_field`` (what residents will see of a staff form field; the rule itself is
   ``events.resident_fields``, which ``public_text`` and ``public_timeline`` apply).
 """
@@ -43,6 +45,7 @@ from backend.services.reports.lookup import (
 from backend.services.reports.page import ACTION_LABELS, ReportPage, reporter_contact
 from backend.services.reports.page import build as build_page
 from backend.services.reports.transitions import TRANSITIONS
+from backend.services.reports.visibility import is_listed, listed
 from backend.services.reports.visibility import is_public as is_public_field
 from backend.services.reports.workflow import allowed_actions, apply, close_resolved, reopen_deadline
 
@@ -66,8 +69,10 @@ __all__ = [
     "get_by_code",
     "haversine_m",
     "is_code",
+    "is_listed",
     "is_public_field",
     "list_reports",
+    "listed",
     "nearby_open",
     "normalize_code",
     "once_per_sender",

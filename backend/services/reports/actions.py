@@ -35,6 +35,7 @@ from backend.services.reports.effects import (
     set_state,
 )
 from backend.services.reports.fields import MAX_REASON, existing_category, is_db_id, photos_for, text_field
+from backend.services.reports.moderation import PREPARE as MODERATION
 
 MAX_DUPLICATE_HOPS = 20
 
@@ -402,5 +403,5 @@ PREPARE = {
     "hold": hold, "resume": _state_change, "extend": extend, "reply": reply, "note": note,
     "change_category": change_category, "change_priority": change_priority, "mark_duplicate": mark_duplicate,
     "reject": reject, "not_competent": not_competent, "resolve": resolve, "reopen": reopen, "close": close,
-    "comment": comment, "sender_comment": comment, "rate": rate,
+    "comment": comment, "sender_comment": comment, "rate": rate, **MODERATION,
 }

@@ -25,7 +25,7 @@ FIELD_LABELS = {
     "unit_id": "đơn vị xử lý", "assignee_id": "cán bộ được giao", "reason": "lý do", "budget": "thời hạn gia hạn",
     "text": "nội dung", "reply": "nội dung trả lời công khai", "guidance": "hướng dẫn cho người dân",
     "category_code": "lĩnh vực", "priority": "mức ưu tiên", "of_code": "mã phản ánh gốc",
-    "rating": "điểm đánh giá",
+    "rating": "điểm đánh giá", "description": "nội dung phản ánh",
 }
 
 

@@ -43,6 +43,7 @@ ACTION_LABELS: dict[str, str] = {
     "change_category": "Đổi lĩnh vực", "change_priority": "Đổi mức ưu tiên", "mark_duplicate": "Đánh dấu trùng",
     "reject": "Từ chối (không hợp lệ)", "not_competent": "Không thuộc thẩm quyền", "resolve": "Hoàn thành xử lý",
     "reopen": "Mở lại", "close": "Đóng",
+    "edit_text": "Sửa / che nội dung", "hide": "Ẩn khỏi trang công khai", "unhide": "Hiện lại trên trang công khai",
 }
 
 EVENT_LABELS: dict[str, str] = {
@@ -212,7 +213,8 @@ def _nearby(session: Session, report: Report) -> list[tuple[Report, float, str |
     if report.lat is None or report.lon is None:
         return []
     hits = [(r, d) for r, d in queries.nearby_open(session, lat=report.lat, lon=report.lon,
-                                                   radius_m=NEARBY_RADIUS_M, limit=9) if r.id != report.id][:8]
+                                                   radius_m=NEARBY_RADIUS_M, limit=9,
+                                                   include_hidden=True) if r.id != report.id][:8]
     thumbs = copies.thumbnails(session, report_ids=[r.id for r, _d in hits])  # type: ignore[misc]
     return [(r, d, f"/media/{thumbs[r.id]}" if r.id in thumbs else None) for r, d in hits]
 
