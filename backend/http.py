@@ -105,9 +105,13 @@ def domain_problem(exc: DomainError) -> Response:
 def http_problem(exc: HTTPException) -> Response:
     mark_rollback()
     status = exc.code or 500
-    resp = problem(status, _HTTP_CODES.get(status, "bad-request"), exc.description)
-    if status == 429:
+    detail = exc.description
+    retry_after = 0
+    if status == 429:  # Flask-Limiter describes the limit in English ("6 per 1 minute")
         retry_after = getattr(exc, "retry_after", None) or _retry_after(exc)
+        detail = f"Quá nhiều yêu cầu; vui lòng thử lại sau {retry_after} giây."
+    resp = problem(status, _HTTP_CODES.get(status, "bad-request"), detail)
+    if status == 429:
         resp.headers["Retry-After"] = str(retry_after)
     if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
         resp.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]

@@ -76,6 +76,9 @@ class EventKind(StrEnum):
     PHOTO_REDACTED = "photo_redacted"
     ANONYMIZED = "anonymized"
     LOCATION_CHANGED = "location_changed"
+    TEXT_EDITED = "text_edited"
+    HIDDEN = "hidden"
+    UNHIDDEN = "unhidden"
 
 
 #: events residents and the public may see on the timeline
@@ -148,6 +151,11 @@ class Report(SQLModel, table=True):
     reopen_count: int = 0
     rating: int | None = None
     rating_text: str | None = Field(default=None, max_length=1000)
+    #: hidden from every public channel (Open311, the public API and pages, exports) by staff; the reason is
+    #: on the ``hidden`` event. The one rule: ``services/reports/visibility.py`` (``listed``, ``is_listed``)
+    hidden_at: datetime | None = dt_field()
+    #: the reporter's own words, kept privately the first time staff edit or redact the description
+    original_description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     version: int = 1
     created_at: datetime = dt_field(default_now=True)
     updated_at: datetime = dt_field(default_now=True)

@@ -30,6 +30,8 @@ class Staff(SQLModel, table=True):
     password_hash: str = Field(default="", max_length=255)
     role: str = Field(default=Role.OFFICER, max_length=16)
     unit_id: int | None = Field(default=None, foreign_key="units.id", index=True)
+    #: the categories this account works on (empty: all of its unit's); an officer's queue shows only these
+    category_ids: list[int] = json_field(default_factory=list)
     locale: str = Field(default="vi", max_length=8)
     is_active: bool = True
     failed_logins: int = 0

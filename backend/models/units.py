@@ -34,6 +34,8 @@ class Unit(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=32)
     active_from: datetime | None = dt_field()
     active_to: datetime | None = dt_field()
+    #: where reports go once the unit has ended (its open reports were moved there; routing rules follow)
+    successor_id: int | None = Field(default=None)
     created_at: datetime = dt_field(default_now=True)
 
     def name(self, locale: str = "vi") -> str:

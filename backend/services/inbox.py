@@ -39,6 +39,8 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 DUE_SOON = timedelta(hours=4)
 #: the states excluded by the partial index predicate (keep in the same order as the index)
+#: the unit filter's value for "Toàn thành phố" (every unit the staff member may see)
+CITY_WIDE = "all"
 NOT_OPEN = ("resolved", "rejected", "not_competent", "duplicate", "closed")
 assert set(NOT_OPEN) == {s.value for s in CLOSED_STATES | FIXED_STATES}
 
@@ -65,10 +67,14 @@ class QueueFilter:
     after_id: int | None = None
     after_null: bool = False
     limit: int = PAGE_SIZE
+    #: the reporter's phone or e-mail searched for (set by :func:`contact_search`, never from the URL alone)
+    contact_ids: list[int] | None = None
+    #: "Toàn thành phố" chosen explicitly (``unit_id=all``): no unit filter beyond what staff may see
+    city_wide: bool = False
 
     def as_query(self) -> dict[str, Any]:
         """The filter as query-string parameters (saved views, links)."""
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {"unit_id": CITY_WIDE} if self.city_wide else {}
         for key in ("unit_id", "category_id", "area_id", "assignee_id", "channel"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
@@ -108,8 +114,9 @@ def parse_filter(args: Any) -> QueueFilter:
         if after_due.tzinfo is None:
             raise InvalidInput("Con trỏ trang không hợp lệ.", code="invalid-cursor")
     limit = parse_id(args.get("limit"), "limit") or PAGE_SIZE
+    city_wide = args.get("unit_id") == CITY_WIDE
     return QueueFilter(
-        unit_id=parse_id(args.get("unit_id"), "unit_id"), states=states,
+        unit_id=None if city_wide else parse_id(args.get("unit_id"), "unit_id"), city_wide=city_wide, states=states,
         category_id=parse_id(args.get("category_id"), "category_id"), area_id=parse_id(args.get("area_id"), "area_id"),
         assignee_id=parse_id(args.get("assignee_id"), "assignee_id"),
         unassigned=args.get("unassigned") in ("1", "on", "true"),
@@ -128,6 +135,7 @@ class QueueRow:
     deadline: str  # ok | due_soon | overdue | none
     thumb_key: str | None
     flags: list[str]
+    assignee: str = ""
 
 
 @dataclass
@@ -166,8 +174,8 @@ def queue(session: Session, *, staff: Staff, flt: QueueFilter, now: datetime) ->
     found = found[: flt.limit]
     reports = [row[0] for row in found]
     rows = [QueueRow(report=r, category=cat or "", area=area or "", unit=unit or "", deadline=deadline_class(r, now),
-                     thumb_key=smallest_thumb(thumb, None), flags=report_flags(r))
-            for r, cat, area, unit, thumb in found]
+                     thumb_key=smallest_thumb(thumb, None), flags=report_flags(r), assignee=who or "")
+            for r, cat, area, unit, thumb, who in found]
     cursor = None
     if more and reports:
         last = reports[-1]
@@ -181,7 +189,8 @@ def _with_names() -> Any:
     thumb = (select(Photo.thumb_keys)
              .where(Photo.report_id == Report.id, Photo.role == PhotoRole.REPORT, Photo.state == PhotoState.READY)
              .order_by(col(Photo.id)).limit(1).correlate(Report).scalar_subquery())
-    return (select(Report, Category.name_vi, Area.name, Unit.name_vi, thumb)
+    return (select(Report, Category.name_vi, Area.name, Unit.name_vi, thumb, Staff.name)
+            .outerjoin(Staff, col(Staff.id) == Report.assignee_id)
             .outerjoin(Category, col(Category.id) == Report.category_id)
             .outerjoin(Area, col(Area.id) == Report.area_id)
             .outerjoin(Unit, col(Unit.id) == Report.unit_id))
@@ -202,6 +211,8 @@ def _apply_filters(stmt: Any, flt: QueueFilter, now: datetime) -> Any:
         stmt = stmt.where(Report.channel == flt.channel)
     if flt.overdue:
         stmt = stmt.where(col(Report.resolve_due_at) < now)
+    if flt.contact_ids is not None:
+        return stmt.where(col(Report.resident_id).in_(flt.contact_ids) if flt.contact_ids else false())
     for word in fold(flt.q).split()[:8]:
         escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(or_(col(Report.search_text).like(f"%{escaped}%", escape="\\"),
@@ -223,10 +234,12 @@ def decorate(session: Session, *, reports: list[Report], now: datetime) -> list[
     cats = _names(session, Category, {r.category_id for r in reports}, "name_vi")
     areas = _names(session, Area, {r.area_id for r in reports}, "name")
     units = _names(session, Unit, {r.unit_id for r in reports}, "name_vi")
+    people = _names(session, Staff, {r.assignee_id for r in reports}, "name")
     thumbs = thumbnails(session, report_ids=[r.id for r in reports if r.id is not None])
     return [QueueRow(report=r, category=cats.get(r.category_id, ""), area=areas.get(r.area_id, ""),
                      unit=units.get(r.unit_id, ""), deadline=deadline_class(r, now),
-                     thumb_key=thumbs.get(r.id), flags=report_flags(r)) for r in reports]
+                     thumb_key=thumbs.get(r.id), flags=report_flags(r), assignee=people.get(r.assignee_id, ""))
+            for r in reports]
 
 
 def _names(session: Session, model: Any, ids: set[int | None], attr: str) -> dict[int, str]:
@@ -259,6 +272,34 @@ def counts_by_unit(session: Session, *, unit_ids: list[int], now: datetime) -> d
     return {row[0]: (int(row[1]), int(row[2] or 0)) for row in session.exec(stmt)}
 
 
+@dataclass
+class CityOverview:
+    """The leaders' landing: the whole city's open and overdue work, by unit, and the oldest overdue items."""
+
+    open: int
+    overdue: int
+    unassigned: int
+    units: list[tuple[Unit, int, int]]  # (unit, open, overdue), most overdue first
+    overdue_rows: list[QueueRow]
+
+
+def city_overview(session: Session, *, staff: Staff, now: datetime) -> CityOverview:
+    """Numbers for roles that see every unit (admin, dispatcher, a viewer without a unit)."""
+    from sqlalchemy import func
+
+    if not sees_all_units(staff):
+        raise Forbidden("Chỉ lãnh đạo và trung tâm điều hành xem được toàn thành phố.", code="city-only")
+    units = {u.id: u for u in session.exec(select(Unit))}
+    counts = counts_by_unit(session, unit_ids=list(units), now=now)
+    unassigned = session.exec(select(func.count()).select_from(Report).where(
+        col(Report.status).not_in(NOT_OPEN), col(Report.assignee_id).is_(None))).one()
+    rows = sorted(((units[uid], o, d) for uid, (o, d) in counts.items() if uid in units),
+                  key=lambda t: (-t[2], -t[1], t[0].name_vi))
+    return CityOverview(open=sum(o for _u, o, _d in rows), overdue=sum(d for _u, _o, d in rows),
+                        unassigned=int(unassigned), units=rows,
+                        overdue_rows=overdue_elsewhere(session, staff=staff, now=now, limit=20))
+
+
 def newer_than(session: Session, *, staff: Staff, unit_id: int | None, since_id: int) -> int:
     """How many visible open reports have an id above ``since_id`` (the live-refresh badge)."""
     from sqlalchemy import func
@@ -273,6 +314,43 @@ def newer_than(session: Session, *, staff: Staff, unit_id: int | None, since_id:
     elif visible is not None:
         stmt = stmt.where(col(Report.unit_id).in_(visible) if visible else false())
     return int(session.exec(stmt).one())
+
+
+# --------------------------------------------------------------------------- reporter search
+
+
+def contact_search(session: Session, *, staff: Staff, flt: QueueFilter) -> bool:
+    """When the search text is a phone number or an e-mail and ``staff`` may read reporters' contacts,
+    turn the search into "reports of these residents" and audit it (who searched, not the number).
+
+    Returns whether the search was a contact search. Others searching a number get the text search.
+    """
+    from backend.models.residents import Identity, Resident
+    from backend.models.staff import StaffAudit
+    from backend.services.city import settings as city_settings
+    from backend.services.city.access import can_act
+    from backend.services.residents import phones
+
+    q = flt.q.strip()
+    phone = phones.normalize(q) if sum(ch.isdigit() for ch in q) >= 9 and "@" not in q else None
+    email = q.lower() if "@" in q and " " not in q else None
+    if phone is None and email is None:
+        return False
+    if not (can_act(staff) and city_settings.reporter_visible_to_units(session)):
+        return False
+    if phone is not None:
+        variants = [phone, "+" + phone, "0" + phone[2:]]
+        ids = set(session.exec(select(Resident.id).where(col(Resident.phone).in_(variants))))
+        ids |= set(session.exec(select(Identity.resident_id).where(Identity.phone == phone)))
+    else:
+        from sqlalchemy import func
+
+        ids = set(session.exec(select(Resident.id).where(func.lower(Resident.email) == email)))
+    flt.contact_ids = sorted(i for i in ids if i is not None)[:500]
+    session.add(StaffAudit(kind="contact_search", staff_id=staff.id, actor_id=staff.id,
+                           data={"by": "phone" if phone else "email", "residents": len(flt.contact_ids)}))
+    session.flush()
+    return True
 
 
 # --------------------------------------------------------------------------- saved views

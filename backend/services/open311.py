@@ -174,9 +174,10 @@ def find_requests(session: Session, query: RequestQuery, *, now: datetime | None
         wanted = [c for c in (reports.normalize_code(i) for i in query.ids) if c]
         if not wanted:
             return []
-        stmt = select(Report).where(col(Report.code).in_(wanted)).order_by(col(Report.created_at).desc())
+        stmt = (select(Report).where(col(Report.code).in_(wanted), reports.listed())
+                .order_by(col(Report.created_at).desc()))
         return list(session.exec(stmt.limit(MAX_REQUESTS)))
-    stmt = select(Report)
+    stmt = select(Report).where(reports.listed())
     statuses = {s.lower() for s in query.statuses}
     if statuses - {"open", "closed"}:
         raise InvalidInput("status chỉ nhận open hoặc closed.", code="invalid-status")
@@ -218,10 +219,18 @@ def get_request(session: Session, service_request_id: str) -> Report:
     return reports.get_by_code(session, service_request_id)
 
 
+def public_request(session: Session, service_request_id: str) -> Report:
+    """The report for a public read: NotFound also when staff hid it (``reports.is_listed``)."""
+    report = reports.get_by_code(session, service_request_id)
+    if not reports.is_listed(report):
+        raise NotFound("Không tìm thấy phản ánh với mã này.", code="report-not-found")
+    return report
+
+
 def find_by_token(session: Session, token: str) -> Report:
     """The report created with this token. Raises NotFound."""
     report = session.exec(select(Report).where(Report.external_ref == token_ref(token))).first()
-    if report is None:
+    if report is None or not reports.is_listed(report):
         raise NotFound("Không có yêu cầu nào với token này.", code="unknown-token")
     return report
 
@@ -319,7 +328,7 @@ def updates_feed(session: Session, *, start: datetime | None, end: datetime | No
     if start > end:
         raise InvalidInput("start_date phải trước end_date.", code="invalid-range")
     from_sender = exists().where(ExternalUpdate.event_id == ReportEvent.id)
-    stmt = (select(ReportEvent, Report).join(Report, Report.id == ReportEvent.report_id)
+    stmt = (select(ReportEvent, Report).join(Report, Report.id == ReportEvent.report_id).where(reports.listed())
             .where(col(ReportEvent.kind).in_(FEED_KINDS)).where(ReportEvent.is_public == True)  # noqa: E712
             .where(~((ReportEvent.actor_kind == ActorKind.RESIDENT) & from_sender))
             .where(ReportEvent.at >= start).where(ReportEvent.at <= end)

@@ -122,7 +122,7 @@ def _scrub_report(session: Session, report: Report) -> None:
     report.description = redact(report.description or "")
     report.search_text = redact(report.search_text or "")
     report.attributes = redact(report.attributes or {})
-    for column in ("address", "public_reply", "closure_reason", "rating_text"):
+    for column in ("address", "public_reply", "closure_reason", "rating_text", "original_description"):
         if getattr(report, column):
             setattr(report, column, redact(getattr(report, column)))
     session.add(report)

@@ -43,10 +43,11 @@ def _day(name: str, *, required: bool = False) -> date | None:
         if required:
             raise InvalidInput(_("Thiếu ngày."), code="missing-date")
         return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(_("Ngày không hợp lệ."), code="invalid-date") from None
+    day = common.parse_day(raw)
+    if day is None:
+        raise InvalidInput(_("Ngày không hợp lệ; hãy nhập theo dạng ngày/tháng/năm (dd/mm/yyyy)."),
+                           code="invalid-date")
+    return day.date()
 
 
 def _done(endpoint: str, message: str) -> Any:

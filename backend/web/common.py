@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -55,7 +56,11 @@ STATE_LABELS: dict[str, str] = {
 ROLE_LABELS: dict[str, str] = {"admin": "Quản trị", "dispatcher": "Điều phối (IOC)", "head": "Trưởng đơn vị",
                                "officer": "Cán bộ xử lý", "viewer": "Chỉ xem"}
 CHANNEL_LABELS: dict[str, str] = {"app": "Ứng dụng", "zalo": "Zalo", "open311": "Open311", "staff": "Cán bộ",
-                                  "web": "Web"}
+                                  "web": "Web",
+                                  "hotline": "Đường dây nóng", "counter": "Tại quầy tiếp dân"}
+UNIT_KIND_LABELS: dict[str, str] = {"department": "Sở, ngành", "ward": "UBND phường/xã",
+                                    "utility": "Doanh nghiệp dịch vụ", "ioc": "Trung tâm điều hành (IOC)",
+                                    "other": "Khác"}
 PRIORITY_LABELS: dict[str, str] = {"urgent": "Khẩn", "normal": "Thường", "complex": "Phức tạp"}
 DEADLINE_LABELS: dict[str, str] = {"ok": "Trong hạn", "due_soon": "Sắp đến hạn", "overdue": "Quá hạn",
                                    "none": "Chưa có hạn"}
@@ -186,9 +191,25 @@ def refuse_bad_parameters() -> None:
                                  first=inputs.EARLIEST.year, last=inputs.LATEST.year - 1), code="out-of-range")
 
 
+def parse_day(raw: str) -> datetime | None:
+    """A day typed as Vietnamese write it, ``dd/mm/yyyy`` (also ``d/m/yyyy`` and ISO ``yyyy-mm-dd``, which
+    older forms and links send); None when it is not a date."""
+    text = (raw or "").strip()
+    match = re.fullmatch(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})", text)
+    try:
+        if match:
+            return datetime(int(match[3]), int(match[2]), int(match[1]))
+        return datetime.fromisoformat(text) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else None
+    except ValueError:
+        return None
+
+
 def _date_in_range(raw: str) -> bool:
     """False for a date, month or instant outside the accepted years; True otherwise (including text
     that is not a date at all, which the view's own parser refuses with its own message)."""
+    day = parse_day(raw)
+    if day is not None:
+        return inputs.within_range(day)
     text = raw.replace("Z", "+00:00")
     for candidate in (text, text + "-01"):
         try:
@@ -241,8 +262,11 @@ def _csrf_error(exc: CSRFError) -> Any:
 def _http_error(exc: HTTPException) -> Any:
     mark_rollback()
     messages = {404: _("Không tìm thấy trang."), 405: _("Phương thức không được hỗ trợ."),
-                413: _("Tệp tải lên quá lớn."), 400: _("Yêu cầu không hợp lệ.")}
-    return error_page(exc.code or 400, messages.get(exc.code or 400, exc.description or ""))
+                413: _("Tệp tải lên quá lớn."), 400: _("Yêu cầu không hợp lệ."),
+                429: _("Bạn thao tác quá nhanh; vui lòng chờ một chút rồi thử lại."),
+                422: _("Dữ liệu gửi lên không hợp lệ.")}
+    # never the library's English (Flask-Limiter's "6 per 1 minute"); an unknown status gets a generic line
+    return error_page(exc.code or 400, messages.get(exc.code or 400, _("Yêu cầu không thực hiện được.")))
 
 
 def error_page(status: int, message: str) -> Response:
@@ -294,7 +318,8 @@ def _context() -> dict[str, Any]:
     return {"me": current_staff() if signed_in else None,
             "STATE_LABELS": STATE_LABELS, "ROLE_LABELS": ROLE_LABELS, "CHANNEL_LABELS": CHANNEL_LABELS,
             "PRIORITY_LABELS": PRIORITY_LABELS, "DEADLINE_LABELS": DEADLINE_LABELS, "FLAG_LABELS": FLAG_LABELS,
-            "Role": Role, "now": now(), "TILES": _tiles(), "tile_url": _tiles()["url"]}
+            "UNIT_KIND_LABELS": UNIT_KIND_LABELS, "Role": Role, "now": now(), "TILES": _tiles(),
+            "tile_url": _tiles()["url"]}
 
 
 def _tiles() -> dict[str, str]:

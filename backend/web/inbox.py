@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
@@ -28,16 +29,30 @@ BULK_ACTIONS = ("acknowledge", "assign", "transfer")
 
 
 def _filter_for(staff: Staff) -> inbox_service.QueueFilter:
+    """The queue filter of the request. Without a unit chosen: a search by a city-wide role looks at the
+    whole city (a code or a phone from another unit is found); a viewer without a unit (leaders) sees the
+    whole city; everybody else opens their home unit. The reporter's phone or e-mail is searched for roles
+    allowed to read contacts (audited)."""
+    session = request_session()
     flt = inbox_service.parse_filter(request.args)
-    if flt.unit_id is None and request.args.get("all") != "1":
-        unit = city.home_unit(request_session(), staff=staff)
-        flt.unit_id = unit.id if unit is not None else None
+    if request.args.get("all") == "1":
+        flt.city_wide = True
+    if flt.unit_id is None and not flt.city_wide:
+        if city.sees_all_units(staff) and (flt.q or staff.role == Role.VIEWER):
+            flt.city_wide = True
+        else:
+            unit = city.home_unit(session, staff=staff)
+            flt.unit_id = unit.id if unit is not None else None
+    if flt.q:
+        inbox_service.contact_search(session, staff=staff, flt=flt)
     return flt
 
 
 def options(session: Session, *, staff: Staff, unit_id: int | None) -> dict[str, Any]:
     """Choices for the filter form and action forms."""
-    units = list(session.exec(select(Unit).order_by(col(Unit.is_triage).desc(), col(Unit.name_vi))))
+    everything = list(session.exec(select(Unit).order_by(col(Unit.is_triage).desc(), col(Unit.name_vi))))
+    now = common.now()
+    units = [u for u in everything if city.is_unit_active(u, now)]  # targets: never an ended or merged unit
     categories = list(session.exec(select(Category).where(Category.active == True)  # noqa: E712
                                    .order_by(col(Category.sort_order), col(Category.name_vi))))
     areas = list(session.exec(select(Area.id, Area.name).order_by(col(Area.name)).limit(5000)))
@@ -49,7 +64,8 @@ def options(session: Session, *, staff: Staff, unit_id: int | None) -> dict[str,
     visible = city.visible_unit_ids(session, staff=staff)
     switchable = [u for u in units if visible is None or u.id in visible]
     return {"units": units, "switchable": switchable, "categories": categories, "areas": areas,
-            "people": people, "open_states": [s.value for s in OPEN_STATES], "channels": [c.value for c in Channel]}
+            "people": people, "open_states": [s.value for s in OPEN_STATES], "channels": [c.value for c in Channel],
+            "city_scope": city.sees_all_units(staff), "me_id": staff.id}
 
 
 @bp.get("")
@@ -57,6 +73,8 @@ def options(session: Session, *, staff: Staff, unit_id: int | None) -> dict[str,
 def queue() -> Any:
     staff = common.require_staff()
     session = request_session()
+    if staff.role == Role.VIEWER and staff.unit_id is None and not request.args:
+        return redirect(url_for("web_inbox.city_page"))  # leaders land on the city's numbers
     flt = _filter_for(staff)
     page = inbox_service.queue(session, staff=staff, flt=flt, now=common.now())
     opts = options(session, staff=staff, unit_id=flt.unit_id)
@@ -66,6 +84,16 @@ def queue() -> Any:
     return render_template("web/queue.html", page=page, flt=flt, query=flt.as_query(), counts=counts,
                            views=inbox_service.saved_views(session, staff=staff),
                            can_act=city.can_act(staff), **opts)
+
+
+@bp.get("/city")
+def city_page() -> Any:
+    """The city at a glance: open, overdue and unassigned work of every unit (leaders' landing page)."""
+    staff = common.require_staff()
+    if not city.sees_all_units(staff):
+        return common.error_page(403, _("Chỉ lãnh đạo và trung tâm điều hành xem được toàn thành phố."))
+    overview = inbox_service.city_overview(request_session(), staff=staff, now=common.now())
+    return render_template("web/city.html", o=overview)
 
 
 @bp.get("/rows")
@@ -159,7 +187,9 @@ def bulk() -> Any:
         except DomainError as exc:
             failed.append(f"{code}: {exc.message}")
     if done:
-        flash(ngettext("Đã xử lý %(num)d phản ánh.", "Đã xử lý %(num)d phản ánh.", done), "success")
+        label = reports.ACTION_LABELS.get(action, action)
+        flash(ngettext("Đã thực hiện “%(action)s” cho %(num)d phản ánh.",
+                       "Đã thực hiện “%(action)s” cho %(num)d phản ánh.", done, action=label), "success")
     for message in failed[:10]:
         flash(message, "error")
     if not done and not failed:
@@ -196,21 +226,37 @@ def ioc() -> Any:
     page = inbox_service.queue(session, staff=staff, flt=flt, now=common.now())
     suggestions = {}
     for row in page.rows:
-        suggestions[row.report.id] = _suggest(session, row.report)
+        suggestions[row.report.id] = suggest(session, row.report)
     overdue = inbox_service.overdue_elsewhere(session, staff=staff, now=common.now())
     opts = options(session, staff=staff, unit_id=None)
     return render_template("web/ioc.html", page=page, overdue=overdue, suggestions=suggestions,
                            triage=triage, flt=flt, query=flt.as_query(), **opts)
 
 
-def _suggest(session: Session, report: Report) -> Unit | None:
-    from backend.services import city
+@dataclass
+class Suggestion:
+    """The routing service's answer for a report, with why (shown next to the preselected unit)."""
 
+    unit: Unit
+    reason: str
+
+
+def suggest(session: Session, report: Report) -> Suggestion | None:
+    """Where the routing service would send ``report`` (None: it would stay in triage)."""
     category = session.get(Category, report.category_id) if report.category_id else None
     try:
         found = city.route(session, category=category, lat=report.lat, lon=report.lon)
     except DomainError:
         return None
-    if found.is_triage:
+    unit = session.get(Unit, found.unit_id)
+    if found.is_triage or unit is None:
         return None
-    return session.get(Unit, found.unit_id)
+    area = session.get(Area, found.area_id) if found.area_id else None
+    if category is not None and area is not None:
+        reason = _("Quy tắc định tuyến: lĩnh vực “%(category)s” tại %(area)s.", category=category.name_vi,
+                   area=area.name)
+    elif category is not None:
+        reason = _("Quy tắc định tuyến: lĩnh vực “%(category)s”.", category=category.name_vi)
+    else:
+        reason = _("Quy tắc định tuyến theo vị trí.")
+    return Suggestion(unit=unit, reason=reason)

@@ -21,7 +21,7 @@ from backend.schemas.common import parse_id
 from backend.services import city, reports
 from backend.services.events import Actor
 from backend.web import common
-from backend.web.inbox import options
+from backend.web.inbox import options, suggest
 
 bp = Blueprint("web_reports", __name__, url_prefix="/inbox/r", template_folder="templates")
 common.protect(bp)
@@ -34,6 +34,7 @@ ACTION_FIELDS: dict[str, tuple[str, ...]] = {
     "change_category": ("category_code",), "relocate": ("lat", "lon"),
     "change_priority": ("priority",), "mark_duplicate": ("of_code",),
     "reject": ("reason",), "not_competent": ("reason", "guidance"), "resolve": ("reply",), "reopen": ("reason",),
+    "edit_text": ("description", "reason"), "hide": ("reason",), "unhide": ("reason",),
 }
 INT_FIELDS = {"unit_id", "assignee_id"}
 
@@ -57,7 +58,9 @@ def show(code: str) -> Any:
     if request.args.get("moved") and "transfer" in page.actions:  # after a relocation: offer re-routing
         unit_id = reports.routing_suggestion(session, report)
         suggested = session.get(Unit, unit_id) if unit_id else None
+    suggestion = suggest(session, report) if {"route", "transfer"} & set(page.actions) else None
     return render_template("web/report.html", r=report, p=page, ACTION_LABELS=reports.ACTION_LABELS,
+                           suggestion=suggestion,
                            suggested_unit=suggested, **opts)
 
 
@@ -94,6 +97,8 @@ def act(code: str) -> Any:
     flash(_("Đã thực hiện: %(action)s.", action=reports.ACTION_LABELS.get(action, action)), "success")
     if action == "relocate":
         return redirect(url_for("web_reports.show", code=report.code, moved=1), code=303)
+    if not city.can_see_report(staff, report):  # transferred out of the officer's unit: back to their queue
+        return redirect(url_for("web_inbox.queue"), code=303)
     return redirect(common.back_url(url_for("web_reports.show", code=report.code)), code=303)
 
 
@@ -144,6 +149,36 @@ def original(code: str, photo_id: int) -> Any:
     resp.headers["Content-Disposition"] = f'inline; filename="{report.code}-{photo.id}-goc"'
     resp.headers["Cache-Control"] = "no-store, private"
     return resp
+
+
+@bp.post("/<code>/photos/<int:photo_id>/blur")
+def blur(code: str, photo_id: int) -> Any:
+    """Blur a rectangle of a photo's public copy (faces, number plates); the original is untouched."""
+    from backend.services import photos
+
+    staff = common.require_staff()
+    session = request_session()
+    report = _load(code)
+    city.ensure_can_act(staff, report)
+    photo = session.get(Photo, photo_id)
+    if photo is None or photo.report_id != report.id:
+        raise NotFound(_("Không tìm thấy ảnh."), code="photo-not-found")
+    rect = tuple(_pixels(name) for name in ("x", "y", "w", "h"))
+    reason = (request.form.get("reason") or "").strip()[:2000]
+    if not reason:
+        raise InvalidInput(_("Vui lòng nêu lý do che ảnh."), code="reason-required")
+    settings = current_app.extensions["phananh.settings"]
+    photos.redact(session, photo=photo, rect=rect, actor=Actor.staff(staff),  # type: ignore[arg-type]
+                  storage=photos.get_storage(settings), reason=reason)
+    flash(_("Đã che vùng đã chọn trên ảnh công khai; ảnh gốc giữ nguyên."), "success")
+    return redirect(url_for("web_reports.show", code=report.code), code=303)
+
+
+def _pixels(name: str) -> int:
+    raw = (request.form.get(name) or "").strip()
+    if not raw.isdigit() or len(raw) > 5:
+        raise InvalidInput(_("Vùng cần che phải là các số điểm ảnh không âm."), code="invalid-rect")
+    return int(raw)
 
 
 @bp.post("/<code>/contact")

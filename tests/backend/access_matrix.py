@@ -54,6 +54,8 @@ IOC = staff("admin, dispatcher (or head/officer of the report's unit)", "admin",
 ACTING = staff("roles that act (admin, dispatcher, head, officer)", "admin", "ioc", "head", "officer")
 #: data of unit ctdt: city-wide roles (admin, dispatcher, a viewer without a unit) or ctdt's own staff
 CTDT_DATA = staff("city-wide roles or the unit's own staff", "admin", "ioc", "viewer")
+#: the whole city: admin, dispatcher, a viewer without a unit (leaders)
+CITY_WIDE = staff("city-wide roles (admin, dispatcher, a viewer without a unit)", "admin", "ioc", "viewer")
 VIEW_OWNER = staff("the owner of the saved view (others: 404)", "head", other="not-found")
 
 
@@ -189,6 +191,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/inbox/map"): Case(ANY_STAFF, Req("/inbox/map")),
     ("GET", "/inbox/map.json"): Case(CTDT_DATA, Req("/inbox/map.json", query=CTDT)),
     ("GET", "/inbox/ioc"): Case(IOC, Req("/inbox/ioc")),
+    ("GET", "/inbox/city"): Case(CITY_WIDE, Req("/inbox/city")),
     ("POST", "/inbox/views"): Case(ANY_STAFF, Req("/inbox/views", form={"name": "Khẩn", "overdue": "1"})),
     ("POST", "/inbox/views/<int:view_id>/delete"): Case(VIEW_OWNER, Req("/inbox/views/{view}/delete", form={})),
     ("POST", "/inbox/bulk"): Case(ACTING, Req("/inbox/bulk", form={"action": "acknowledge",
@@ -196,6 +199,9 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/inbox/r/<code>"): Case(CTDT_DATA, Req("/inbox/r/{rubbish}")),
     ("POST", "/inbox/r/<code>/act"): Case(IOC, Req("/inbox/r/{rubbish}/act", form=NOTE)),
     ("POST", "/inbox/r/<code>/contact"): Case(IOC, Req("/inbox/r/{rubbish}/contact", form={})),
+    ("POST", "/inbox/r/<code>/photos/<int:photo_id>/blur"): Case(
+        IOC, Req("/inbox/r/{rubbish}/photos/{photo}/blur", form={"x": "10", "y": "10", "w": "60", "h": "40",
+                                                                  "reason": "Che biển số xe"})),
     ("POST", "/inbox/r/<code>/photos/<int:photo_id>/original"): Case(
         IOC, Req("/inbox/r/{rubbish}/photos/{photo}/original", form={})),
     # ---- dashboard and exports (unit ctdt's figures)

@@ -140,7 +140,7 @@ def list_requests(fmt: str) -> Response:
 def get_request(rest: str) -> Response:
     code, fmt = _split(rest)
     _check_jurisdiction()
-    report = open311.get_request(request_session(), code)
+    report = open311.public_request(request_session(), code)
     return render.respond(_records([report]), fmt, root="service_requests")
 
 

@@ -92,8 +92,30 @@ def _authenticated(fn: Callable) -> Callable:
 # ---------------------------------------------------------------------------- request parsing
 
 
+#: pydantic's error types in Vietnamese (its own messages are English: "Field required")
+PYDANTIC_MESSAGES = {
+    "missing": "Thiếu trường bắt buộc.", "extra_forbidden": "Trường này không được nhận.",
+    "string_type": "Phải là chuỗi ký tự.", "string_too_long": "Quá dài.", "string_too_short": "Quá ngắn.",
+    "int_type": "Phải là số nguyên.", "int_parsing": "Phải là số nguyên.", "float_type": "Phải là số.",
+    "float_parsing": "Phải là số.", "bool_type": "Phải là true hoặc false.", "bool_parsing": "Phải là true hoặc false.",
+    "greater_than_equal": "Giá trị quá nhỏ.", "less_than_equal": "Giá trị quá lớn.", "greater_than": "Giá trị quá nhỏ.",
+    "less_than": "Giá trị quá lớn.", "list_type": "Phải là một danh sách.", "dict_type": "Phải là một đối tượng.",
+    "model_type": "Phải là một đối tượng.", "too_long": "Quá nhiều phần tử.", "too_short": "Quá ít phần tử.",
+    "literal_error": "Giá trị không nằm trong các giá trị cho phép.",
+    "enum": "Giá trị không nằm trong các giá trị cho phép.",
+    "finite_number": "Phải là một số hữu hạn.", "datetime_parsing": "Thời gian không hợp lệ.",
+    "datetime_type": "Thời gian không hợp lệ.", "json_invalid": "JSON không hợp lệ.",
+}
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "value_error":  # our own validators speak Vietnamese already
+        return str(error["msg"]).removeprefix("Value error, ")
+    return PYDANTIC_MESSAGES.get(error["type"], "Giá trị không hợp lệ.")
+
+
 def _invalid(exc: ValidationError) -> InvalidInput:
-    errors = [{"loc": [str(p) if not isinstance(p, int) else p for p in e["loc"]], "msg": e["msg"],
+    errors = [{"loc": [str(p) if not isinstance(p, int) else p for p in e["loc"]], "msg": _message(e),
                "type": e["type"]} for e in exc.errors(include_url=False, include_context=False,
                                                       include_input=False)]
     return InvalidInput("Dữ liệu gửi lên không hợp lệ; xem chi tiết từng trường.", code="invalid-input",

@@ -13,7 +13,7 @@ from backend.api.v1.auth import current_resident, ip_key, rate_key
 from backend.api.v1.blueprint import bp
 from backend.api.v1.openapi import body, dump, optional_body, query, route
 from backend.db import request_session
-from backend.errors import InvalidInput
+from backend.errors import InvalidInput, NotFound
 from backend.models.reports import Report
 from backend.schemas.common import Page, Schema, page_of
 from backend.schemas.reports import (
@@ -135,6 +135,8 @@ def nearby_reports() -> Any:
                    "private ones and the timeline (schema ReportOwnerView).")
 def get_report(code: str) -> Any:
     report = _report(code)
+    if not reports.is_listed(report) and not _is_owner(report):  # hidden by staff: only its reporter sees it
+        raise NotFound("Không tìm thấy phản ánh với mã này.", code="report-not-found")
     resp = _report_response(report)
     resp.set_etag(hashlib.sha256(resp.get_data()).hexdigest()[:32])
     resp.headers["Vary"] = "Authorization, Accept-Language"

@@ -103,7 +103,7 @@ def public_photos(session: Session, photo_ids: list[int]) -> dict[int, Photo]:
 
 
 def redact(session: Session, *, photo: Photo, rect: tuple[int, int, int, int], actor: Actor,
-           storage: Storage) -> Photo:
+           storage: Storage, reason: str | None = None) -> Photo:
     """Blur ``rect`` = (x, y, width, height) in public-copy pixels; the unredacted copy is deleted.
 
     Raises Forbidden (not staff), InvalidInput (photo not ready, bad rectangle). Records an internal
@@ -130,7 +130,8 @@ def redact(session: Session, *, photo: Photo, rect: tuple[int, int, int, int], a
         report = session.get(Report, photo.report_id)
         if report is not None:
             events.record(session, report, "photo_redacted", actor=actor, is_public=False,
-                          data={"photo_id": photo.id, "rect": [int(v) for v in rect]})
+                          data={"photo_id": photo.id, "rect": [int(v) for v in rect],
+                                **({"reason": reason} if reason else {}), "actor_name": actor.name})
     return photo
 
 

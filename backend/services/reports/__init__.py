@@ -18,8 +18,10 @@ Public functions:
   PERIODS STATUS_GROUPS``;
 - the reporter's signed link: ``reporter_link reporter_of`` (make / check; they live in ``notify``, which
   sends them, and are re-exported here);
-- the public report page: ``public_report find_public is_listed PublicReport`` (``is_listed`` is the one
+- the public report page: ``public_report find_public PublicReport`` (``is_listed`` is the one
   rule for which reports are public);
+- moderation (workflow actions ``edit_text hide unhide``, ``services/reports/moderation.py``); which reports
+  public channels list: ``listed`` (SQL clause) and ``is_listed`` (one report) — the one rule;
 - visibility: ``is_public_field`` (what residents will see of a staff form field; the rule itself is
   ``events.resident_fields``, which ``public_text`` and ``public_timeline`` apply).
 """
@@ -62,8 +64,9 @@ from backend.services.reports.publication import (
     public_clause,
     public_points,
 )
-from backend.services.reports.tracking import PublicReport, find_public, is_listed, public_report
+from backend.services.reports.tracking import PublicReport, find_public, public_report
 from backend.services.reports.transitions import TRANSITIONS
+from backend.services.reports.visibility import is_listed, listed
 from backend.services.reports.visibility import is_public as is_public_field
 from backend.services.reports.workflow import allowed_actions, apply, close_resolved, reopen_deadline
 
@@ -99,6 +102,7 @@ __all__ = [
     "is_public_field",
     "latest_event_id",
     "list_reports",
+    "listed",
     "nearby_open",
     "normalize_code",
     "once_per_sender",

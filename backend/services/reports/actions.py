@@ -36,6 +36,7 @@ from backend.services.reports.effects import (
 )
 from backend.services.reports.fields import MAX_REASON, existing_category, is_db_id, photos_for, text_field
 from backend.services.reports.location import relocate
+from backend.services.reports.moderation import PREPARE as MODERATION
 
 MAX_DUPLICATE_HOPS = 20
 
@@ -403,5 +404,5 @@ PREPARE = {
     "hold": hold, "resume": _state_change, "extend": extend, "reply": reply, "note": note,
     "change_category": change_category, "change_priority": change_priority, "mark_duplicate": mark_duplicate,
     "reject": reject, "not_competent": not_competent, "resolve": resolve, "reopen": reopen, "close": close,
-    "comment": comment, "sender_comment": comment, "rate": rate, "relocate": relocate,
+    "comment": comment, "sender_comment": comment, "rate": rate, "relocate": relocate, **MODERATION,
 }

@@ -26,7 +26,7 @@ FIELD_LABELS = {
     "text": "nội dung", "reply": "nội dung trả lời công khai", "guidance": "hướng dẫn cho người dân",
     "lat": "vĩ độ", "lon": "kinh độ",
     "category_code": "lĩnh vực", "priority": "mức ưu tiên", "of_code": "mã phản ánh gốc",
-    "rating": "điểm đánh giá",
+    "rating": "điểm đánh giá", "description": "nội dung phản ánh",
 }
 
 

@@ -22,6 +22,7 @@ from backend.models.reports import CLOSED_STATES, FIXED_STATES, OPEN_STATES, Eve
 from backend.models.units import Unit
 from backend.services import events
 from backend.services.reports.codes import normalize_code
+from backend.services.reports.visibility import listed
 
 log = logging.getLogger(__name__)
 
@@ -169,10 +170,12 @@ def _status_clause(status: str) -> Any:
 def list_reports(session: Session, flt: ReportFilter, *, page: int = 1, per_page: int = 20) -> list[Report]:
     """Reports matching ``flt``, newest first; ``per_page + 1`` rows (the envelope trims)."""
     stmt = select(Report)
-    if flt.resident_id is not None:
+    if flt.resident_id is not None:  # the reporter's own list: hidden reports too
         stmt = stmt.where(Report.resident_id == flt.resident_id)
-    elif flt.status != "duplicate":
-        stmt = stmt.where(Report.duplicate_of_id == None)  # noqa: E711
+    else:
+        stmt = stmt.where(listed())
+        if flt.status != "duplicate":
+            stmt = stmt.where(Report.duplicate_of_id == None)  # noqa: E711
     if flt.bbox:
         min_lon, min_lat, max_lon, max_lat = flt.bbox
         stmt = stmt.where(col(Report.lat).between(min_lat, max_lat), col(Report.lon).between(min_lon, max_lon))
@@ -205,8 +208,10 @@ def _num(value: float) -> Any:
 
 
 def nearby_open(session: Session, *, lat: float, lon: float, radius_m: float = 150,
-                category_id: int | None = None, limit: int = NEARBY_LIMIT) -> list[tuple[Report, float]]:
-    """Open reports within ``radius_m`` of the point, nearest first, as (report, distance in m).
+                category_id: int | None = None, limit: int = NEARBY_LIMIT,
+                include_hidden: bool = False) -> list[tuple[Report, float]]:
+    """Open reports within ``radius_m`` of the point, nearest first, as (report, distance in m). Reports
+    hidden by staff only with ``include_hidden`` (staff pages).
 
     Two steps keep it cheap at a million reports: (id, lat, lon) of the candidates in the bounding
     box (``ix_reports_geo``), ranked by haversine in Python; then only the ``limit`` nearest rows.
@@ -221,6 +226,8 @@ def nearby_open(session: Session, *, lat: float, lon: float, radius_m: float = 1
             .limit(5000))
     if category_id is not None:
         stmt = stmt.where(Report.category_id == category_id)
+    if not include_hidden:
+        stmt = stmt.where(listed())
     hits = []
     for report_id, r_lat, r_lon in session.exec(stmt):
         d = haversine_m(lat, lon, r_lat, r_lon)

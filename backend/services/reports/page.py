@@ -44,6 +44,7 @@ ACTION_LABELS: dict[str, str] = {
     "relocate": "Sửa vị trí",
     "reject": "Từ chối (không hợp lệ)", "not_competent": "Không thuộc thẩm quyền", "resolve": "Hoàn thành xử lý",
     "reopen": "Mở lại", "close": "Đóng",
+    "edit_text": "Sửa / che nội dung", "hide": "Ẩn khỏi trang công khai", "unhide": "Hiện lại trên trang công khai",
 }
 
 EVENT_LABELS: dict[str, str] = {
@@ -56,7 +57,17 @@ EVENT_LABELS: dict[str, str] = {
     "rated": "Người dân đánh giá", "reopened": "Mở lại", "notified": "Đã thông báo",
     "pii_viewed": "Xem thông tin cá nhân", "flagged": "Gắn cờ", "anonymized": "Ẩn danh hóa",
     "location_changed": "Sửa vị trí",
+    "sla_started": "Bắt đầu tính thời hạn", "photo_redacted": "Che thông tin trong ảnh",
+    "text_edited": "Sửa nội dung phản ánh", "hidden": "Ẩn khỏi trang công khai",
+    "unhidden": "Hiện lại trên trang công khai",
 }
+#: a state change said by the action that made it
+STATUS_ACTION_LABELS: dict[str, str] = {
+    "acknowledge": "Đơn vị tiếp nhận xử lý", "start": "Bắt đầu xử lý", "hold": "Tạm dừng / chờ phối hợp",
+    "resume": "Tiếp tục xử lý", "resolve": "Hoàn thành xử lý", "reject": "Từ chối (không hợp lệ)",
+    "not_competent": "Không thuộc thẩm quyền", "close": "Đóng phản ánh",
+}
+CLOCK_LABELS = {"ack": "tiếp nhận", "resolve": "xử lý"}
 
 
 @dataclass
@@ -139,8 +150,42 @@ def timeline(session: Session, report: Report) -> list[TimelineItem]:
     """Every event, public and internal, oldest first, with a readable actor."""
     rows = list(session.exec(select(ReportEvent).where(ReportEvent.report_id == report.id)
                              .order_by(col(ReportEvent.at), col(ReportEvent.id))))
-    return [TimelineItem(event=e, label=EVENT_LABELS.get(e.kind, e.kind), actor=_actor(e, report), text=_text(e))
-            for e in rows]
+    return [TimelineItem(event=e, label=describe(e), actor=_actor(e, report), text=_text(e)) for e in rows]
+
+
+def describe(event: ReportEvent) -> str:
+    """What happened, in Vietnamese words a person would use (never an internal event name)."""
+    data = event.data or {}
+    if event.kind == "status_changed" and data.get("action") in STATUS_ACTION_LABELS:
+        return STATUS_ACTION_LABELS[data["action"]]
+    if event.kind in ("sla_started", "sla_breached"):
+        clock = CLOCK_LABELS.get(str(data.get("clock")), "xử lý")
+        due = _local(data.get("due_at"))
+        if event.kind == "sla_breached":
+            return f"Quá hạn {clock}" + (f" (hạn {due})" if due else "")
+        verb = "Tính lại hạn" if data.get("rescheduled") else "Bắt đầu tính hạn"
+        return f"{verb} {clock}" + (f": đến {due}" if due else "")
+    if event.kind == "assigned":
+        name = data.get("assignee_name")
+        if data.get("assignee_id") is None:
+            return "Bỏ giao cán bộ"
+        if data.get("self"):
+            return f"{name or 'Cán bộ'} nhận xử lý phản ánh"
+        return f"Giao cán bộ: {name}" if name else "Giao cán bộ"
+    return EVENT_LABELS.get(event.kind) or "Cập nhật khác"
+
+
+def _local(value: Any) -> str | None:
+    """An ISO time of an event's data as dd/mm/yyyy HH:MM in Việt Nam."""
+    from zoneinfo import ZoneInfo
+
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%d/%m/%Y %H:%M")
 
 
 def _actor(event: ReportEvent, report: Report) -> str:
@@ -170,7 +215,8 @@ def _nearby(session: Session, report: Report) -> list[tuple[Report, float, str |
     if report.lat is None or report.lon is None:
         return []
     hits = [(r, d) for r, d in queries.nearby_open(session, lat=report.lat, lon=report.lon,
-                                                   radius_m=NEARBY_RADIUS_M, limit=9) if r.id != report.id][:8]
+                                                   radius_m=NEARBY_RADIUS_M, limit=9,
+                                                   include_hidden=True) if r.id != report.id][:8]
     thumbs = copies.thumbnails(session, report_ids=[r.id for r, _d in hits])  # type: ignore[misc]
     return [(r, d, f"/media/{thumbs[r.id]}" if r.id in thumbs else None) for r, d in hits]
 

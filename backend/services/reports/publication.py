@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from backend.errors import InvalidInput
 from backend.models.reports import CLOSED_STATES, FIXED_STATES, OPEN_STATES, Report, ReportEvent, State
+from backend.services.reports import visibility
 
 #: at most this many points in one map answer (newest first; the page says when the list is cut)
 MAP_LIMIT = 2000
@@ -35,10 +36,10 @@ _UNMODERATED = (State.RECEIVED, State.TRIAGE, State.ASSIGNED)
 
 def public_clause(*, moderated: bool) -> Any:
     """The SQL condition "this report is on the city's map and list" (see the module docstring);
-    ``moderated`` is the city's ``moderation_required``. Reports that have no public page at all
-    (``tracking.is_listed``: hidden ones) must be excluded here too when that rule grows a column."""
-    parts = [col(Report.lat).is_not(None), col(Report.lon).is_not(None), col(Report.duplicate_of_id).is_(None),
-             col(Report.status) != State.REJECTED]
+    ``moderated`` is the city's ``moderation_required``. Reports staff hid are never shown
+    (``visibility.listed``, the one rule every public channel applies)."""
+    parts = [visibility.listed(), col(Report.lat).is_not(None), col(Report.lon).is_not(None),
+             col(Report.duplicate_of_id).is_(None), col(Report.status) != State.REJECTED]
     if moderated:
         parts.append(col(Report.status).not_in(_UNMODERATED))
     return and_(*parts)

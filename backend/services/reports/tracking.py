@@ -3,7 +3,7 @@
 ``public_report(session, code, now=..., storage=...)`` returns a :class:`PublicReport` — plain values,
 never the reporter's identity (no resident id, name, phone, e-mail, Zalo id), never internal notes or
 reasons (the public timeline is ``public_timeline``, which applies ``events.resident_fields``), never
-EXIF or photo storage keys (photos are public-copy URLs). ``is_listed(report)`` is the ONE rule for
+EXIF or photo storage keys (photos are public-copy URLs). ``visibility.is_listed(report)`` is the ONE rule for
 which reports have a public page at all; an unlisted or unknown code raises NotFound.
 """
 
@@ -28,6 +28,7 @@ from backend.services.city import calendar as city_calendar
 from backend.services.city import settings as city_settings
 from backend.services.reports.codes import normalize_code
 from backend.services.reports.lookup import public_timeline, state_label
+from backend.services.reports.visibility import is_listed
 
 #: the colour family of each state on the public page (a CSS class suffix)
 STATE_TONES: dict[str, str] = {
@@ -79,11 +80,6 @@ class PublicReport:
         for item in data["timeline"] + data["replies"]:
             item["at"] = item["at"].isoformat() if isinstance(item.get("at"), datetime) else item.get("at")
         return data
-
-
-def is_listed(report: Report) -> bool:
-    """THE rule for which reports have a public page (moderation adds its flag here)."""
-    return not bool(getattr(report, "is_hidden", False))
 
 
 def find_public(session: Session, code: str | None) -> Report:

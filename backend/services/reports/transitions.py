@@ -101,6 +101,10 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
        event_kind=EventKind.RESIDENT_COMMENT),
     _t("rate", {S.RESOLVED}, S.CLOSED, {"reporter"}, required=("rating",), optional=("text",),
        event_kind=EventKind.RATED),
+    # moderation (services/reports/moderation.py): staff of the report's unit or the city, in any state
+    _t("edit_text", ALL, None, STAFF_ANY, required=("description", "reason"), event_kind=EventKind.TEXT_EDITED),
+    _t("hide", ALL, None, STAFF_ANY, required=("reason",), event_kind=EventKind.HIDDEN),
+    _t("unhide", ALL, None, STAFF_ANY, required=("reason",), event_kind=EventKind.UNHIDDEN),
 )}
 
 #: reporter may reopen only from these (not from a rejection or a duplicate: they ask staff)

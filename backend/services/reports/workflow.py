@@ -32,7 +32,9 @@ from sqlmodel import Session, select
 
 from backend.errors import Conflict, Forbidden, InvalidInput
 from backend.models.base import utcnow
-from backend.models.reports import ActorKind, Report, ReportEvent, State
+from backend.models.reports import ActorKind, EventKind, Report, ReportEvent, State
+from backend.models.staff import Role
+from backend.services import events
 from backend.services.city import settings as city_settings
 from backend.services.events import Actor
 from backend.services.reports import transitions
@@ -95,6 +97,7 @@ def _apply(session: Session, report: Report, action: str, *, actor: Actor, expec
         with session.begin_nested():
             _bump_version(session, report)
             event = effect()
+            _self_assign(ctx)
             report.updated_at = ctx.at
             session.add(report)
             session.flush()
@@ -103,6 +106,23 @@ def _apply(session: Session, report: Report, action: str, *, actor: Actor, expec
         raise
     log.info("report %s: %s by %s%s", report.code, action, actor.kind, f" {actor.id}" if actor.id else "")
     return event
+
+
+#: acting on an unassigned report with one of these makes the acting officer its assignee
+SELF_ASSIGNING = frozenset({"acknowledge", "start", "hold", "resume", "extend", "resolve"})
+
+
+def _self_assign(ctx: Context) -> None:
+    """An officer or head of the report's unit who works on an unassigned report becomes its assignee
+    (an ``assigned`` event says so): a resolved report never shows "not assigned"."""
+    actor, report = ctx.actor, ctx.report
+    if ctx.transition.action not in SELF_ASSIGNING or actor.kind != ActorKind.STAFF or report.assignee_id \
+            or actor.role not in (Role.OFFICER, Role.HEAD) or actor.unit_id != report.unit_id or not actor.id:
+        return
+    report.assignee_id = int(actor.id)
+    events.record(ctx.session, report, EventKind.ASSIGNED, actor=actor, at=ctx.at, is_public=False,
+                  data={"action": ctx.transition.action, "assignee_id": report.assignee_id,
+                        "assignee_name": actor.name, "self": True})
 
 
 def allowed_actions(report: Report, actor: Actor, *, session: Session | None = None,

@@ -86,6 +86,8 @@ def test_write_rate_limit_per_resident(limited, client, auth, demo_city):
     r = client.post("/api/v1/reports", json=body, headers=auth("spammer"))
     assert r.status_code == 429 and r.mimetype == "application/problem+json"
     assert int(r.headers["Retry-After"]) > 0
+    # Vietnamese, never Flask-Limiter's "6 per 1 minute"
+    assert "thử lại sau" in r.json["detail"] and " per " not in r.json["detail"]
     # another resident is not affected
     assert client.post("/api/v1/reports", json=body, headers=auth("neighbour")).status_code == 201
 
@@ -94,3 +96,11 @@ def test_write_rate_limit_per_ip(limited, client, auth, demo_city):
     body = {"description": "Rác thải", "location": INSIDE}
     statuses = [client.post("/api/v1/reports", json=body, headers=auth(f"u{i}")).status_code for i in range(21)]
     assert statuses.count(429) == 1 and statuses[-1] == 429
+
+
+def test_validation_messages_are_vietnamese(client, auth, demo_city):
+    r = client.post("/api/v1/reports", json={"description": "Rác thải"}, headers=auth("thieu-vi-tri"))
+    assert r.status_code == 422
+    messages = [e["msg"] for e in r.json["errors"]]
+    assert "Thiếu trường bắt buộc." in messages
+    assert not any("required" in m or "Field" in m for m in messages)

@@ -42,7 +42,8 @@ def test_table_has_every_action_of_the_contract() -> None:
     assert set(TRANSITIONS) == {
         "route", "acknowledge", "assign", "transfer", "start", "hold", "resume", "extend", "reply", "note",
         "change_category", "change_priority", "mark_duplicate", "reject", "not_competent", "resolve",
-        "reopen", "close", "comment", "sender_comment", "rate", "relocate"}
+        "reopen", "close", "comment", "sender_comment", "rate", "relocate",
+        "edit_text", "hide", "unhide"}
 
 
 def test_acknowledge_start_resolve_close(session, city: City) -> None:
