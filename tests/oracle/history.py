@@ -91,6 +91,8 @@ class Replay:
                 r.arrivals.append((e.at, e.to_unit))
             r.unit, self.hop_at, self.awaiting_ack = e.to_unit, e.at, True
             r.ack_due = cal.add(e.at, self.budgets[self.category].get("ack") or "8h")
+            if r.state == "on_hold" and (e.to_state or r.state) != "on_hold":
+                self.end_hold(e.at)  # a transfer out of "on hold" ends the pause like any other move
             r.state = e.to_state or r.state
             if self.clock_start is None:
                 self.start_clock(e.at)
@@ -113,15 +115,26 @@ class Replay:
         if e.to_state and e.to_state != r.state:
             self.change_state(e.at, r.state, e.to_state)
 
+    def push_by_hold(self, at: datetime) -> None:
+        """The working minutes of the hold that ends at ``at`` move a deadline not yet passed when it began."""
+        r = self.r
+        assert r.paused_at is not None
+        paused = cal.working_minutes(r.paused_at, at)
+        if r.due is not None and r.paused_at < r.due and paused > 0:
+            self.push(cal.add_minutes(r.due, paused))
+
+    def end_hold(self, at: datetime) -> None:
+        if self.r.paused_at is not None:
+            self.push_by_hold(at)
+        self.r.paused_at = None
+
     def change_state(self, at: datetime, old: str | None, new: str) -> None:
         r = self.r
         if self.awaiting_ack and old in AWAITING_ACK and new not in AWAITING_ACK:
             r.acks.append((at, r.unit, self.hop_at or at))
             self.awaiting_ack = False
         if old == "on_hold" and r.paused_at is not None:
-            paused = cal.working_minutes(r.paused_at, at)
-            if r.due is not None and r.paused_at < r.due and paused > 0:
-                self.push(cal.add_minutes(r.due, paused))
+            self.push_by_hold(at)
         if old in OPEN and new not in OPEN:
             on_time = r.due is None or at <= r.due or (r.paused_at is not None and r.paused_at <= r.due)
             r.closures.append(Closure(at, r.unit, on_time, new == "resolved", self.clock_start or at, self.rerouted))
