@@ -34,10 +34,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("units", schema=None) as batch_op:
-        batch_op.drop_column("successor_id")
-    with op.batch_alter_table("staff", schema=None) as batch_op:
-        batch_op.drop_column("category_ids")
-    with op.batch_alter_table("reports", schema=None) as batch_op:
-        batch_op.drop_column("original_description")
-        batch_op.drop_column("hidden_at")
+    # plain ALTER TABLE … DROP COLUMN (SQLite ≥ 3.35), as 0019 does: a batch copy would drop and recreate the
+    # table, which SQLite refuses once rows of other tables reference it
+    op.drop_column("units", "successor_id")
+    op.drop_column("staff", "category_ids")
+    op.drop_column("reports", "original_description")
+    op.drop_column("reports", "hidden_at")
