@@ -114,8 +114,6 @@ def submit() -> Any:
                                        storage=photos.get_storage(settings), max_bytes=settings.max_upload_bytes)
     if entered.replayed:
         flash(_("Phản ánh này đã được gửi trước đó (bấm gửi hai lần): không tạo thêm phản ánh mới."), "info")
-    else:
-        flash(_("Đã tạo phản ánh %(code)s.", code=entered.report.code), "success")
     return redirect(url_for("web_behalf.done", code=entered.report.code), code=303)
 
 
