@@ -170,6 +170,8 @@ def describe(event: ReportEvent) -> str:
     if event.kind == "created" and event.actor_kind == "staff":  # entered on a caller's behalf (/inbox/new)
         how = BEHALF_LABELS.get(str(data.get("channel")), "")
         return f"Cán bộ nhập phản ánh thay người dân {how}".rstrip()
+    if event.kind == "notified" and data.get("what") == "reporter_link":
+        return "Gửi đường dẫn theo dõi cho người phản ánh qua Zalo"
     if event.kind == "assigned":
         name = data.get("assignee_name")
         if data.get("assignee_id") is None:

@@ -189,6 +189,7 @@ def test_send_by_zalo_when_the_number_belongs_to_a_follower(login_as: Any, city:
                                                       ReportEvent.kind == "notified")).one()
     assert not notified.is_public and notified.actor_id == str(city.staff["ioc"])
     assert "trước đó; không gửi lại" in ioc.get(f"/inbox/new/{code}").get_data(as_text=True)
+    assert "Gửi đường dẫn theo dõi cho người phản ánh qua Zalo" in ioc.get(f"/inbox/r/{code}").get_data(as_text=True)
 
 
 def test_address_search_finds_a_ward_by_its_name_without_accents(login_as: Any, city: Any, session: Any) -> None:
