@@ -155,3 +155,39 @@ def test_keyboard_alternative_the_numeric_fields_blur_one_region(probe: PageProb
         event = s.exec(select(ReportEvent).where(ReportEvent.kind == "photo_redacted")).one()
         assert event.data["rects"] == [[20, 30, 120, 90]]  # x, y, width, height as typed
     assert probe.errors == [], probe.errors
+
+
+def test_a_hidden_report_disappears_from_the_city_page_its_page_open311_and_the_api(
+        probe: PageProbe, live_server: Any, browser: Any) -> None:
+    code = live_server.seed.reports["rubbish"]
+    base = live_server.url
+    page = probe.new_page()
+    page.goto(base + "/")
+    assert code in page.content()
+    assert page.request.get(f"{base}/r/{code}").status == 200
+    assert code in page.request.get(f"{base}/open311/v2/requests.json").text()
+    assert page.request.get(f"{base}/api/v1/reports/{code}").status == 200
+    probe.login(page, "ioc")
+    page.goto(f"{base}/inbox/r/{code}")
+    page.locator("#details-hide summary").click()
+    page.get_by_label("Lý do (chỉ nội bộ)").fill("Nội dung xúc phạm")
+    page.locator("#form-hide").get_by_role("button", name="Ẩn khỏi trang công khai").click()
+    assert "Đã thực hiện: Ẩn khỏi trang công khai" in page.locator("#flashes").inner_text()
+    assert page.locator("#hidden-banner").is_visible()
+    shot(page, "moderation-hidden")
+    # a visitor opening the city page now (the page that browser already holds may be up to a minute old:
+    # public pages carry Cache-Control: public, max-age=60)
+    visitor = PageProbe(browser, base)
+    try:
+        public = visitor.new_page()
+        public.goto(base + "/")
+        assert public.locator("body").inner_text() and code not in public.content()
+        assert visitor.errors == [], visitor.errors
+    finally:
+        visitor.close()
+    assert page.request.get(f"{base}/r/{code}").status == 404  # fetched, not navigated: a 404 logs a console line
+    assert code not in page.request.get(f"{base}/open311/v2/requests.json").text()
+    assert page.request.get(f"{base}/open311/v2/requests/{code}.json").status == 404
+    assert page.request.get(f"{base}/api/v1/reports/{code}").status == 404
+    assert code not in page.request.get(f"{base}/map.json").text()
+    assert probe.errors == [], probe.errors
