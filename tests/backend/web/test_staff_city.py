@@ -151,3 +151,12 @@ def test_a_code_typed_loosely_is_found_across_the_city_even_with_a_unit_chosen(l
     html = login_as("ioc").get(f"/inbox?unit_id={city.units['ioc']}&q={loose}").get_data(as_text=True)
     assert f'data-code="{code}"' in html
     assert '<option value="all" selected>Toàn thành phố</option>' in html
+
+
+def test_quick_views_mine_and_unassigned_for_roles_that_act(login_as: Any, city: Any) -> None:
+    officer = login_as("officer")
+    queue = officer.get("/inbox").get_data(as_text=True)
+    assert f'href="/inbox/?assignee_id={city.staff["officer"]}" id="view-mine"' in queue
+    mine = officer.get(f"/inbox/?assignee_id={city.staff['officer']}").get_data(as_text=True)
+    assert 'id="view-mine" aria-current="page">Của tôi<' in mine
+    assert 'id="view-mine"' not in login_as("viewer").get("/inbox?unit_id=all").get_data(as_text=True)
