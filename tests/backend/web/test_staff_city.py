@@ -160,3 +160,21 @@ def test_quick_views_mine_and_unassigned_for_roles_that_act(login_as: Any, city:
     mine = officer.get(f"/inbox/?assignee_id={city.staff['officer']}").get_data(as_text=True)
     assert 'id="view-mine" aria-current="page">Của tôi<' in mine
     assert 'id="view-mine"' not in login_as("viewer").get("/inbox?unit_id=all").get_data(as_text=True)
+
+
+def test_without_a_suggestion_the_route_form_preselects_nothing(login_as: Any, city: Any, session: Any) -> None:
+    """No alphabetically-first unit chosen silently: the dispatcher must pick one (the triage report has no
+    category, so the routing service suggests nothing)."""
+    html = login_as("ioc").get(f"/inbox/r/{city.reports['triage']}").get_data(as_text=True)
+    route = html[html.index('id="route-unit"'):]
+    route = route[:route.index("</select>")]
+    assert "required" in route and '<option value="">— chọn đơn vị —</option>' in route and "selected" not in route
+    client = login_as("ioc")
+    triage = city.reports["triage"]
+    version = by_code(session, triage).version
+    resp = client.post(f"/inbox/r/{triage}/act", data={"csrf_token": token(client, f"/inbox/r/{triage}"),
+                                                       "action": "route", "version": version, "unit_id": ""},
+                       follow_redirects=True)
+    assert "hãy chọn đơn vị xử lý" in resp.get_data(as_text=True)  # submitted without the browser's check
+    after = by_code(session, triage)
+    assert (after.status, after.version) == ("triage", version)
