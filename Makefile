@@ -24,7 +24,8 @@ test: $(STAMP) lint
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 ## The deadline, calendar and workflow property tests with the long hypothesis profile: random examples, 1,500
-## report histories against the KPI oracle (tests/oracle); ORACLE_HISTORIES=N to change. ~10 minutes.
+## report histories against the KPI oracle (tests/oracle; ORACLE_HISTORIES=N to change), ten times make test's
+## count for the calendar and workflow properties (tests/fixtures/examples.py). ~30 minutes on a busy 2-core box.
 ORACLE_HISTORIES ?= 1500
 test-deep: $(STAMP)
 	HYPOTHESIS_PROFILE=deep ORACLE_HISTORIES=$(ORACLE_HISTORIES) $(BIN)/pytest -q -n $(PYTEST_WORKERS) \

@@ -95,8 +95,66 @@ def last_start(row: dict[str, str]) -> Any:
     return datetime.fromisoformat(row["start"])
 
 
+def _resolved_in_two_minutes_last_working_day(session: Any) -> None:
+    """One Sở Xây dựng report routed at 09:00 and resolved at 09:02 (on time) on the last working day before
+    today, written as the workflow writes it (events, then the SLA hooks)."""
+    from datetime import datetime
+
+    from sqlmodel import select
+
+    from backend.models.categories import Category
+    from backend.models.units import Unit
+    from tests.fixtures.kpi_histories import Story
+    from tests.oracle.calendar import is_working_day
+
+    day = utcnow().astimezone(VN).date() - timedelta(days=1)
+    while not is_working_day(day):
+        day -= timedelta(days=1)
+
+    def at(minute: int) -> datetime:
+        return datetime(day.year, day.month, day.day, 9, minute, tzinfo=VN)
+
+    story = Story(session, session.exec(select(Category).where(Category.code == "duong-hu-hong")).one())
+    r = story.new(at(0))
+    story.route(r, session.exec(select(Unit).where(Unit.code == "so-xd")).one(), at(0))
+    story.move(r, "acknowledged", at(1))
+    story.move(r, "resolved", at(2), data={"reply": "Đã xử lý"})
+    session.flush()
+
+
+def test_the_unit_ranking_agrees_with_the_cards_above_it(login_as: Any, city: Any, session: Any) -> None:
+    """Reproduction 2, read off the page alone: "Sở Xây dựng — đúng hạn 25 %, quá hạn 3" in the ranking under
+    cards saying "Tỷ lệ đúng hạn 100 %, Đang quá hạn 0" (one report closed on time, seven fresh ones open)."""
+    _resolved_in_two_minutes_last_working_day(session)
+    _seven_fresh_reports(session, city)
+    html = login_as("admin").get("/dashboard").get_data(as_text=True)
+    cards = dict((label, value) for value, label in re.findall(
+        r'<span class="value"[^>]*>([^<]*)</span><span class="label">([^<(]*)', html))
+    assert (cards["Tỷ lệ đúng hạn"], cards["Đang quá hạn"]) == ("100.0 %", "0")
+    table = re.search(r'<table class="grid" id="ranking">(.*?)</table>', html, re.S)
+    assert table, "ranking table"
+    rows = {name: (rate, int(closures), int(overdue)) for name, rate, closures, overdue in re.findall(
+        r"<tr[^>]*><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>(\d+)</td><td>(\d+)</td></tr>", table.group(1))}
+    assert rows["Sở Xây dựng"] == ("100.0 %", 1, 0)
+    assert sum(overdue for _r, _c, overdue in rows.values()) == 0
+    assert sum(closures for _r, closures, _o in rows.values()) == int(cards["Đã kết thúc "]) == 1
+
+
+def test_one_report_resolved_in_two_minutes_reads_2_phut_on_the_dashboard_not_0_0_gio(login_as: Any, city: Any,
+                                                                                    session: Any) -> None:
+    """Reproduction 3: next to one resolved report the median time to resolve read "0.0 giờ". One report routed
+    at 09:00 and resolved at 09:02: the card reads "2 phút" (median and P90)."""
+    _resolved_in_two_minutes_last_working_day(session)
+    html = login_as("admin").get("/dashboard").get_data(as_text=True)
+    card = re.search(r'<span class="value">([^<]*)</span><span class="label">Xử lý \(trung vị, giờ làm việc\); '
+                     r'P90: ([^<]*)</span>', html)
+    assert card, "time-to-resolve card"
+    assert card.groups() == ("2 phút", "2 phút")
+    assert "0.0 giờ" not in html
+
+
 def test_durations_read_in_hours_and_minutes(login_as: Any, city: Any) -> None:
-    """Reproduction 3 (part): a median of two minutes showed "0.0 giờ"."""
+    """Reproduction 3 (the formatter): a median of two minutes showed "0.0 giờ"."""
     from backend.web.common import working_hours
 
     assert working_hours(2 / 60) == "2 phút"

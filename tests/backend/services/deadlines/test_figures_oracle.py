@@ -4,10 +4,10 @@
 Random histories: intake at any minute (nights, weekends, Tết 2026, the substituted working Saturday
 22/8/2026), routing to a unit or the IOC, dispatch, transfer, acknowledge, start, hold/resume, extension,
 category and priority changes, resolve, rate, reopen, duplicate, reject, not competent; "now" at a random
-minute inside the period (or after it). Checked: each open report's resolve deadline; per city, unit and
-category, for the period and each month: received, resolved, open, open overdue as of now, closures, on-time
+minute inside the period (or after it). Checked: each open report's resolve deadline; per city, unit, category
+and ward, for the period and each month: received, resolved, open, open overdue as of now, closures, on-time
 rate, median/P90 time to acknowledge and to resolve (working and calendar hours), reopen and reroute rates,
-satisfaction.
+satisfaction; and the unit ranking of every scope (unit × city, category or ward).
 
 Examples: the ``ci`` hypothesis profile (derandomised, bounded; ``make test``) or ``deep``
 (``make test-deep``); ``ORACLE_HISTORIES`` overrides the count.
@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend.errors import Conflict
+from backend.models.areas import Area
 from backend.models.categories import Category
 from backend.models.reports import Report
 from backend.models.residents import Resident
@@ -55,9 +56,13 @@ def _world(session: Any) -> dict[str, Any]:
              Unit(code="or-a", name_vi="Phòng A"), Unit(code="or-b", name_vi="Phường B")]
     cats = [Category(code=f"or-c{i}", name_vi=f"Lĩnh vực {i}", sla=dict(b)) for i, b in enumerate(BUDGETS)]
     resident = Resident(display_name="Người dân thử")
-    session.add_all([*units, *cats, resident])
+    square = {"type": "Polygon", "coordinates": [[[106, 10], [106.01, 10], [106.01, 10.01], [106, 10.01], [106, 10]]]}
+    wards = [Area(code=f"or-w{i}", name=f"Phường {i}", geometry=square, min_lon=106, min_lat=10, max_lon=106.01,
+                  max_lat=10.01) for i in (1, 2)]
+    session.add_all([*units, *cats, *wards, resident])
     session.flush()
-    return {"units": units, "cats": cats, "budgets": {c.code: c.sla for c in cats}, "triage": {units[0].id},
+    return {"units": units, "cats": cats, "wards": wards, "budgets": {c.code: c.sla for c in cats},
+            "triage": {units[0].id},
             "staff": Actor(ActorKind.STAFF, "0", role=Role.DISPATCHER, name="Điều phối viên"),
             "reporter": Actor.resident(resident.id), "resident_id": resident.id}
 
@@ -73,6 +78,8 @@ def _play(data: Any, session: Any, world: dict[str, Any], base: datetime) -> lis
         priority = data.draw(st.sampled_from(["normal", "urgent", "complex"]), label="priority")
         r = story.new(t, priority=priority, category=cat)
         r.resident_id = world["resident_id"]
+        ward = data.draw(st.sampled_from([None, *world["wards"]]), label="ward")
+        r.area_id = ward.id if ward else None
         out.append((r, cat.code, priority))
         for _step in range(data.draw(st.integers(1, 9), label="steps")):
             staff_may = workflow.allowed_actions(r, world["staff"], session=session, at=t)
@@ -129,15 +136,19 @@ def _compare(product: dict[str, Any], oracle: dict[str, Any], where: str) -> Non
         assert product[key] == want, f"{where}: {key}: product {product[key]!r} ≠ oracle {want!r}"
 
 
-def _check(session: Any, world: dict[str, Any], played: list[tuple[Report, Category, str]], start: datetime,
+def _check(session: Any, world: dict[str, Any], played: list[tuple[Report, str, str]], start: datetime,
            end: datetime, now: datetime) -> None:
     events = load_events(session)
     as_of = max(start + timedelta(seconds=1), min(end, now))
+    cache: dict[datetime, list[tuple[Report, Any]]] = {}
 
-    def replays(until: datetime, category: int | None = None) -> list[Any]:
-        return [replay(events[r.id], until=until, budgets=world["budgets"], triage=world["triage"],
-                       category=cat, priority=prio)
-                for r, cat, prio in played if category is None or r.category_id == category]
+    def replays(until: datetime, category: int | None = None, area: int | None = None) -> list[Any]:
+        """Every report replayed up to ``until`` (once per instant), kept if it is in the category / ward."""
+        if until not in cache:
+            cache[until] = [(r, replay(events[r.id], until=until, budgets=world["budgets"], triage=world["triage"],
+                                       category=cat, priority=prio)) for r, cat, prio in played]
+        return [rp for r, rp in cache[until]
+                if (category is None or r.category_id == category) and (area is None or r.area_id == area)]
 
     # each report's resolve deadline as the product shows it (the report columns after the whole history)
     for r, cat, prio in played:
@@ -150,19 +161,22 @@ def _check(session: Any, world: dict[str, Any], played: list[tuple[Report, Categ
         if events[r.id][-1].at <= now:  # the history is over by now: the inbox's overdue flag
             shown = deadlines.deadline_status(r, now) == "overdue"
             assert shown == full.breached(now), f"{r.code}: overdue flag {shown} at {now}"
-    scopes = [(None, None)] + [(u.id, None) for u in world["units"][1:]] + [(None, c.id) for c in world["cats"]]
-    for unit_id, category_id in scopes:
-        got = deadlines.figures(session, start=start, end=end, now=now, unit_id=unit_id, category_id=category_id)
-        where = f"unit={unit_id} category={category_id} now={now:%d/%m %H:%M}"
-        _compare(got["period"], period_figures(replays(as_of, category_id), start, as_of, unit_id), where)
+    scopes = ([(None, None, None)] + [(u.id, None, None) for u in world["units"][1:]]
+              + [(None, c.id, None) for c in world["cats"]] + [(None, None, w.id) for w in world["wards"]])
+    for unit_id, category_id, area_id in scopes:
+        got = deadlines.figures(session, start=start, end=end, now=now, unit_id=unit_id, category_id=category_id,
+                                area_id=area_id)
+        where = f"unit={unit_id} category={category_id} ward={area_id} now={now:%d/%m %H:%M}"
+        _compare(got["period"], period_figures(replays(as_of, category_id, area_id), start, as_of, unit_id), where)
         expected_months = months(start, as_of)
         assert [m["month"] for m in got["months"]] == [m for m, _s, _e in expected_months]
         for got_m, (name, m_start, m_end) in zip(got["months"], expected_months, strict=True):
-            _compare(got_m, period_figures(replays(m_end, category_id), m_start, m_end, unit_id), f"{where} {name}")
-        if unit_id is None and category_id is None:
+            _compare(got_m, period_figures(replays(m_end, category_id, area_id), m_start, m_end, unit_id),
+                     f"{where} {name}")
+        if unit_id is None:  # the unit ranking of the city, of a category, of a ward
             for row in got["units"]:
-                want = period_figures(replays(as_of), start, as_of, row["unit_id"])
-                _compare(row, want, f"ranking {row['unit_code']}")
+                want = period_figures(replays(as_of, category_id, area_id), start, as_of, row["unit_id"])
+                _compare(row, want, f"{where} ranking {row['unit_code']}")
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,

@@ -7,7 +7,6 @@ Units: IOC (triage), A, B. Period: November 2026 (city time).
 
 from __future__ import annotations
 
-import itertools
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,53 +14,16 @@ import pytest
 
 from backend.errors import InvalidInput
 from backend.models.categories import Category
-from backend.models.reports import Report
 from backend.models.units import Unit
-from backend.services import events, exports
-from backend.services.deadlines import kpis, ranking, sla
-from backend.services.events import Actor
+from backend.services import exports
+from backend.services.deadlines import kpis, ranking
+from tests.fixtures.kpi_histories import Story
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-SYSTEM = Actor.system()
-_codes = itertools.count(1)
 
 
 def at(mo: int, d: int, h: int, mi: int = 0) -> datetime:
     return datetime(2026, mo, d, h, mi, tzinfo=VN)
-
-
-class Story:
-    """Writes a report's history the way the workflow service does: event first, then the SLA hook."""
-
-    def __init__(self, session, category: Category) -> None:
-        self.session, self.category = session, category
-
-    def new(self, when: datetime, priority: str = "normal") -> Report:
-        report = Report(code=f"PA-K{next(_codes):05d}", category_id=self.category.id, priority=priority,
-                        status="received", created_at=when, updated_at=when)
-        self.session.add(report)
-        self.session.flush()
-        events.record(self.session, report, "created", actor=Actor.resident(None), at=when, to_state="received")
-        return report
-
-    def route(self, report: Report, unit: Unit, when: datetime, *, transfer: bool = False) -> None:
-        to_state = "triage" if unit.is_triage else "assigned"
-        events.record(self.session, report, "transferred" if transfer else "routed", actor=SYSTEM, at=when,
-                      from_unit_id=report.unit_id, to_unit_id=unit.id, from_state=report.status, to_state=to_state)
-        report.unit_id, report.status, report.updated_at = unit.id, to_state, when
-        sla.on_routed(self.session, report, at=when, is_transfer=transfer)
-
-    def move(self, report: Report, to_state: str, when: datetime, reason: str | None = None,
-             kind: str = "status_changed", data: dict | None = None) -> None:
-        from_state = report.status
-        events.record(self.session, report, kind, actor=SYSTEM, at=when, from_state=from_state, to_state=to_state,
-                      data={**({"reason": reason} if reason else {}), **(data or {})})
-        report.status, report.updated_at = to_state, when
-        sla.on_state_change(self.session, report, from_state=from_state, to_state=to_state, at=when,
-                            reason=reason, actor=SYSTEM)
-
-    def rate(self, report: Report, value: int, when: datetime) -> None:
-        self.move(report, "closed", when, kind="rated", data={"rating": value})
 
 
 @pytest.fixture

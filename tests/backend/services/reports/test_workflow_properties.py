@@ -21,6 +21,7 @@ from backend.models import CLOSED_STATES, Report, ReportEvent, State
 from backend.services.events import Actor
 from backend.services.reports import intake, workflow
 from backend.services.reports.transitions import TRANSITIONS
+from tests.fixtures.examples import examples
 
 from fixtures.wf_city import INSIDE, INSIDE_NO_AREA, T0, City, city_fixture  # noqa: F401
 
@@ -132,7 +133,7 @@ actors = st.sampled_from(ACTORS + ["officer", "head", "disp", "reporter"] * 3)
 hours = st.one_of(st.integers(0, 48), st.integers(0, 48), st.integers(24 * 7, 24 * 9))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(category=st.sampled_from(["pothole", "lamp", None]), where=st.sampled_from([INSIDE, INSIDE_NO_AREA]),
        n_steps=st.integers(1, 25), data=st.data())
