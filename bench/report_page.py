@@ -24,10 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from queue_page import DbClock, p95
 from sqlalchemy import text
 
 from backend.db import Database
+
+from bench.queue_page import DbClock, p95
 
 BUDGET_MS = 20.0
 WEIGHT_BUDGET = 250 * 1024

@@ -9,12 +9,13 @@ minute (``Cache-Control: public, max-age=60``). Which reports are public is deci
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 from sqlmodel import Session, col, select
 
 from backend import http
@@ -119,16 +120,53 @@ def map_feed() -> Response:
     """GeoJSON of the newest public reports matching the filters (at most ``MAP_LIMIT``)."""
     session = request_session()
     flt, categories, _wards = _filter(session)
-    points = reports.public_points(session, flt, moderated=city.moderation_required(session), now=utcnow())
-    features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(p.lon, 5), round(p.lat, 5)]},
-                 "properties": {"code": p.code, "url": f"/r/{p.code}", "state": p.status,
-                                "label": common.STATE_LABELS.get(p.status, p.status),
-                                "group": GROUP_OF.get(p.status, "open"),
-                                "category": categories.get(p.category_id or 0, ""),
-                                "received": common.localtime(p.created_at, "%d/%m/%Y")}} for p in points]
+    body = feed_body(session, flt, categories, locale=http.locale())
+    return _public(Response(body, mimetype="application/json"))
+
+
+#: at most this many serialized feeds kept per app (filters × locales in use within a minute)
+_FEEDS_MAX = 256
+
+
+def feed_body(session: Session, flt: reports.PublicFilter, categories: dict[int, str], *, locale: str) -> bytes:
+    """The ``/map.json`` answer for ``flt``, as JSON bytes.
+
+    Up to 2,000 features cost tens of milliseconds to build and serialize, so the answer is kept per process
+    for ``PUBLIC_MAX_AGE`` seconds (what a CDN may keep it anyway) while nothing happens to any report: the
+    key carries the newest event id, and every change to a report — created, hidden, moved, resolved —
+    writes an event, so a change is seen at once. A new city setting (moderation) is in the key too."""
+    feeds: dict[tuple[Any, ...], tuple[float, bytes]] = current_app.extensions.setdefault("phananh.map_feeds", {})
+    moderated = city.moderation_required(session)
+    key = (flt, moderated, reports.latest_event_id(session), locale)
+    hit = feeds.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    points = reports.public_points(session, flt, moderated=moderated, now=utcnow())
+    body = _geojson(points, categories, locale)
+    if len(feeds) >= _FEEDS_MAX:
+        feeds.clear()
+    feeds[key] = (time.monotonic() + public.PUBLIC_MAX_AGE, body)
+    return body
+
+
+def _geojson(points: list[reports.PublicPoint], categories: dict[int, str], locale: str) -> bytes:
+    labels = {state: reports.state_label(state, locale) for state in GROUP_OF}
+    days: dict[Any, str] = {}
+    features = []
+    for p in points:
+        local = p.created_at.astimezone(common.TZ)
+        day = days.get(local.date())
+        if day is None:
+            day = days[local.date()] = f"{local:%d/%m/%Y}"
+        features.append({"type": "Feature",
+                         "geometry": {"type": "Point", "coordinates": [round(p.lon, 5), round(p.lat, 5)]},
+                         "properties": {"code": p.code, "url": f"/r/{p.code}", "state": p.status,
+                                        "label": labels.get(p.status) or reports.state_label(p.status, locale),
+                                        "group": GROUP_OF.get(p.status, "open"),
+                                        "category": categories.get(p.category_id or 0, ""), "received": day}})
     body = {"type": "FeatureCollection", "features": features,
             "truncated": len(points) >= reports.MAP_LIMIT, "limit": reports.MAP_LIMIT}
-    return _public(jsonify(body))
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _error(exc: DomainError) -> Any:
