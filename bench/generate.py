@@ -21,8 +21,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-# run as a script: the repository root replaces bench/ on the path
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+# run as a script: the repository root replaces bench/ on the path (imported as bench.generate: left alone)
+if Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import psycopg  # noqa: E402
 
