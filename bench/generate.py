@@ -25,11 +25,11 @@ from pathlib import Path
 if Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-import psycopg  # noqa: E402
+import psycopg
 
-from backend import db as dbmod  # noqa: E402
-from backend.services.city.calendar import WorkingCalendar  # noqa: E402
-from backend.services.reports.codes import ALPHABET, LENGTH, PREFIX, normalize_code  # noqa: E402
+from backend import db as dbmod
+from backend.services.city.calendar import WorkingCalendar
+from backend.services.reports.codes import ALPHABET, LENGTH, PREFIX, normalize_code
 
 N_DEPARTMENTS, N_WARDS, N_CATEGORIES, N_RESIDENTS = 20, 60, 25, 50_000
 BATCH = 20_000

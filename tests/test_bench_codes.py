@@ -3,9 +3,9 @@ back (``reports.normalize_code`` accepts it unchanged), so ``bench/report_page.p
 
 from __future__ import annotations
 
-from bench.generate import report_code
-
 from backend.services.reports import normalize_code
+
+from bench.generate import report_code
 
 
 def test_generated_codes_are_product_codes_and_unique() -> None:
