@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, render_template, request
+from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, select
 
 from backend import http
@@ -29,8 +30,8 @@ from backend.web import common, public
 
 bp = Blueprint("web_home", __name__, template_folder="templates")
 
-STATUS_LABELS = {"open": "Đang xử lý", "resolved": "Đã xử lý", "closed": "Đã đóng"}
-PERIOD_LABELS = {"7": "7 ngày qua", "30": "30 ngày qua", "90": "3 tháng qua", "365": "12 tháng qua"}
+STATUS_LABELS = {"open": _l("Đang xử lý"), "resolved": _l("Đã xử lý"), "closed": _l("Đã đóng")}
+PERIOD_LABELS = {"7": _l("7 ngày qua"), "30": _l("30 ngày qua"), "90": _l("3 tháng qua"), "365": _l("12 tháng qua")}
 #: marker colour per group of states (the legend on the page says the same)
 GROUP_OF = {**{s: "open" for s in reports.STATUS_GROUPS["open"]},
             **{s: "resolved" for s in reports.STATUS_GROUPS["resolved"]},
@@ -78,7 +79,9 @@ def headline_figures(session: Session) -> dict[str, Any]:
 
 
 def _choices(session: Session) -> tuple[dict[int, str], dict[int, str]]:
-    categories = {c.id: c.name_vi for c in city.active_categories(session) if c.id is not None}
+    """Category names in the page's language (``name_en`` when English and set) and ward names."""
+    loc = http.locale()
+    categories = {c.id: c.name(loc) for c in city.active_categories(session) if c.id is not None}
     wards = {row[0]: row[1] for row in session.exec(select(Area.id, Area.name).order_by(col(Area.name)))}
     return categories, wards
 
@@ -109,6 +112,7 @@ def index() -> Response:
     page = render_template("web/city/home.html", flt=flt, points=points, categories=categories, wards=wards,
                            figures=headline_figures(session), city_name=city.city_name(session),
                            status_labels=STATUS_LABELS, period_labels=PERIOD_LABELS, group_of=GROUP_OF,
+                           state_label=lambda state: reports.state_label(state, http.locale()),
                            app_url=settings.resident_app_url, zalo_url=settings.zalo_oa_url,
                            tile_url=settings.tile_url if settings.tile_origin else "",
                            feed=request.query_string.decode("ascii", "replace"), bounds=_bounds(session))
