@@ -109,7 +109,8 @@ def build(session: Session, report: Report, *, now: datetime, storage: Any, loca
     loc = "en" if locale.startswith("en") else "vi"
     cat = session.get(Category, report.category_id) if report.category_id else None
     unit = session.get(Unit, report.unit_id) if report.unit_id else None
-    area = session.get(Area, report.area_id) if report.area_id else None
+    # the ward's name only: its polygon (``areas.geometry``, easily 100 KB of GeoJSON) is not needed here
+    ward = session.exec(select(Area.name).where(Area.id == report.area_id)).first() if report.area_id else None
     dup = session.get(Report, report.duplicate_of_id) if report.duplicate_of_id else None
     is_open = report.status in OPEN_STATES
     due = report.resolve_due_at if is_open else None
@@ -118,7 +119,7 @@ def build(session: Session, report: Report, *, now: datetime, storage: Any, loca
     return PublicReport(
         id=report.id or 0, code=report.code, status=report.status, status_label=state_label(report.status, loc),
         tone=STATE_TONES.get(report.status, "new"), is_open=is_open, category=cat.name(loc) if cat else None,
-        unit=unit.name(loc) if unit else None, ward=area.name if area else None,
+        unit=unit.name(loc) if unit else None, ward=ward,
         description=report.description or "", address=report.address, lat=report.lat, lon=report.lon,
         received_at=report.created_at, resolve_due_at=due,
         deadline_text=_deadline_text(session, due, now, loc) if due else None,
