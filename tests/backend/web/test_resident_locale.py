@@ -8,6 +8,9 @@ import re
 from typing import Any
 
 import pytest
+from web_seed import by_code
+
+from backend.models.areas import Area
 
 ENGLISH_BROWSER = {"Accept-Language": "en-GB,en;q=0.9"}
 
@@ -20,7 +23,7 @@ def _h1(html: str) -> str:
     return re.search(r"<h1>(.*?)</h1>", html, re.S).group(1)  # type: ignore[union-attr]
 
 
-def test_vietnamese_by_default(client: Any, city: Any) -> None:
+def test_vietnamese_by_default(client: Any, city: Any, session: Any) -> None:
     home = _text(client.get("/"))
     assert '<html lang="vi">' in home and _h1(home).startswith("Phản ánh hiện trường")
     assert "Phản ánh mới nhất" in home and "Đã chuyển đơn vị xử lý" in home  # heading, status of a listed report
@@ -28,6 +31,8 @@ def test_vietnamese_by_default(client: Any, city: Any) -> None:
     assert _h1(form) == "Gửi phản ánh hiện trường" and "Dùng vị trí của tôi" in form
     page = _text(client.get(f"/r/{city.reports['road']}"))
     assert "Quá trình xử lý" in page and "Đã chuyển đơn vị xử lý" in page
+    ward = session.get(Area, by_code(session, city.reports["road"]).area_id).name
+    assert f"<dt>Phường/xã</dt><dd>{ward}</dd>" in page
     missing = client.get("/r/PA-222222")
     assert missing.status_code == 404 and _h1(_text(missing)) == "Không tìm thấy"
 
