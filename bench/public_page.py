@@ -19,6 +19,7 @@ tiles). Nothing is written to the database.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -80,6 +81,16 @@ def main(argv: list[str] | None = None) -> int:
             ward = s.execute(text("SELECT area_id FROM reports WHERE area_id IS NOT NULL "
                                   "GROUP BY 1 ORDER BY count(*) LIMIT 1")).scalar()
     print(f"public page at {n:,} reports ({args.repeat} requests per line after 3 warm-ups)")
+    started = time.perf_counter()
+    sum(range(1_000_000))
+    calibration = (time.perf_counter() - started) * 1000
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"  machine: load average {load:.1f}, a 1e6-step Python loop {calibration:.1f} ms")
+    for floor in ("/healthz", "/readyz"):
+        timed(client, floor, 3)
+        values = timed(client, floor, args.repeat)
+        print(f"  floor {floor:<34} p50 {statistics.median(values):7.2f} ms   p95 {p95(values):7.2f} ms   "
+              f"({'no database' if floor == '/healthz' else 'one query + commit'})")
     started = time.perf_counter()
     client.get("/")
     print(f"  first / (cold headline figures: this month's KPIs) {(time.perf_counter() - started) * 1000:9.1f} ms")
