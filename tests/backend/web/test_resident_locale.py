@@ -11,6 +11,8 @@ import pytest
 from web_seed import by_code
 
 from backend.models.areas import Area
+from backend.models.categories import Category
+from backend.models.units import Unit
 
 ENGLISH_BROWSER = {"Accept-Language": "en-GB,en;q=0.9"}
 
@@ -38,7 +40,7 @@ def test_vietnamese_by_default(client: Any, city: Any, session: Any) -> None:
 
 
 @pytest.mark.parametrize("how", ["query", "browser"])
-def test_english_when_the_locale_asks(client: Any, city: Any, how: str) -> None:
+def test_english_when_the_locale_asks(client: Any, city: Any, session: Any, how: str) -> None:
     def get(path: str) -> Any:
         if how == "query":
             return client.get(path + ("&" if "?" in path else "?") + "lang=en")
@@ -53,6 +55,9 @@ def test_english_when_the_locale_asks(client: Any, city: Any, how: str) -> None:
     assert _h1(form) == "Report an issue in the city" and "Use my location" in form and "Send the report" in form
     page = _text(get(f"/r/{city.reports['road']}"))
     assert "Progress" in page and "Sent to the responsible unit" in page and "Quá trình xử lý" not in page
+    road = by_code(session, city.reports["road"])
+    category, unit = session.get(Category, road.category_id), session.get(Unit, road.unit_id)
+    assert category.name_en and category.name_en in page and unit.name_en and unit.name_en in page
     missing = get("/r/PA-222222")
     assert missing.status_code == 404 and _h1(_text(missing)) == "Not found"
     assert "No report has the code" in _text(missing)
