@@ -83,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     with db.engine.connect() as conn:
         total = conn.execute(text("SELECT count(*) FROM reports")).scalar()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"reports: {total:,}; load average (1 min): {load:.1f}")
+    started = time.perf_counter()
+    sum(range(1_000_000))
+    print(f"reports: {total:,}; load average (1 min): {load:.1f}; a 1e6-step Python loop "
+          f"{(time.perf_counter() - started) * 1000:.1f} ms")
     sample = codes(db, args.repeat, args.seed)
     for code in sample[:5]:
         assert client.get(f"/r/{code}").status_code == 200, code  # warm-up, and every code answers
