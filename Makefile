@@ -11,12 +11,14 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m backend.i18n
 	touch $(STAMP)
 
 install: $(STAMP)
 
 ## Serve the app in embedded mode (SQLite + in-process jobs) on http://127.0.0.1:5000
 run: $(STAMP)
+	$(BIN)/python -m backend.i18n
 	$(BIN)/phananh run
 
 ## Lint, import contracts, then the whole test suite (real PostgreSQL/Redis when TEST_* are set)

@@ -21,13 +21,15 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-# run as a script: the repository root replaces bench/ on the path
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+# run as a script: the repository root replaces bench/ on the path (imported as bench.generate: left alone)
+if Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-import psycopg  # noqa: E402
+import psycopg
 
-from backend import db as dbmod  # noqa: E402
-from backend.services.city.calendar import WorkingCalendar  # noqa: E402
+from backend import db as dbmod
+from backend.services.city.calendar import WorkingCalendar
+from backend.services.reports.codes import ALPHABET, LENGTH, PREFIX, normalize_code
 
 N_DEPARTMENTS, N_WARDS, N_CATEGORIES, N_RESIDENTS = 20, 60, 25, 50_000
 BATCH = 20_000
@@ -41,7 +43,8 @@ EVENT_COLS = ("report_id", "at", "actor_kind", "actor_id", "kind", "is_public", 
 PHOTO_COLS = ("report_id", "resident_id", "role", "state", "mime", "size_bytes", "sha256", "width", "height",
               "original_key", "public_key", "thumb_keys", "created_at", "processed_at")
 PUBLIC = {"created", "routed", "transferred", "status_changed", "rated", "reopened"}
-ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_SPACE = len(ALPHABET) ** LENGTH
+CODE_STEP = 7_919_113  # coprime with 30 (not divisible by 2, 3 or 5): id -> code is a bijection
 OPEN = {"received", "triage", "assigned", "acknowledged", "in_progress", "on_hold", "reopened"}
 
 
@@ -253,10 +256,10 @@ def make_report(rid: int, ctx: dict, rng: random.Random) -> tuple[tuple, list[tu
         finish_open(sim)
     rmin, rmax = ctx["residents"]
     resident = rng.randint(rmin, rmax) if rng.random() < 0.85 else None
-    code = "PA-" + "".join(rng.choice(ALPHABET) for _ in range(6)) + f"{rid:x}"[-4:].upper()
+    code = report_code(rid)
     last = max(e[1] for e in sim.events)
     r = sim.r
-    report = (rid, code[:16], rng.choices(["app", "zalo", "open311", "staff"], [50, 35, 10, 5])[0], cat["id"],
+    report = (rid, code, rng.choices(["app", "zalo", "open311", "staff"], [50, 35, 10, 5])[0], cat["id"],
               sim.unit, sim.state, priority, "Phản ánh hiện trường được tạo tự động", lat + rng.random() * 0.01,
               lon + rng.random() * 0.01, area_id, resident, resident is None, "{}", "{}", code.lower(),
               r["ack_due_at"], r["resolve_due_at"], r["sla_paused_at"], r["ack_breached_at"], r["resolve_breached_at"],
@@ -268,6 +271,20 @@ def make_report(rid: int, ctx: dict, rng: random.Random) -> tuple[tuple, list[tu
     if r["resolved_at"] and rng.random() < 0.6:
         photos.append(_photo(rid, None, "after", r["resolved_at"], rng, 9))
     return report, sim.events, photos
+
+
+def report_code(rid: int) -> str:
+    """The product's code format (``PA-`` + 6 symbols of the product's alphabet, see
+    ``reports.codes``), unique per id: ``rid`` is spread over the code space by a multiplication
+    modulo 30**6 (a bijection, so no two reports share a code and no retry is needed)."""
+    n = (rid * CODE_STEP + 123_457) % CODE_SPACE
+    body = []
+    for _ in range(LENGTH):
+        n, digit = divmod(n, len(ALPHABET))
+        body.append(ALPHABET[digit])
+    code = PREFIX + "".join(body)
+    assert normalize_code(code) == code, code
+    return code
 
 
 def _photo(rid: int, resident: int | None, role: str, at: datetime, rng: random.Random, n: int) -> tuple:

@@ -81,6 +81,14 @@ def _create_pg_database(base_url: str) -> tuple[str, Callable[[], None]]:
     return url.set(database=name).render_as_string(hide_password=False), drop
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The English catalog compiled as ``make install`` and the wheel build do (``.mo`` files are not committed):
+    a checkout whose ``.po`` changed gets fresh ``.mo`` files before any app renders a page."""
+    from backend import i18n
+
+    i18n.compile_catalogs()
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     base = os.environ.get("TEST_DATABASE_URL")

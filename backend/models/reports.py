@@ -93,6 +93,10 @@ PUBLIC_EVENT_KINDS = frozenset({EventKind.CREATED, EventKind.ROUTED, EventKind.T
 _OPEN_NOT_DUPLICATE = ("status IN ('received','triage','assigned','acknowledged','in_progress','on_hold','reopened')"
                        " AND duplicate_of_id IS NULL")
 
+#: the part of the public rule (``services/reports/publication.public_clause``) that needs no bound parameter,
+#: so the planner can match these partial indexes whatever the query's parameters are
+PUBLIC_LISTED = "hidden_at IS NULL AND duplicate_of_id IS NULL AND lat IS NOT NULL AND lon IS NOT NULL"
+
 
 class Report(SQLModel, table=True):
     """One field report. ``version`` implements optimistic locking (see services/reports/workflow.py).
@@ -110,6 +114,13 @@ class Report(SQLModel, table=True):
         Index("ix_reports_unit_updated", "unit_id", "updated_at"),
         Index("ix_reports_open_geo", "lat", "lon", postgresql_where=text(_OPEN_NOT_DUPLICATE),
               sqlite_where=text(_OPEN_NOT_DUPLICATE)),
+        # the city map and list (``/``, ``/map.json``): newest public reports, overall / of a ward / of a category
+        Index("ix_reports_public_created", "created_at", "id", postgresql_where=text(PUBLIC_LISTED),
+              sqlite_where=text(PUBLIC_LISTED)),
+        Index("ix_reports_public_area", "area_id", "created_at", "id", postgresql_where=text(PUBLIC_LISTED),
+              sqlite_where=text(PUBLIC_LISTED)),
+        Index("ix_reports_public_category", "category_id", "created_at", "id", postgresql_where=text(PUBLIC_LISTED),
+              sqlite_where=text(PUBLIC_LISTED)),
         # a sender's own id of a report, when it gives one: a repeat of its POST finds the report
         Index("uq_reports_sender_ref", "api_client_id", "sender_ref", unique=True),
     )

@@ -9,12 +9,15 @@ minute (``Cache-Control: public, max-age=60``). Which reports are public is deci
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
+from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, select
 
 from backend import http
@@ -28,8 +31,8 @@ from backend.web import common, public
 
 bp = Blueprint("web_home", __name__, template_folder="templates")
 
-STATUS_LABELS = {"open": "Đang xử lý", "resolved": "Đã xử lý", "closed": "Đã đóng"}
-PERIOD_LABELS = {"7": "7 ngày qua", "30": "30 ngày qua", "90": "3 tháng qua", "365": "12 tháng qua"}
+STATUS_LABELS = {"open": _l("Đang xử lý"), "resolved": _l("Đã xử lý"), "closed": _l("Đã đóng")}
+PERIOD_LABELS = {"7": _l("7 ngày qua"), "30": _l("30 ngày qua"), "90": _l("3 tháng qua"), "365": _l("12 tháng qua")}
 #: marker colour per group of states (the legend on the page says the same)
 GROUP_OF = {**{s: "open" for s in reports.STATUS_GROUPS["open"]},
             **{s: "resolved" for s in reports.STATUS_GROUPS["resolved"]},
@@ -77,9 +80,16 @@ def headline_figures(session: Session) -> dict[str, Any]:
 
 
 def _choices(session: Session) -> tuple[dict[int, str], dict[int, str]]:
-    categories = {c.id: c.name_vi for c in city.active_categories(session) if c.id is not None}
-    wards = {row[0]: row[1] for row in session.exec(select(Area.id, Area.name).order_by(col(Area.name)))}
-    return categories, wards
+    """Category names in the page's language (``name_en`` when English and set) and ward names; kept a minute
+    per app (a renamed category shows within a minute, as on a CDN)."""
+    loc = http.locale()
+
+    def build() -> tuple[dict[int, str], dict[int, str]]:
+        categories = {c.id: c.name(loc) for c in city.active_categories(session) if c.id is not None}
+        wards = {row[0]: row[1] for row in session.exec(select(Area.id, Area.name).order_by(col(Area.name)))}
+        return categories, wards
+
+    return _kept(("choices", loc), build)
 
 
 def _filter(session: Session) -> tuple[reports.PublicFilter, dict[int, str], dict[int, str]]:
@@ -87,6 +97,30 @@ def _filter(session: Session) -> tuple[reports.PublicFilter, dict[int, str], dic
     categories, wards = _choices(session)
     flt = reports.parse_filter(request.args.to_dict(), category_ids=set(categories), area_ids=set(wards))
     return flt, categories, wards
+
+
+#: at most this many answers kept per app (filters × locales in use within a minute)
+_KEPT_MAX = 256
+
+
+def _kept(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    """``build()``, kept per app for ``PUBLIC_MAX_AGE`` seconds under ``key`` (what a CDN may keep anyway)."""
+    store: dict[tuple[Any, ...], tuple[float, Any]] = current_app.extensions.setdefault("phananh.city_kept", {})
+    hit = store.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    value = build()
+    if len(store) >= _KEPT_MAX:
+        store.clear()
+    store[key] = (time.monotonic() + public.PUBLIC_MAX_AGE, value)
+    return value
+
+
+def _state_key(session: Session) -> tuple[bool, int, str]:
+    """What every kept answer depends on besides its filters: the city's moderation setting, the newest event
+    (every change to a report — created, hidden, moved, resolved — writes one, so a change shows at once) and
+    the page's language."""
+    return city.moderation_required(session), reports.latest_event_id(session), http.locale()
 
 
 def _public(resp: Response) -> Response:
@@ -102,33 +136,62 @@ def _bounds(session: Session) -> str:
 def index() -> Response:
     session = request_session()
     flt, categories, wards = _filter(session)
+    state = _state_key(session)
+    settings = http.settings()
+    key = ("page", request.query_string, *state, settings.tile_url, settings.resident_app_url, settings.zalo_oa_url)
+    page = _kept(key, lambda: _render_home(session, flt, categories, wards))
+    return _public(Response(page, mimetype="text/html"))
+
+
+def _render_home(session: Session, flt: reports.PublicFilter, categories: dict[int, str],
+                 wards: dict[int, str]) -> str:
     points = reports.public_points(session, flt, moderated=city.moderation_required(session), now=utcnow(),
                                    limit=reports.LIST_LIMIT)
     settings = http.settings()
-    page = render_template("web/city/home.html", flt=flt, points=points, categories=categories, wards=wards,
+    return render_template("web/city/home.html", flt=flt, points=points, categories=categories, wards=wards,
                            figures=headline_figures(session), city_name=city.city_name(session),
                            status_labels=STATUS_LABELS, period_labels=PERIOD_LABELS, group_of=GROUP_OF,
+                           state_label=lambda state: reports.state_label(state, http.locale()),
                            app_url=settings.resident_app_url, zalo_url=settings.zalo_oa_url,
                            tile_url=settings.tile_url if settings.tile_origin else "",
                            feed=request.query_string.decode("ascii", "replace"), bounds=_bounds(session))
-    return _public(Response(page, mimetype="text/html"))
 
 
 @bp.get("/map.json")
 def map_feed() -> Response:
-    """GeoJSON of the newest public reports matching the filters (at most ``MAP_LIMIT``)."""
+    """GeoJSON of the newest public reports matching the filters (at most ``MAP_LIMIT``).
+
+    Up to 2,000 features cost tens of milliseconds to read and serialize, so the answer (as the page ``/``)
+    is kept per app for a minute while nothing happens to any report (``_state_key``)."""
     session = request_session()
     flt, categories, _wards = _filter(session)
-    points = reports.public_points(session, flt, moderated=city.moderation_required(session), now=utcnow())
-    features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(p.lon, 5), round(p.lat, 5)]},
-                 "properties": {"code": p.code, "url": f"/r/{p.code}", "state": p.status,
-                                "label": common.STATE_LABELS.get(p.status, p.status),
-                                "group": GROUP_OF.get(p.status, "open"),
-                                "category": categories.get(p.category_id or 0, ""),
-                                "received": common.localtime(p.created_at, "%d/%m/%Y")}} for p in points]
+    moderated, latest, locale = _state_key(session)
+
+    def build() -> bytes:
+        points = reports.public_points(session, flt, moderated=moderated, now=utcnow())
+        return _geojson(points, categories, locale)
+
+    return _public(Response(_kept(("feed", flt, moderated, latest, locale), build), mimetype="application/json"))
+
+
+def _geojson(points: list[reports.PublicPoint], categories: dict[int, str], locale: str) -> bytes:
+    labels = {state: reports.state_label(state, locale) for state in GROUP_OF}
+    days: dict[Any, str] = {}
+    features = []
+    for p in points:
+        local = p.created_at.astimezone(common.TZ)
+        day = days.get(local.date())
+        if day is None:
+            day = days[local.date()] = f"{local:%d/%m/%Y}"
+        features.append({"type": "Feature",
+                         "geometry": {"type": "Point", "coordinates": [round(p.lon, 5), round(p.lat, 5)]},
+                         "properties": {"code": p.code, "url": f"/r/{p.code}", "state": p.status,
+                                        "label": labels.get(p.status) or reports.state_label(p.status, locale),
+                                        "group": GROUP_OF.get(p.status, "open"),
+                                        "category": categories.get(p.category_id or 0, ""), "received": day}})
     body = {"type": "FeatureCollection", "features": features,
             "truncated": len(points) >= reports.MAP_LIMIT, "limit": reports.MAP_LIMIT}
-    return _public(jsonify(body))
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _error(exc: DomainError) -> Any:

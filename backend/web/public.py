@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, g, render_template, request
+from flask import Blueprint, Response, g, has_request_context, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -67,6 +67,12 @@ def private(resp: Response) -> Response:
 
 def locale() -> str:
     return http.locale()
+
+
+@bp.app_context_processor
+def _page_locale() -> dict[str, str]:
+    """``<html lang>`` of the resident pages: the language the page is rendered in."""
+    return {"page_locale": http.locale() if has_request_context() else "vi"}
 
 
 def error_page(status: int, message: str, *, code: str | None = None) -> Response:

@@ -4,8 +4,10 @@ optionally, a name/phone/e-mail given with the Decree 13/2023 consent.
 
 Through the same services as the app: photos by ``photos.accept_upload`` (the same pipeline), the
 report by ``reports.submit`` (routing, deadlines, the ``created`` event and its notifications) on
-channel ``web``. Identity: a Firebase ID token (the form's ``id_token`` field, filled by a page that signed in) makes
-the reporter that Firebase user; otherwise, when the city allows it (setting
+channel ``web``. Identity: a Firebase ID token handed over by the city app's WebView (``/report#id_token=…``,
+copied by ``city.js`` into the form's ``id_token`` field; or ``Authorization: Bearer`` on the POST), verified
+like the mobile API's, makes the reporter that Firebase user (docs/resident-web.md, "Signed in from the
+app"); otherwise, when the city allows it (setting
 ``web_unverified_allowed``, default true), an unverified web reporter known by a device cookie — the
 report is flagged ``unverified`` ("Chưa xác minh" in triage). Rate limits per IP and per device cookie.
 
@@ -168,11 +170,32 @@ def _uploads(session: Session) -> list[bytes]:
     return [f.read(limit + 1) for f in files]
 
 
+def id_token() -> str:
+    """The Firebase ID token handed over by the city app: ``Authorization: Bearer <token>`` on the POST, else
+    the form's hidden ``id_token`` field (filled by ``city.js`` from the page's ``#id_token=`` fragment)."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return (request.form.get("id_token") or "").strip()
+
+
+def _verified_claims(token: str) -> dict[str, Any]:
+    """The claims of ``token``, verified exactly as the mobile API does (``residents.verify_token``).
+
+    A forged, expired or other-project token is refused (401) with a message saying the report was not sent
+    and what to do; the view's transaction is rolled back, so nothing is stored."""
+    try:
+        return residents.verify_token(token, settings=http.settings())
+    except Unauthorized as exc:
+        raise Unauthorized(f"{exc.message} Phản ánh chưa được gửi. Vui lòng mở lại biểu mẫu từ ứng dụng "
+                           "của thành phố rồi gửi lại.", code="invalid-id-token") from exc
+
+
 def _reporter(session: Session, device: str, sub: _Submission) -> tuple[int, bool]:
     """(resident id, verified): the Firebase user of a valid ID token, else the device's web reporter."""
-    token = (request.form.get("id_token") or "").strip()
+    token = id_token()
     if token:
-        claims = residents.verify_token(token, settings=http.settings())
+        claims = _verified_claims(token)
         resident = residents.resident_for_identity(session, provider="firebase", subject=claims["uid"],
                                                    data={"sign_in_provider": "web"})
         verified = True
@@ -236,6 +259,8 @@ def _error(exc: DomainError) -> Any:
     device, new = _device()
     values = {k: (request.form.get(k) or "")[:5000] for k in ("category", "description", "lat", "lon", "name",
                                                               "phone", "email")}
+    if exc.code != "invalid-id-token":  # a refused token is not offered again
+        values["id_token"] = (request.form.get("id_token") or "")[:8192]
     status = exc.status if exc.status < 500 else 503
     return _with_device(_form_page(session, device=device, values=values, error=exc.message, status=status),
                         device, new)

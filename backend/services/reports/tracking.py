@@ -107,9 +107,7 @@ def public_report(session: Session, code: str | None, *, now: datetime, storage:
 def build(session: Session, report: Report, *, now: datetime, storage: Any, locale: str = "vi") -> PublicReport:
     """:class:`PublicReport` of a listed ``report``."""
     loc = "en" if locale.startswith("en") else "vi"
-    cat = session.get(Category, report.category_id) if report.category_id else None
-    unit = session.get(Unit, report.unit_id) if report.unit_id else None
-    area = session.get(Area, report.area_id) if report.area_id else None
+    category, unit, ward = _names(session, report, loc)
     dup = session.get(Report, report.duplicate_of_id) if report.duplicate_of_id else None
     is_open = report.status in OPEN_STATES
     due = report.resolve_due_at if is_open else None
@@ -117,8 +115,8 @@ def build(session: Session, report: Report, *, now: datetime, storage: Any, loca
     timeline = public_timeline(session, report, locale=loc)
     return PublicReport(
         id=report.id or 0, code=report.code, status=report.status, status_label=state_label(report.status, loc),
-        tone=STATE_TONES.get(report.status, "new"), is_open=is_open, category=cat.name(loc) if cat else None,
-        unit=unit.name(loc) if unit else None, ward=area.name if area else None,
+        tone=STATE_TONES.get(report.status, "new"), is_open=is_open, category=category,
+        unit=unit, ward=ward,
         description=report.description or "", address=report.address, lat=report.lat, lon=report.lon,
         received_at=report.created_at, resolve_due_at=due,
         deadline_text=_deadline_text(session, due, now, loc) if due else None,
@@ -128,12 +126,30 @@ def build(session: Session, report: Report, *, now: datetime, storage: Any, loca
         timeline=[_row(item) for item in timeline], reopen_until=_reopen_until(session, report))
 
 
+def _names(session: Session, report: Report, loc: str) -> tuple[str | None, str | None, str | None]:
+    """(category, unit, ward) names in ``loc``, in one query; names only — not the ward's polygon
+    (``areas.geometry``, easily 100 KB of GeoJSON)."""
+    if not (report.category_id or report.unit_id or report.area_id):
+        return None, None, None
+    row = session.exec(select(Category.name_vi, Category.name_en, Unit.name_vi, Unit.name_en, Area.name)
+                       .select_from(Report)
+                       .outerjoin(Category, col(Category.id) == Report.category_id)
+                       .outerjoin(Unit, col(Unit.id) == Report.unit_id)
+                       .outerjoin(Area, col(Area.id) == Report.area_id)
+                       .where(Report.id == report.id)).one()
+    english = loc == "en"
+    category = (row[1] if english and row[1] else row[0]) if report.category_id else None
+    unit = (row[3] if english and row[3] else row[2]) if report.unit_id else None
+    return category, unit, row[4]
+
+
 def _photos(session: Session, report: Report, storage: Any) -> tuple[list[str], list[str]]:
-    rows = session.exec(select(Photo).where(Photo.report_id == report.id, Photo.state == PhotoState.READY,
-                                            col(Photo.role).in_(("report", "after")),
-                                            col(Photo.public_key).is_not(None)).order_by(Photo.id)).all()
-    before = [storage.url(p.public_key) for p in rows if p.role == "report"]
-    after = [storage.url(p.public_key) for p in rows if p.role == "after"]
+    rows = session.exec(select(Photo.role, Photo.public_key)
+                        .where(Photo.report_id == report.id, Photo.state == PhotoState.READY,
+                               col(Photo.role).in_(("report", "after")), col(Photo.public_key).is_not(None))
+                        .order_by(Photo.id)).all()
+    before = [storage.url(key) for role, key in rows if role == "report"]
+    after = [storage.url(key) for role, key in rows if role == "after"]
     return before, after
 
 

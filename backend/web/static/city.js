@@ -3,6 +3,20 @@
    in Zalo's in-app browser. Base map tiles come from TILE_URL (<body data-tiles>). */
 (function () {
   "use strict";
+  /* the city app's WebView hands its Firebase ID token over in the fragment: /report#id_token=<JWT>
+     (a fragment never reaches a server or a log). It goes into the form's hidden field, which the server
+     verifies; the fragment is removed from the address bar so it is not bookmarked or shared. */
+  var tokenField = document.querySelector("form input[name=id_token]");
+  var handed = /(?:^#|&)id_token=([^&]+)/.exec(window.location.hash || "");
+  if (tokenField && handed) {
+    try { tokenField.value = decodeURIComponent(handed[1]); } catch (e) { tokenField.value = ""; }
+    if (window.history && window.history.replaceState) {
+      window.history.replaceState(null, "", window.location.pathname + window.location.search);
+    }
+  }
+  var signedIn = document.getElementById("signed-in");
+  if (signedIn && tokenField && tokenField.value) { signedIn.hidden = false; }
+
   if (typeof L === "undefined") { return; }
 
   function base(el) {
