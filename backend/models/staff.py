@@ -38,6 +38,8 @@ class Staff(SQLModel, table=True):
     locked_until: datetime | None = dt_field()
     last_login_at: datetime | None = dt_field()
     password_changed_at: datetime | None = dt_field()
+    #: set when an admin reset the password (a temporary one): the next pages ask for a new password first
+    must_change_password: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = dt_field(default_now=True)
     #: bumped to end every session of the account (sign-out, password change, deactivation, "sign out
     #: everywhere"); a session cookie carries the epoch it was issued under

@@ -18,7 +18,21 @@ assets = Blueprint("web_assets", __name__, static_folder="static", static_url_pa
 
 def init_app(app: Flask) -> None:
     """Register the web blueprints, CSRF and the security headers of the HTML pages."""
-    from backend.web import admin, auth, dashboard, exports, home, inbox, mfa, public, report_form, reports, tracking
+    from backend.web import (
+        admin,
+        admin_staff,
+        admin_units,
+        auth,
+        dashboard,
+        exports,
+        home,
+        inbox,
+        mfa,
+        public,
+        report_form,
+        reports,
+        tracking,
+    )
 
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
@@ -26,6 +40,7 @@ def init_app(app: Flask) -> None:
     common.csrf.init_app(app)
     app.register_blueprint(assets)
     assert tracking.bp is public.bp  # the resident pages' routes are declared on ``public.bp`` at import
+    assert admin_staff.bp is admin_units.bp is admin.bp  # staff and unit admin routes: on ``admin.bp``
     for module in (auth, mfa, inbox, reports, dashboard, exports, admin, public, home, report_form):
         app.register_blueprint(module.bp)
     common.install(app)

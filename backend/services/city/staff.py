@@ -135,6 +135,7 @@ def change_password(session: Session, *, staff: Staff, current: str, new: str, n
         raise InvalidInput("Mật khẩu mới phải khác mật khẩu hiện tại.", code="same-password")
     staff.password_hash = hash_password(new)
     staff.password_changed_at = now
+    staff.must_change_password = False  # a temporary password from an admin reset is replaced
     session.add(staff)
     session.flush()
     staff.session_epoch = end_sessions(session, staff_id=staff.id, actor_id=staff.id, reason="password_changed",
