@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from backend.models.base import utcnow
-from backend.services import reports, units
+from backend.services import reports
 
 
 def close_resolved(session: Session) -> None:
@@ -15,6 +15,6 @@ def close_resolved(session: Session) -> None:
 
 
 def hand_over_ended_units(session: Session) -> None:
-    """Move the open reports of units whose end has come to their successors (``services/units.py``);
+    """Move the open reports of units whose end has come to their successors (``services/reports/handover.py``);
     idempotent: a unit with nothing open is skipped."""
-    units.hand_over_due(session, now=utcnow())
+    reports.hand_over_due(session, now=utcnow())

@@ -2,7 +2,7 @@
 (effective day, successor unit). Routes are declared on the admin blueprint (``admin.bp``).
 
 Ending a unit with open reports needs a successor; the reports move there through the workflow service
-(``services/units.py``). Every change is audited (``staff_audit``, shown on ``/admin/audit``).
+(``services/reports/handover.py``). Every change is audited (``staff_audit``, shown on ``/admin/audit``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from backend.db import request_session
 from backend.errors import InvalidInput
 from backend.models.units import UnitKind
 from backend.schemas.common import parse_id
-from backend.services import city, units
+from backend.services import city, reports
 from backend.web import common, signin
 from backend.web.admin import _day, _done, _lists, bp
 
@@ -65,7 +65,7 @@ def unit_end(unit_id: int) -> Any:
     successor_id = parse_id(request.form.get("successor_id"), "successor_id")
     if on is None:  # pragma: no cover - _day(required=True) raises first
         raise InvalidInput(_("Thiếu ngày."), code="missing-date")
-    unit, moved = units.end_unit(request_session(), actor=common.require_staff(), unit_id=unit_id, on=on,
+    unit, moved = reports.end_unit(request_session(), actor=common.require_staff(), unit_id=unit_id, on=on,
                                  successor_id=successor_id, now=common.now(), ip=signin.client_ip())
     message = _("Đã đặt ngày kết thúc hoạt động của “%(name)s”: %(day)s.", name=unit.name_vi,
                 day=on.strftime("%d/%m/%Y"))

@@ -24,7 +24,7 @@ Public functions (channels import these names from ``backend.services.city``):
 - admin edits: ``ensure_admin set_staff_active sign_out_everywhere admin_create_staff create_unit
   update_category create_rule end_rule save_template delete_template local_day_start``;
 - units in the admin pages: ``create_unit update_unit get_unit validate_unit_code check_unit_end
-  open_report_count`` (ending a unit moves reports: ``services/units.py``);
+  open_report_count`` (ending a unit moves reports: ``services/reports/handover.py``);
 - staff in the admin pages: ``update_staff reset_password temporary_password``; queue scoping:
   ``category_scope``.
 """

@@ -1,5 +1,5 @@
 """Units in the admin pages: create and edit (validated codes, unique names), and the checks that come
-before a unit is ended (``services/units.py`` moves its open reports through the workflow).
+before a unit is ended (``services/reports/handover.py`` moves its open reports through the workflow).
 
 Rules:
 

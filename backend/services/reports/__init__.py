@@ -22,12 +22,15 @@ Public functions:
   rule for which reports are public);
 - moderation (workflow actions ``edit_text hide unhide``, ``services/reports/moderation.py``); which reports
   public channels list: ``listed`` (SQL clause) and ``is_listed`` (one report) — the one rule;
+- a unit that ends hands its open reports to its successor through the workflow: ``end_unit hand_over_due``
+  (``services/reports/handover.py``);
 - visibility: ``is_public_field`` (what residents will see of a staff form field; the rule itself is
   ``events.resident_fields``, which ``public_text`` and ``public_timeline`` apply).
 """
 
 from backend.services.notify import reporter_link, reporter_of  # made and checked where notifications are
 from backend.services.reports.codes import find_code, is_code, normalize_code
+from backend.services.reports.handover import end_unit, hand_over_due
 from backend.services.reports.idempotency import claim as claim_key
 from backend.services.reports.idempotency import complete as complete_key
 from backend.services.reports.idempotency import once_per_sender, request_hash, sent_report
@@ -93,9 +96,11 @@ __all__ = [
     "close_resolved",
     "complete_key",
     "create_report",
+    "end_unit",
     "find_code",
     "find_public",
     "get_by_code",
+    "hand_over_due",
     "haversine_m",
     "is_code",
     "is_listed",

@@ -17,7 +17,7 @@ from backend.models.reports import EventKind, ReportEvent
 from backend.models.staff import Staff, StaffAudit
 from backend.models.units import Unit
 from backend.services import city as city_service
-from backend.services import units as units_service
+from backend.services import reports as reports_service
 from backend.services.city import routing
 
 TODAY = "{:%d/%m/%Y}"
@@ -173,8 +173,9 @@ def test_routing_follows_the_successor_of_an_ended_unit(city, session):
     lat, lon = 9.6306, 105.98235
     assert routing.route(session, category=category, lat=lat, lon=lon).unit_id == city.units["so-xd"]
     admin = session.get(Staff, city.staff["admin"])
-    units_service.end_unit(session, actor=admin, unit_id=city.units["so-xd"], on=(utcnow() + timedelta(hours=7)).date(),
-                           successor_id=city.units["ctdt"], now=utcnow())
+    today = (utcnow() + timedelta(hours=7)).date()
+    reports_service.end_unit(session, actor=admin, unit_id=city.units["so-xd"], on=today,
+                             successor_id=city.units["ctdt"], now=utcnow())
     assert routing.route(session, category=category, lat=lat, lon=lon).unit_id == city.units["ctdt"]
 
 
@@ -182,14 +183,14 @@ def test_an_end_on_a_later_day_moves_the_reports_once_the_day_has_come(city, ses
     admin = session.get(Staff, city.staff["admin"])
     now = utcnow()
     later = (now + timedelta(hours=7) + timedelta(days=3)).date()
-    _, moved = units_service.end_unit(session, actor=admin, unit_id=city.units["so-xd"], on=later,
+    _, moved = reports_service.end_unit(session, actor=admin, unit_id=city.units["so-xd"], on=later,
                                       successor_id=city.units["ctdt"], now=now)
     assert moved == 0
     assert by_code(session, city.reports["road"]).unit_id == city.units["so-xd"]
-    assert units_service.hand_over_due(session, now=now) == 0          # not yet
-    assert units_service.hand_over_due(session, now=now + timedelta(days=4)) == 2
+    assert reports_service.hand_over_due(session, now=now) == 0          # not yet
+    assert reports_service.hand_over_due(session, now=now + timedelta(days=4)) == 2
     assert by_code(session, city.reports["road"]).unit_id == city.units["ctdt"]
-    assert units_service.hand_over_due(session, now=now + timedelta(days=4)) == 0  # idempotent
+    assert reports_service.hand_over_due(session, now=now + timedelta(days=4)) == 0  # idempotent
 
 
 def test_only_admins_edit_or_end_units(login_as, city, session):

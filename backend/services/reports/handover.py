@@ -27,7 +27,7 @@ from backend.models.staff import Staff, StaffAudit
 from backend.models.units import Unit
 from backend.services import city
 from backend.services.events import Actor
-from backend.services.reports import apply
+from backend.services.reports.workflow import apply
 
 log = logging.getLogger(__name__)
 
