@@ -76,8 +76,9 @@ class LoginThrottle(SQLModel, table=True):
 
 
 class StaffAudit(SQLModel, table=True):
-    """Security events of staff accounts: back-offs (lockouts), sign-outs everywhere, second factor
-    set up or removed, recovery codes used. Holds the e-mail typed and the client address."""
+    """Security events of staff accounts — back-offs (lockouts), sign-outs everywhere, second factor set up
+    or removed, recovery codes used — and the admin changes to accounts and units (who, what, when). Holds the
+    e-mail typed and the client address."""
 
     __tablename__ = "staff_audit"
 

@@ -108,7 +108,9 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime) 
 def audit(session: Session, kind: str, *, ip: str, staff_id: int | None = None, actor_id: int | None = None,
           email: str = "", **data: Any) -> StaffAudit:
     """Append one security event in the caller's transaction (committed with the change it records):
-    ``login_backoff``, ``sessions_ended``, ``totp_enabled``, ``totp_disabled``, ``recovery_code_used``."""
+    ``login_backoff``, ``sessions_ended``, ``totp_enabled``, ``totp_disabled``, ``recovery_code_used``, and the
+    admin changes (``staff_created staff_updated staff_activated staff_deactivated password_reset unit_created
+    unit_updated unit_ended``; units have no ``staff_id``, their id is in ``data``). Never pass a password."""
     row = StaffAudit(kind=kind, staff_id=staff_id, actor_id=actor_id, email=email[:255], ip=ip[:64], data=data)
     session.add(row)
     session.flush()
