@@ -136,7 +136,8 @@ def check_end(session: Session, *, unit: Unit, end: datetime, on: date, today: d
     - the day is today or later (an end is never back-dated: reports routed since then would be wrong)
       and after the unit's start;
     - the successor exists, is another unit, is active now and has no end of its own;
-    - a unit that still has open reports needs a successor (they are moved there).
+    - a unit that still has open reports needs a successor (they are moved there), and so does an end on a
+      later day (reports may arrive before it).
     """
     if unit.is_triage:
         raise InvalidInput("Không thể kết thúc đơn vị tiếp nhận và phân loại (IOC).", code="triage-unit")
@@ -148,6 +149,9 @@ def check_end(session: Session, *, unit: Unit, end: datetime, on: date, today: d
     if unit.active_from is not None and end <= unit.active_from:
         raise InvalidInput("Ngày kết thúc phải sau ngày bắt đầu hoạt động của đơn vị.", code="invalid-period")
     successor = _successor(session, unit=unit, successor_id=successor_id, now=now)
+    if successor is None and on > today:
+        raise InvalidInput("Kết thúc vào một ngày sau cần có đơn vị kế nhiệm: phản ánh mới có thể đến trước "
+                           "ngày đó.", code="successor-required")
     if successor is None:
         count = open_report_count(session, unit.id)  # type: ignore[arg-type]
         if count:

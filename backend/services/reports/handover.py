@@ -5,9 +5,10 @@ timeline follow the usual rules.
 
 - End today: the unit's ``active_to`` is the start of today (it is no longer a target at once) and its
   open reports move now, in the admin's transaction, acting as the admin.
-- End on a later day: the unit works normally until then; :func:`hand_over_due` (a periodic job) moves
-  whatever is still open once the day has come, acting as the admin who set the end (from the audit
-  trail), so each event still says who decided it.
+- End on a later day (a successor is then required): the unit works normally until then;
+  :func:`hand_over_due` (a periodic job) moves whatever is still open once the day has come, acting as the
+  admin who set the end (from the audit trail), so each event still says who decided it. The same job
+  moves a report reopened after the end (to the successor, else the IOC).
 - Routing follows the successor: a routing rule or a category default naming an ended unit sends new
   reports to its successor (``services/city/routing.py``), so rules need not be rewritten the same day.
 - Refused (nothing changes): a unit with open reports and no successor, a successor that has ended or
@@ -72,22 +73,35 @@ def _hand_over(session: Session, unit: Unit, successor: Unit, *, actor: Actor, a
 
 
 def hand_over_due(session: Session, *, now: datetime) -> int:
-    """Move the open reports of every unit whose end has come to its successor (idempotent: a unit with
-    nothing open is skipped). Returns how many reports moved."""
+    """Move the open reports of every unit whose end has come (idempotent: a unit with nothing open is
+    skipped) to its heir: the successor — or the successor's successor if that one has ended too — else the
+    IOC (a report resolved before the end and reopened after it must not wait in a unit nobody works in).
+    Acts as the admin who set the end; a unit ended without one (a city pack) is only logged. Returns how
+    many reports moved."""
     moved = 0
-    ended = session.exec(select(Unit).where(col(Unit.successor_id).is_not(None), col(Unit.active_to) <= now)).all()
-    for unit in ended:
+    for unit in session.exec(select(Unit).where(col(Unit.active_to) <= now)).all():
         if not city.open_report_count(session, unit.id):  # type: ignore[arg-type]
             continue
-        successor = session.get(Unit, unit.successor_id)
         admin = _who_ended(session, unit)
-        if successor is None or admin is None or not city.is_unit_active(successor, now):
-            log.warning("unit %s ended but its reports cannot move (successor %s, admin %s)", unit.code,
-                        unit.successor_id, admin.id if admin else None)
+        if admin is None:
+            log.warning("unit %s has ended with open reports but no admin ended it here; move them by hand",
+                        unit.code)
             continue
         on = unit.active_to.astimezone(ZoneInfo(city.timezone(session))).date()  # type: ignore[union-attr]
-        moved += _hand_over(session, unit, successor, actor=Actor.staff(admin), at=now, on=on)
+        moved += _hand_over(session, unit, _heir(session, unit, now), actor=Actor.staff(admin), at=now, on=on)
     return moved
+
+
+def _heir(session: Session, unit: Unit, now: datetime) -> Unit:
+    """The active successor (followed like routing does, up to 5 hops), else the IOC."""
+    current: Unit | None = unit
+    for _ in range(5):
+        current = session.get(Unit, current.successor_id) if current and current.successor_id else None
+        if current is None:
+            break
+        if city.is_unit_active(current, now):
+            return current
+    return city.triage_unit(session, now)
 
 
 def _who_ended(session: Session, unit: Unit) -> Staff | None:

@@ -203,3 +203,30 @@ def test_only_admins_edit_or_end_units(login_as, city, session):
         assert resp.status_code == 403
         assert "Chỉ quản trị viên" in resp.get_data(as_text=True)
     assert _units(session) == before
+
+
+def test_a_unit_without_open_reports_ends_today_without_a_successor_but_not_on_a_later_day(login_as, city, session):
+    client = login_as("admin")
+    before, events = _units(session), _events(session)
+    later = TODAY.format(utcnow() + timedelta(hours=7) + timedelta(days=10))
+    assert "cần có đơn vị kế nhiệm" in _end(client, city.units["so-yt"], on=later, successor_id="")
+    assert _units(session) == before
+    assert "Đã đặt ngày kết thúc" in _end(client, city.units["so-yt"], on=_today(), successor_id="")
+    session.expire_all()
+    unit = session.get(Unit, city.units["so-yt"])
+    assert unit.active_to <= utcnow() and unit.successor_id is None
+    assert _events(session) == events
+
+
+def test_a_report_reopened_in_an_ended_unit_goes_to_the_ioc_when_there_is_no_successor(login_as, city, session):
+    _end(login_as("admin"), city.units["so-yt"], on=_today(), successor_id="")
+    report = by_code(session, city.reports["road"])   # as if resolved before the end and reopened after it
+    report.unit_id = city.units["so-yt"]
+    session.add(report)
+    session.flush()
+    assert reports_service.hand_over_due(session, now=utcnow()) == 1
+    report = by_code(session, city.reports["road"])
+    assert (report.unit_id, report.status) == (city.units["ioc"], "triage")
+    move = session.exec(select(ReportEvent).where(ReportEvent.report_id == report.id,
+                                                  ReportEvent.kind == EventKind.TRANSFERRED)).one()
+    assert move.actor_id == str(city.staff["admin"])
