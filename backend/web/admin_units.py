@@ -47,6 +47,7 @@ def unit_edit(unit_id: int) -> Any:
     successors = [u for u in lists["active_units"] if u.id != unit.id and u.active_to is None]
     return render_template("web/admin/unit_edit.html", unit=unit, kinds=KINDS, successors=successors,
                            open_count=city.open_report_count(session, unit_id),
+                           staff_count=city.staff_count(session, unit_id),
                            ended=unit.active_to is not None and unit.active_to <= common.now(), **lists)
 
 
@@ -71,4 +72,7 @@ def unit_end(unit_id: int) -> Any:
                 day=on.strftime("%d/%m/%Y"))
     if moved:
         message += " " + _("Đã chuyển %(n)d phản ánh đang xử lý sang đơn vị kế nhiệm.", n=moved)
+    people = city.staff_count(request_session(), unit_id)
+    if people:
+        message += " " + _("Còn %(n)d tài khoản cán bộ thuộc đơn vị này; hãy chuyển họ sang đơn vị khác.", n=people)
     return _done("web_admin.units", message)

@@ -24,7 +24,7 @@ Public functions (channels import these names from ``backend.services.city``):
 - admin edits: ``ensure_admin set_staff_active sign_out_everywhere admin_create_staff create_unit
   update_category create_rule end_rule save_template delete_template local_day_start``;
 - units in the admin pages: ``create_unit update_unit get_unit validate_unit_code check_unit_end
-  open_report_count`` (ending a unit moves reports: ``services/reports/handover.py``);
+  open_report_count staff_count`` (ending a unit moves reports: ``services/reports/handover.py``);
 - staff in the admin pages: ``update_staff reset_password temporary_password``; queue scoping:
   ``category_scope``.
 """
@@ -102,7 +102,7 @@ from backend.services.city.throttle import check as throttle_login
 from backend.services.city.throttle import make_counter as login_counter
 from backend.services.city.throttle import succeeded as login_succeeded
 from backend.services.city.units import check_end as check_unit_end
-from backend.services.city.units import create_unit, get_unit, open_report_count, update_unit
+from backend.services.city.units import create_unit, get_unit, open_report_count, staff_count, update_unit
 from backend.services.city.units import validate_code as validate_unit_code
 
 __all__ = [
@@ -170,6 +170,7 @@ __all__ = [
     "setting",
     "sign_out_everywhere",
     "staff_by_email",
+    "staff_count",
     "staff_signed_in",
     "temporary_password",
     "throttle_login",

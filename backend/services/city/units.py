@@ -123,6 +123,11 @@ def get_unit(session: Session, unit_id: int | None) -> Unit:
     return unit
 
 
+def staff_count(session: Session, unit_id: int) -> int:
+    """Active staff accounts that still belong to the unit (an ended unit's people are moved by an admin)."""
+    return len(session.exec(select(Staff.id).where(Staff.unit_id == unit_id, Staff.is_active == True)).all())  # noqa: E712
+
+
 def open_report_count(session: Session, unit_id: int) -> int:
     return len(session.exec(select(Report.id).where(Report.unit_id == unit_id,
                                                     col(Report.status).in_(list(OPEN_STATES)))).all())

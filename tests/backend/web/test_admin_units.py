@@ -146,6 +146,7 @@ def test_ending_a_unit_today_moves_its_open_reports_to_the_successor_one_event_e
     client = login_as("admin")
     page = _end(client, city.units["so-xd"], on=_today(), successor_id=str(city.units["ctdt"]))
     assert "Đã chuyển 2 phản ánh đang xử lý sang đơn vị kế nhiệm" in page
+    assert "Còn 3 tài khoản cán bộ thuộc đơn vị này" in page     # head, officer, officer2: moved by hand
     for name in ("road", "road2"):
         report = by_code(session, city.reports[name])
         assert report.unit_id == city.units["ctdt"]
