@@ -108,6 +108,7 @@ def test_a_password_reset_shows_a_temporary_password_ends_sessions_and_forces_a_
     admin = login_as("admin")
     temporary = _reset(admin, city.staff["officer"])
     assert len(temporary) >= 10
+    assert "chờ đổi mật khẩu tạm thời" in admin.get("/admin/staff").get_data(as_text=True)
     # the old session is over, the old password no longer works, the temporary one does
     assert urlparse(officer.get("/inbox").headers["Location"]).path == "/auth/login"
     fresh = app.test_client()
