@@ -68,11 +68,12 @@ def _unique_name(session: Session, name: str, *, unit_id: int | None) -> None:
 
 
 def _fields(session: Session, *, unit_id: int | None, name_vi: str, name_en: str, kind: str | None,
-            email: str | None, phone: str | None) -> dict[str, object]:
+            email: str | None, phone: str | None, keep_kind: str | None = None) -> dict[str, object]:
+    """Validated editable fields; ``keep_kind`` (the IOC's) is kept instead of a submitted kind."""
     name = admin._text(name_vi, "tên đơn vị", max_len=255)
     _unique_name(session, name, unit_id=unit_id)
     return {"name_vi": name, "name_en": admin._text(name_en, "tên tiếng Anh", max_len=255, required=False),
-            "kind": _kind(kind),
+            "kind": keep_kind or _kind(kind),
             "email": _contact(email, EMAIL_RE, "Địa chỉ e-mail của đơn vị không hợp lệ."),
             "phone": _contact(phone, PHONE_RE, "Số điện thoại của đơn vị không hợp lệ (chỉ chữ số, dấu cách, +, -).")}
 
@@ -101,10 +102,8 @@ def update_unit(session: Session, *, actor: Staff, unit_id: int, name_vi: str, n
     fields that changed. The IOC keeps its kind."""
     admin.ensure_admin(actor)
     unit = get_unit(session, unit_id)
-    fields = _fields(session, unit_id=unit.id, name_vi=name_vi, name_en=name_en,
-                     kind=UnitKind.OTHER if unit.is_triage else kind, email=email, phone=phone)
-    if unit.is_triage:
-        fields["kind"] = unit.kind
+    fields = _fields(session, unit_id=unit.id, name_vi=name_vi, name_en=name_en, kind=kind, email=email, phone=phone,
+                     keep_kind=unit.kind if unit.is_triage else None)
     fields["category_scoped"] = bool(category_scoped)
     changed = {k: [getattr(unit, k), v] for k, v in fields.items() if getattr(unit, k) != v}
     for key, value in fields.items():

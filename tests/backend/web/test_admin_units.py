@@ -231,3 +231,14 @@ def test_a_report_reopened_in_an_ended_unit_goes_to_the_ioc_when_there_is_no_suc
     move = session.exec(select(ReportEvent).where(ReportEvent.report_id == report.id,
                                                   ReportEvent.kind == EventKind.TRANSFERRED)).one()
     assert move.actor_id == str(city.staff["admin"])
+
+
+def test_the_ioc_can_be_renamed_but_keeps_its_kind(login_as, city, session):
+    ioc = city.units["ioc"]
+    page = _post(login_as("admin"), f"/admin/units/{ioc}", {"name_vi": "Trung tâm IOC thành phố", "phone": "1022"},
+                 f"/admin/units/{ioc}")
+    assert "Đã lưu đơn vị" in page
+    session.expire_all()
+    unit = session.get(Unit, ioc)
+    assert (unit.name_vi, unit.kind, unit.is_triage) == ("Trung tâm IOC thành phố", "ioc", True)
+    assert "Trung tâm điều hành (IOC)" in login_as("admin").get("/admin/units").get_data(as_text=True)
