@@ -18,6 +18,8 @@ class Channel(StrEnum):
     OPEN311 = "open311"
     STAFF = "staff"
     WEB = "web"
+    HOTLINE = "hotline"  # entered by staff from a call to the city's hotline (``/inbox/new``)
+    COUNTER = "counter"  # entered by staff at the counter (Trung tâm Phục vụ hành chính công)
 
 
 class State(StrEnum):

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, false, or_
 from sqlmodel import Session, col, select
@@ -28,6 +29,8 @@ from backend.models.reports import CLOSED_STATES, FIXED_STATES, OPEN_STATES, Cha
 from backend.models.staff import SavedView, Staff
 from backend.models.units import Unit
 from backend.schemas.common import parse_id
+from backend.services import deadlines
+from backend.services.city import timezone
 from backend.services.city.access import category_scope, sees_all_units, visible_unit_ids
 from backend.services.photos.copies import smallest_thumb, thumbnails
 from backend.services.reports.lookup import report_flags
@@ -213,7 +216,7 @@ def _apply_filters(stmt: Any, flt: QueueFilter, now: datetime) -> Any:
     if flt.channel:
         stmt = stmt.where(Report.channel == flt.channel)
     if flt.overdue:
-        stmt = stmt.where(col(Report.resolve_due_at) < now)
+        stmt = stmt.where(overdue_at(now))
     if flt.contact_ids is not None:
         return stmt.where(col(Report.resident_id).in_(flt.contact_ids) if flt.contact_ids else false())
     for word in fold(flt.q).split()[:8]:
@@ -253,11 +256,19 @@ def _names(session: Session, model: Any, ids: set[int | None], attr: str) -> dic
     return {row[0]: row[1] for row in rows}
 
 
+def overdue_at(now: datetime) -> Any:
+    """An open report is overdue once its resolve deadline has passed — a paused one only if the pause began
+    after the deadline: the KPIs' rule (docs/kpis.md), so the queue, the IOC and the city page count as
+    ``deadlines.figures`` does."""
+    return and_(col(Report.resolve_due_at) < now,
+                or_(col(Report.sla_paused_at).is_(None), col(Report.sla_paused_at) > col(Report.resolve_due_at)))
+
+
 def overdue_elsewhere(session: Session, *, staff: Staff, now: datetime, limit: int = 50) -> list[QueueRow]:
     """Every unit's overdue open reports (IOC view). Dispatchers and admins only."""
     if not sees_all_units(staff):
         raise Forbidden("Chỉ trung tâm điều hành xem được quá hạn của mọi đơn vị.", code="ioc-only")
-    stmt = (select(Report).where(col(Report.status).not_in(NOT_OPEN), col(Report.resolve_due_at) < now)
+    stmt = (select(Report).where(col(Report.status).not_in(NOT_OPEN), overdue_at(now))
             .order_by(col(Report.resolve_due_at).asc(), col(Report.id)).limit(limit))
     return decorate(session, reports=list(session.exec(stmt)), now=now)
 
@@ -268,7 +279,7 @@ def counts_by_unit(session: Session, *, unit_ids: list[int], now: datetime) -> d
 
     if not unit_ids:
         return {}
-    overdue = func.sum(case((col(Report.resolve_due_at) < now, 1), else_=0))
+    overdue = func.sum(case((overdue_at(now), 1), else_=0))
     stmt = (select(Report.unit_id, func.count(), overdue)
             .where(col(Report.status).not_in(NOT_OPEN), col(Report.unit_id).in_(unit_ids))
             .group_by(Report.unit_id))
@@ -284,10 +295,13 @@ class CityOverview:
     unassigned: int
     units: list[tuple[Unit, int, int]]  # (unit, open, overdue), most overdue first
     overdue_rows: list[QueueRow]
+    month: dict[str, Any] = field(default_factory=dict)  # deadlines.figures(...)["period"] of this month
 
 
 def city_overview(session: Session, *, staff: Staff, now: datetime) -> CityOverview:
-    """Numbers for roles that see every unit (admin, dispatcher, a viewer without a unit)."""
+    """Numbers for roles that see every unit (admin, dispatcher, a viewer without a unit): open and overdue work
+    now (overdue by :func:`overdue_at`, so the totals equal this month's ``open`` / ``open_overdue`` in
+    ``deadlines.figures``), by unit, and the month's KPI figures."""
     from sqlalchemy import func
 
     if not sees_all_units(staff):
@@ -300,7 +314,15 @@ def city_overview(session: Session, *, staff: Staff, now: datetime) -> CityOverv
                   key=lambda t: (-t[2], -t[1], t[0].name_vi))
     return CityOverview(open=sum(o for _u, o, _d in rows), overdue=sum(d for _u, _o, d in rows),
                         unassigned=int(unassigned), units=rows,
-                        overdue_rows=overdue_elsewhere(session, staff=staff, now=now, limit=20))
+                        overdue_rows=overdue_elsewhere(session, staff=staff, now=now, limit=20),
+                        month=_month_figures(session, now))
+
+
+def _month_figures(session: Session, now: datetime) -> dict[str, Any]:
+    """This city month's ``deadlines.figures`` period (the call ``GET /api/v1/stats`` makes), with its label."""
+    start = now.astimezone(ZoneInfo(timezone(session))).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return {**deadlines.figures(session, start=start, end=end, now=now)["period"], "label": f"{start:%m/%Y}"}
 
 
 def newer_than(session: Session, *, staff: Staff, unit_id: int | None, since_id: int) -> int:

@@ -23,6 +23,7 @@ def init_app(app: Flask) -> None:
         admin_staff,
         admin_units,
         auth,
+        behalf,
         dashboard,
         exports,
         home,
@@ -41,6 +42,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(assets)
     assert tracking.bp is public.bp  # the resident pages' routes are declared on ``public.bp`` at import
     assert admin_staff.bp is admin_units.bp is admin.bp  # staff and unit admin routes: on ``admin.bp``
-    for module in (auth, mfa, inbox, reports, dashboard, exports, admin, public, home, report_form):
+    for module in (auth, mfa, inbox, behalf, reports, dashboard, exports, admin, public, home, report_form):
         app.register_blueprint(module.bp)
     common.install(app)

@@ -18,7 +18,7 @@ from backend.models.reports import OPEN_STATES, Channel, Report
 from backend.models.staff import Role, Staff
 from backend.models.units import Unit
 from backend.schemas.common import parse_id
-from backend.services import city
+from backend.services import city, reports
 from backend.services import inbox as inbox_service
 from backend.web import common
 
@@ -30,9 +30,11 @@ BULK_ACTIONS = ("acknowledge", "assign", "transfer")
 
 def _filter_for(staff: Staff) -> inbox_service.QueueFilter:
     """The queue filter of the request. Without a unit chosen: a search by a city-wide role looks at the
-    whole city (a code or a phone from another unit is found); a viewer without a unit (leaders) sees the
-    whole city; everybody else opens their home unit. The reporter's phone or e-mail is searched for roles
-    allowed to read contacts (audited)."""
+    whole city; a viewer without a unit (leaders) sees the whole city; everybody else opens their home unit.
+    A report code (typed any way: "pa d95z5j") or a reporter's phone / e-mail searched by a city-wide role
+    looks across the city even with a unit chosen — the form carries the unit on screen, and a code or a
+    caller's number must be found wherever the report is. The reporter's phone or e-mail is searched for
+    roles allowed to read contacts (audited)."""
     session = request_session()
     flt = inbox_service.parse_filter(request.args)
     if request.args.get("all") == "1":
@@ -44,7 +46,11 @@ def _filter_for(staff: Staff) -> inbox_service.QueueFilter:
             unit = city.home_unit(session, staff=staff)
             flt.unit_id = unit.id if unit is not None else None
     if flt.q:
-        inbox_service.contact_search(session, staff=staff, flt=flt)
+        code = reports.normalize_code(flt.q)
+        flt.q = code or flt.q
+        by_contact = inbox_service.contact_search(session, staff=staff, flt=flt)
+        if (code or by_contact) and city.sees_all_units(staff):
+            flt.unit_id, flt.city_wide = None, True  # a code or a caller's phone: wherever the report is
     return flt
 
 
@@ -161,7 +167,6 @@ def delete_view(view_id: int) -> Any:
 @bp.post("/bulk")
 def bulk() -> Any:
     """Acknowledge / assign / transfer several reports; each goes through the workflow service."""
-    from backend.services import reports
     from backend.services.events import Actor
 
     staff = common.require_staff()

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlmodel import select
 
 from backend.db import request_session
@@ -153,7 +154,11 @@ def original(code: str, photo_id: int) -> Any:
 
 @bp.post("/<code>/photos/<int:photo_id>/blur")
 def blur(code: str, photo_id: int) -> Any:
-    """Blur a rectangle of a photo's public copy (faces, number plates); the original is untouched."""
+    """Blur rectangles of a photo's public copy (faces, number plates); the original is untouched.
+
+    The rectangles come as ``rect`` fields "x,y,w,h" (dragged over the photo by ``blur.js``) or, typed
+    with the keyboard, as the four numeric fields x, y, w, h.
+    """
     from backend.services import photos
 
     staff = common.require_staff()
@@ -163,20 +168,36 @@ def blur(code: str, photo_id: int) -> Any:
     photo = session.get(Photo, photo_id)
     if photo is None or photo.report_id != report.id:
         raise NotFound(_("Không tìm thấy ảnh."), code="photo-not-found")
-    rect = tuple(_pixels(name) for name in ("x", "y", "w", "h"))
+    rects = _rects()
     reason = (request.form.get("reason") or "").strip()[:2000]
     if not reason:
         raise InvalidInput(_("Vui lòng nêu lý do che ảnh."), code="reason-required")
     settings = current_app.extensions["phananh.settings"]
-    photos.redact(session, photo=photo, rect=rect, actor=Actor.staff(staff),  # type: ignore[arg-type]
+    photos.redact(session, photo=photo, rects=rects, actor=Actor.staff(staff),
                   storage=photos.get_storage(settings), reason=reason)
-    flash(_("Đã che vùng đã chọn trên ảnh công khai; ảnh gốc giữ nguyên."), "success")
+    flash(ngettext("Đã che %(num)d vùng trên ảnh công khai; ảnh gốc giữ nguyên.",
+                   "Đã che %(num)d vùng trên ảnh công khai; ảnh gốc giữ nguyên.", len(rects)), "success")
     return redirect(url_for("web_reports.show", code=report.code), code=303)
 
 
-def _pixels(name: str) -> int:
-    raw = (request.form.get(name) or "").strip()
-    if not raw.isdigit() or len(raw) > 5:
+def _rects() -> list[tuple[int, int, int, int]]:
+    """The dragged rectangles ("x,y,w,h" each), else the one typed in the numeric fields."""
+    drawn = [raw for raw in request.form.getlist("rect")[:50] if raw.strip()]
+    if drawn:
+        return [_rect(raw.split(",")) for raw in drawn]
+    return [_rect([request.form.get(name) or "" for name in ("x", "y", "w", "h")])]
+
+
+def _rect(parts: list[str]) -> tuple[int, int, int, int]:
+    if len(parts) != 4:
+        raise InvalidInput(_("Vùng cần che phải là các số điểm ảnh không âm."), code="invalid-rect")
+    x, y, w, h = (_pixels(p) for p in parts)
+    return x, y, w, h
+
+
+def _pixels(raw: str) -> int:
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 5:
         raise InvalidInput(_("Vùng cần che phải là các số điểm ảnh không âm."), code="invalid-rect")
     return int(raw)
 

@@ -56,6 +56,8 @@ ACTING = staff("roles that act (admin, dispatcher, head, officer)", "admin", "io
 CTDT_DATA = staff("city-wide roles or the unit's own staff", "admin", "ioc", "viewer")
 #: the whole city: admin, dispatcher, a viewer without a unit (leaders)
 CITY_WIDE = staff("city-wide roles (admin, dispatcher, a viewer without a unit)", "admin", "ioc", "viewer")
+#: the page after a report on behalf carries the reporter's link: its creator's only
+ENTERED_BY = staff("the staff member who entered the report (others: 404)", "officer", other="not-found")
 VIEW_OWNER = staff("the owner of the saved view (others: 404)", "head", other="not-found")
 
 
@@ -80,10 +82,10 @@ class Case:
 
 
 def params(world: World) -> dict[str, Any]:
-    return {"road": world.road, "done": world.done, "rubbish": world.rubbish, "ctdt": world.units["ctdt"],
-            "hcc": world.units["hcc"],
-            "token": TOKEN, "public_key": world.public_key, "holiday": HOLIDAY.isoformat(), "password": PASSWORD,
-            **world.ids}
+    return {"road": world.road, "done": world.done, "rubbish": world.rubbish, "hotline": world.hotline,
+            "ctdt": world.units["ctdt"], "hcc": world.units["hcc"],
+            "token": TOKEN, "public_key": world.public_key,
+            "holiday": HOLIDAY.isoformat(), "password": PASSWORD, **world.ids}
 
 
 CTDT = {"unit_id": "{ctdt}"}
@@ -96,6 +98,8 @@ O311_COMMENT = {**O311_UPDATE, "service_request_id": "{rubbish}", "update_id": "
                 "description": "Rác vẫn chưa được dọn.", "email": "dan@example.vn"}
 NEW_REPORT = {"category": "duong-hu-hong", "description": "Ổ gà lớn trước nhà số 12",
               "location": {"lat": 9.603, "lon": 105.975, "accuracy_m": 8}}
+BEHALF = {"channel": "hotline", "caller_phone": "0912345678", "category": "rac-thai", "description": "Rác ùn ứ",
+          "lat": "9.6306", "lon": "105.98235"}
 NEW_STAFF = {"email": "moi@demo.vn", "password": "mat-khau-moi-2026-x", "role": "officer", "unit_code": "ctdt",
              "name": "Cán bộ mới"}
 NEW_TEMPLATE = {"category_id": "{category}", "state": "resolved", "title": "Đã xử lý xong", "body": "Cảm ơn bạn."}
@@ -197,6 +201,13 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/inbox/views/<int:view_id>/delete"): Case(VIEW_OWNER, Req("/inbox/views/{view}/delete", form={})),
     ("POST", "/inbox/bulk"): Case(ACTING, Req("/inbox/bulk", form={"action": "acknowledge",
                                                                   "report": "{road}:{road_version}"})),
+    # ---- report on behalf (hotline, counter): roles that act; the page after it is its creator's
+    ("GET", "/inbox/new"): Case(ACTING, Req("/inbox/new")),
+    # without the form's signed one-time key the post is refused (422) and changes nothing
+    ("POST", "/inbox/new"): Case(ACTING, Req("/inbox/new", form=BEHALF)),
+    ("GET", "/inbox/new/places"): Case(ACTING, Req("/inbox/new/places", query={"q": "soc trang"})),
+    ("GET", "/inbox/new/<code>"): Case(ENTERED_BY, Req("/inbox/new/{hotline}")),
+    ("POST", "/inbox/new/<code>/zalo"): Case(ENTERED_BY, Req("/inbox/new/{hotline}/zalo", form={})),
     ("GET", "/inbox/r/<code>"): Case(CTDT_DATA, Req("/inbox/r/{rubbish}")),
     ("POST", "/inbox/r/<code>/act"): Case(IOC, Req("/inbox/r/{rubbish}/act", form=NOTE)),
     ("POST", "/inbox/r/<code>/contact"): Case(IOC, Req("/inbox/r/{rubbish}/contact", form={})),

@@ -30,7 +30,7 @@ from backend.services import photos
 from backend.services.city import clients
 from backend.services.events import Actor
 from backend.services.photos import storage
-from backend.services.reports import workflow
+from backend.services.reports import intake, workflow
 from backend.services.residents import residents
 
 from fakes.google import emulator_id_token
@@ -74,6 +74,7 @@ class World:
     road: str = ""  # report code, unit so-xd (the head's and officer's unit)
     done: str = ""  # report code, unit so-xd, resolved (the reporter may rate or reopen it)
     rubbish: str = ""  # report code, unit ctdt (nobody's unit among the staff credentials), sent by o311_key
+    hotline: str = ""  # report code, entered by the officer for a caller (``/inbox/new``)
     units: dict[str, int] = field(default_factory=dict)
     ids: dict[str, int] = field(default_factory=dict)
     public_key: str = ""
@@ -99,6 +100,7 @@ def build(app: Any, session: Session, settings: Any) -> World:
     session.add(view)
     session.flush()
     world.done = _resolved(session, resident_id=alice)
+    world.hotline = _entered(session, resident_id=bob.id)
     world.public_key, photo_id = _photo(session, settings, report_code=world.rubbish, resident_id=alice)
     rubbish = by_code(session, world.rubbish)
     rubbish.external_ref = "o311:" + TOKEN  # as if posted through Open311 (``/v2/tokens/<token>``)
@@ -122,6 +124,14 @@ def _resolved(session: Session, *, resident_id: int) -> str:
     workflow.apply(session, done, "resolve", actor=Actor.staff(admin), expected_version=done.version,
                    reply="Đã thay bóng đèn.", after_photo_ids=[after.id])
     return done.code
+
+
+def _entered(session: Session, *, resident_id: int | None) -> str:
+    """A report the officer entered on a caller's behalf (channel ``hotline``)."""
+    officer = staff_by_email(session, "officer@demo.vn")
+    return intake.create_report(session, channel="hotline", actor=Actor.staff(officer), category_code="rac-thai",
+                                description="Người dân gọi báo rác ùn ứ", lat=SOC_TRANG[0], lon=SOC_TRANG[1],
+                                resident_id=resident_id).code
 
 
 def _photo(session: Session, settings: Any, *, report_code: str, resident_id: int) -> tuple[str, int]:

@@ -9,7 +9,8 @@ Public functions (channels import these names from ``backend.services.city``):
   reopen_window_days close_after_days open311_sender_status_changes setting zalo_policy``;
 - Zalo messaging policy (windows, ZNS templates): ``ZaloPolicy ZnsTemplate ZNS_FIELDS``;
 - calendar: ``WorkingCalendar load_calendar set_override remove_override parse_duration``;
-- routing: ``route triage_unit within_city Route is_unit_active``;
+- routing: ``route triage_unit within_city Route is_unit_active``; finding a ward by its typed name (the staff
+  forms' address search): ``find_places Place``;
 - the city pack: ``read_pack load_city_pack load_demo``;
 - catalogue: ``active_categories categories_by_id category_by_code category_id_for localized_attributes
   unit_id_for catalog_changed_at``;
@@ -73,6 +74,7 @@ from backend.services.city.clients import create_client
 from backend.services.city.clients import revoke as revoke_client
 from backend.services.city.loading import load_city_pack, load_demo, read_pack
 from backend.services.city.messaging import ZNS_FIELDS, ZaloPolicy, ZnsTemplate
+from backend.services.city.places import Place, find_places
 from backend.services.city.routing import Route, route, triage_unit, within_city
 from backend.services.city.routing import is_active as is_unit_active
 from backend.services.city.settings import (
@@ -109,6 +111,7 @@ __all__ = [
     "ZNS_FIELDS",
     "LoginCounter",
     "LoginVerdict",
+    "Place",
     "Route",
     "WorkingCalendar",
     "ZaloPolicy",
@@ -139,6 +142,7 @@ __all__ = [
     "ensure_admin",
     "ensure_can_act",
     "ensure_can_see",
+    "find_places",
     "get_staff",
     "get_unit",
     "home_unit",

@@ -6,6 +6,7 @@ private and each staff view of it is a ``pii_viewed`` event.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -102,25 +103,27 @@ def public_photos(session: Session, photo_ids: list[int]) -> dict[int, Photo]:
 # --------------------------------------------------------------------------- staff: redaction, originals
 
 
-def redact(session: Session, *, photo: Photo, rect: tuple[int, int, int, int], actor: Actor,
-           storage: Storage, reason: str | None = None) -> Photo:
-    """Blur ``rect`` = (x, y, width, height) in public-copy pixels; the unredacted copy is deleted.
+#: at most this many rectangles in one redaction (a drag-select session on the report page)
+MAX_RECTS = 20
 
-    Raises Forbidden (not staff), InvalidInput (photo not ready, bad rectangle). Records an internal
-    ``photo_redacted`` event when the photo belongs to a report.
+
+def redact(session: Session, *, photo: Photo, actor: Actor, storage: Storage,
+           rect: tuple[int, int, int, int] | None = None,
+           rects: Sequence[tuple[int, int, int, int]] = (), reason: str | None = None) -> Photo:
+    """Blur ``rect`` and/or every one of ``rects`` = (x, y, width, height) in public-copy pixels, in one
+    new public copy (thumbnails regenerated); the unredacted copy is deleted, the original untouched.
+
+    Raises Forbidden (not staff), InvalidInput (photo not ready, no rectangle, a bad one, more than
+    :data:`MAX_RECTS`) — and then nothing is written. Records an internal ``photo_redacted`` event
+    (who, the rectangles, the reason) when the photo belongs to a report.
     """
     if actor.kind != "staff":
         raise Forbidden("Chỉ cán bộ mới được che thông tin trên ảnh.", code="forbidden")
     if photo.state != PhotoState.READY or not photo.public_key:
         raise InvalidInput("Ảnh chưa xử lý xong.", code="photo-not-ready")
-    try:
-        rect = tuple(int(v) for v in rect)  # type: ignore[assignment]
-    except (TypeError, ValueError):
-        rect = ()  # type: ignore[assignment]
-    if len(rect) != 4:
-        raise InvalidInput("Vùng cần che không hợp lệ.", code="invalid-rect")
+    boxes = _rects([*([rect] if rect is not None else []), *rects])
     old_keys = [photo.public_key, *(photo.thumb_keys or {}).values()]
-    public, image = imaging.blur_rect(storage.get(photo.public_key), tuple(rect))  # type: ignore[arg-type]
+    public, image = imaging.blur_rects(storage.get(photo.public_key), boxes)
     _store_rendition(photo, public, imaging.thumbnails_of(image), storage)
     photo.redacted_at = utcnow()
     session.add(photo)
@@ -130,9 +133,25 @@ def redact(session: Session, *, photo: Photo, rect: tuple[int, int, int, int], a
         report = session.get(Report, photo.report_id)
         if report is not None:
             events.record(session, report, "photo_redacted", actor=actor, is_public=False,
-                          data={"photo_id": photo.id, "rect": [int(v) for v in rect],
+                          data={"photo_id": photo.id, "rects": [list(b) for b in boxes],
                                 **({"reason": reason} if reason else {}), "actor_name": actor.name})
     return photo
+
+
+def _rects(raw: list[Any]) -> list[tuple[int, int, int, int]]:
+    """Four integers each, at least one rectangle, at most :data:`MAX_RECTS` (InvalidInput otherwise)."""
+    if not raw or len(raw) > MAX_RECTS:
+        raise InvalidInput(f"Chọn từ 1 đến {MAX_RECTS} vùng cần che.", code="invalid-rect")
+    out = []
+    for one in raw:
+        try:
+            values = tuple(int(v) for v in one)
+        except (TypeError, ValueError):
+            values = ()
+        if len(values) != 4:
+            raise InvalidInput("Vùng cần che không hợp lệ.", code="invalid-rect")
+        out.append(values)
+    return out  # type: ignore[return-value]
 
 
 def _delete_unreferenced(session: Session, keys: list[str], *, keep: set[str], storage: Storage) -> None:

@@ -17,6 +17,7 @@ import logging
 import re
 import struct
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -355,22 +356,39 @@ def save_clean(im: Image.Image, fmt: str, quality: int) -> bytes:
 
 def blur_rect(public: bytes, rect: tuple[int, int, int, int]) -> tuple[bytes, Image.Image]:
     """Pixelate then blur ``rect`` = (x, y, width, height) of the public copy; returns new bytes and image."""
+    return blur_rects(public, [rect])
+
+
+def blur_rects(public: bytes, rects: Sequence[tuple[int, int, int, int]]) -> tuple[bytes, Image.Image]:
+    """Pixelate then blur every (x, y, width, height) of ``rects`` on the public copy, encoded once.
+
+    Raises InvalidInput (nothing is written) when any rectangle is empty or lies outside the image.
+    """
     with _pillow_errors():
         im = Image.open(io.BytesIO(public))
         im.load()
         im = im.convert("RGB")
+    boxes = [_box(im.size, rect) for rect in rects]
+    if not boxes:
+        raise InvalidInput("Vùng cần che không hợp lệ.", code="invalid-rect")
+    for box in boxes:
+        region = im.crop(box)
+        block = max(6, min(region.size) // 6)
+        small = region.resize((max(1, region.size[0] // block), max(1, region.size[1] // block)),
+                              Image.Resampling.BILINEAR)
+        region = small.resize(region.size, Image.Resampling.NEAREST).filter(ImageFilter.GaussianBlur(block / 2))
+        im.paste(region, box[:2])
+    return save_clean(im, "JPEG", PUBLIC_QUALITY), im
+
+
+def _box(size: tuple[int, int], rect: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """``rect`` clipped to the image as a Pillow box; InvalidInput when less than 2×2 pixels remain."""
     x, y, w, h = (int(v) for v in rect)
     x0, y0 = max(0, x), max(0, y)
-    x1, y1 = min(im.size[0], x + w), min(im.size[1], y + h)
+    x1, y1 = min(size[0], x + w), min(size[1], y + h)
     if w <= 0 or h <= 0 or x1 - x0 < 2 or y1 - y0 < 2:
         raise InvalidInput("Vùng cần che không hợp lệ hoặc nằm ngoài ảnh.", code="invalid-rect")
-    region = im.crop((x0, y0, x1, y1))
-    block = max(6, min(region.size) // 6)
-    small = region.resize((max(1, region.size[0] // block), max(1, region.size[1] // block)),
-                          Image.Resampling.BILINEAR)
-    region = small.resize(region.size, Image.Resampling.NEAREST).filter(ImageFilter.GaussianBlur(block / 2))
-    im.paste(region, (x0, y0))
-    return save_clean(im, "JPEG", PUBLIC_QUALITY), im
+    return x0, y0, x1, y1
 
 
 def thumbnails_of(im: Image.Image) -> dict[int, bytes]:

@@ -5,7 +5,9 @@ report page model.
 
 Public functions:
 
-- intake: ``submit create_report NewReport``;
+- intake: ``submit create_report NewReport``; staff entering a report for a caller (hotline, counter):
+  ``submit_on_behalf check_behalf BehalfForm Entered entered_by caller_number caller_phone BEHALF_CHANNELS
+  BEHALF_MAX_PHOTOS``;
 - lifecycle: ``apply allowed_actions close_resolved reopen_deadline TRANSITIONS``;
 - codes: ``normalize_code find_code is_code``;
 - idempotency: ``claim_key complete_key request_hash once_per_sender sent_report``;
@@ -29,6 +31,17 @@ Public functions:
 """
 
 from backend.services.notify import reporter_link, reporter_of  # made and checked where notifications are
+from backend.services.reports.behalf import CHANNELS as BEHALF_CHANNELS
+from backend.services.reports.behalf import MAX_PHOTOS as BEHALF_MAX_PHOTOS
+from backend.services.reports.behalf import (
+    BehalfForm,
+    Entered,
+    caller_number,
+    caller_phone,
+    entered_by,
+    submit_on_behalf,
+)
+from backend.services.reports.behalf import check_form as check_behalf
 from backend.services.reports.codes import find_code, is_code, normalize_code
 from backend.services.reports.handover import end_unit, hand_over_due
 from backend.services.reports.idempotency import claim as claim_key
@@ -75,6 +88,8 @@ from backend.services.reports.workflow import allowed_actions, apply, close_reso
 
 __all__ = [
     "ACTION_LABELS",
+    "BEHALF_CHANNELS",
+    "BEHALF_MAX_PHOTOS",
     "EVENT_LABELS",
     "LIST_LIMIT",
     "MAP_LIMIT",
@@ -83,6 +98,8 @@ __all__ = [
     "STATE_LABELS",
     "STATUS_GROUPS",
     "TRANSITIONS",
+    "BehalfForm",
+    "Entered",
     "NewReport",
     "PublicFilter",
     "PublicPoint",
@@ -92,11 +109,15 @@ __all__ = [
     "allowed_actions",
     "apply",
     "build_page",
+    "caller_number",
+    "caller_phone",
+    "check_behalf",
     "claim_key",
     "close_resolved",
     "complete_key",
     "create_report",
     "end_unit",
+    "entered_by",
     "find_code",
     "find_public",
     "get_by_code",
@@ -130,4 +151,5 @@ __all__ = [
     "state_label",
     "states_after",
     "submit",
+    "submit_on_behalf",
 ]

@@ -68,6 +68,8 @@ STATUS_ACTION_LABELS: dict[str, str] = {
     "not_competent": "Không thuộc thẩm quyền", "close": "Đóng phản ánh",
 }
 CLOCK_LABELS = {"ack": "tiếp nhận", "resolve": "xử lý"}
+#: how a report entered by staff reached them (the ``created`` event's channel)
+BEHALF_LABELS = {"hotline": "(qua đường dây nóng)", "counter": "(tại quầy tiếp nhận)"}
 
 
 @dataclass
@@ -165,6 +167,11 @@ def describe(event: ReportEvent) -> str:
             return f"Quá hạn {clock}" + (f" (hạn {due})" if due else "")
         verb = "Tính lại hạn" if data.get("rescheduled") else "Bắt đầu tính hạn"
         return f"{verb} {clock}" + (f": đến {due}" if due else "")
+    if event.kind == "created" and event.actor_kind == "staff":  # entered on a caller's behalf (/inbox/new)
+        how = BEHALF_LABELS.get(str(data.get("channel")), "")
+        return f"Cán bộ nhập phản ánh thay người dân {how}".rstrip()
+    if event.kind == "notified" and data.get("what") == "reporter_link":
+        return "Gửi đường dẫn theo dõi cho người phản ánh qua Zalo"
     if event.kind == "assigned":
         name = data.get("assignee_name")
         if data.get("assignee_id") is None:

@@ -170,3 +170,22 @@ def test_hiding_twice_is_a_clear_message(login_as: Any, city: Any, session: Any)
     html = ioc.get(resp.headers["Location"]).get_data(as_text=True) if resp.status_code == 303 else \
         resp.get_data(as_text=True)
     assert "Phản ánh này đã được ẩn." in html
+
+
+@pytest.mark.parametrize("rects,message", [
+    (["10,10,50"], "Vùng cần che phải là"), (["10,10,50,²"], "Vùng cần che phải là"),
+    (["10,10,50,50", "5000,5000,10,10"], "Vùng cần che không hợp lệ"),
+    (["10,10,20,20"] * 21, "Chọn từ 1 đến 20 vùng"),
+])
+def test_bad_dragged_rectangles_are_refused_and_change_nothing(login_as: Any, city: Any, session: Any,
+                                                              settings: Any, rects: list[str], message: str) -> None:
+    code = city.reports["road"]
+    photo = _photo_of(session, settings, code)
+    key = photo.public_key
+    officer = login_as("officer")
+    resp = officer.post(f"/inbox/r/{code}/photos/{photo.id}/blur", data={
+        "csrf_token": token(officer, f"/inbox/r/{code}"), "rect": rects, "reason": "Che"}, follow_redirects=True)
+    assert resp.status_code in (200, 422) and message in resp.get_data(as_text=True)
+    session.refresh(photo)
+    assert photo.public_key == key and photo.redacted_at is None
+    assert session.exec(select(ReportEvent).where(ReportEvent.kind == "photo_redacted")).first() is None

@@ -127,3 +127,54 @@ def test_acting_assigns_the_officer_with_an_event_and_the_queue_shows_it(login_a
     mine = client.get(f"/inbox?assignee_id={city.staff['officer']}").get_data(as_text=True)
     assert f'data-code="{code}"' in mine and f'data-code="{city.reports["road2"]}"' not in mine
     assert "Của tôi" in mine
+
+
+def test_a_report_paused_before_its_deadline_is_not_counted_overdue(login_as: Any, city: Any, session: Any) -> None:
+    """The KPIs' rule (docs/kpis.md), so the city page and the queue count as deadlines.figures does."""
+    road = by_code(session, city.reports["road"])
+    road.resolve_due_at = utcnow() - timedelta(hours=3)
+    road.sla_paused_at = utcnow() - timedelta(days=2)  # on hold since before the deadline
+    road2 = by_code(session, city.reports["road2"])
+    road2.resolve_due_at = utcnow() - timedelta(hours=3)  # running clock, past its deadline
+    session.add_all([road, road2])
+    session.flush()
+    client = login_as("ioc")
+    html = client.get("/inbox/city").get_data(as_text=True)
+    assert "<dd data-overdue>1</dd>" in html
+    overdue = client.get(f"/inbox?unit_id={city.units['so-xd']}&overdue=1").get_data(as_text=True)
+    assert f'data-code="{road2.code}"' in overdue and f'data-code="{road.code}"' not in overdue
+
+
+def test_a_code_typed_loosely_is_found_across_the_city_even_with_a_unit_chosen(login_as: Any, city: Any) -> None:
+    code = city.reports["road"]  # Sở Xây dựng's; the form carries the IOC unit the dispatcher is looking at
+    loose = code.lower().replace("-", " ")
+    html = login_as("ioc").get(f"/inbox?unit_id={city.units['ioc']}&q={loose}").get_data(as_text=True)
+    assert f'data-code="{code}"' in html
+    assert '<option value="all" selected>Toàn thành phố</option>' in html
+
+
+def test_quick_views_mine_and_unassigned_for_roles_that_act(login_as: Any, city: Any) -> None:
+    officer = login_as("officer")
+    queue = officer.get("/inbox").get_data(as_text=True)
+    assert f'href="/inbox/?assignee_id={city.staff["officer"]}" id="view-mine"' in queue
+    mine = officer.get(f"/inbox/?assignee_id={city.staff['officer']}").get_data(as_text=True)
+    assert 'id="view-mine" aria-current="page">Của tôi<' in mine
+    assert 'id="view-mine"' not in login_as("viewer").get("/inbox?unit_id=all").get_data(as_text=True)
+
+
+def test_without_a_suggestion_the_route_form_preselects_nothing(login_as: Any, city: Any, session: Any) -> None:
+    """No alphabetically-first unit chosen silently: the dispatcher must pick one (the triage report has no
+    category, so the routing service suggests nothing)."""
+    html = login_as("ioc").get(f"/inbox/r/{city.reports['triage']}").get_data(as_text=True)
+    route = html[html.index('id="route-unit"'):]
+    route = route[:route.index("</select>")]
+    assert "required" in route and '<option value="">— chọn đơn vị —</option>' in route and "selected" not in route
+    client = login_as("ioc")
+    triage = city.reports["triage"]
+    version = by_code(session, triage).version
+    resp = client.post(f"/inbox/r/{triage}/act", data={"csrf_token": token(client, f"/inbox/r/{triage}"),
+                                                       "action": "route", "version": version, "unit_id": ""},
+                       follow_redirects=True)
+    assert "hãy chọn đơn vị xử lý" in resp.get_data(as_text=True)  # submitted without the browser's check
+    after = by_code(session, triage)
+    assert (after.status, after.version) == ("triage", version)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import select
 from web_seed import by_code, token
 
-from backend.models.reports import EventKind, ReportEvent
+from backend.models.reports import PUBLIC_EVENT_KINDS, EventKind, ReportEvent
 from backend.models.routing import RoutingRule
 from backend.services.reports.page import describe
 
@@ -67,3 +67,45 @@ def test_a_bad_date_is_a_vietnamese_message_and_no_change(login_as: Any, city: A
     assert "dd/mm/yyyy" in resp.get_data(as_text=True)
     session.refresh(rule)
     assert rule.active_to is None
+
+
+def _words(html: str, start: str, end: str) -> str:
+    section = html[html.index(start):]
+    return re.sub(r"<[^>]+>", " ", section[:section.index(end)])
+
+
+def test_no_timeline_shows_an_internal_event_name(login_as: Any, city: Any, session: Any, client: Any) -> None:
+    """One event of every kind on a report (public ones public): the staff timeline and the public page's
+    say each in words — no internal name (``sla_started``, ``created``, ``pii_viewed``…) is ever shown."""
+    road = by_code(session, city.reports["road"])
+    for kind in EventKind:
+        session.add(ReportEvent(report_id=road.id, actor_kind="system", kind=kind.value, data={},
+                                is_public=kind in PUBLIC_EVENT_KINDS))
+    session.flush()
+    staff = _words(login_as("admin").get(f"/inbox/r/{road.code}").get_data(as_text=True),
+                   '<ol class="timeline">', "</ol>")
+    public = _words(client.get(f"/r/{road.code}").get_data(as_text=True), '<section class="card timeline">',
+                    "</section>")
+    for kind in EventKind:
+        for where, text in (("staff", staff), ("public", public)):
+            assert not re.search(rf"\b{kind.value}\b", text), (where, kind.value)
+    assert "_" not in staff and "_" not in public
+
+
+INTERNAL = re.compile(r"\b(received|triage|assigned|acknowledged|in_progress|on_hold|resolved|reopened|rejected|"
+                      r"not_competent|duplicate|closed|department|utility|ward|urgent|normal|complex|hotline|counter|"
+                      r"dispatcher|officer|viewer|None|True|False|per \d+ (minute|hour|second)|Field required)\b(?!@)")
+
+
+def test_staff_pages_show_no_internal_or_english_names(login_as: Any, city: Any) -> None:
+    """States, roles, unit kinds, priorities and channels in words on every inbox page, never their codes."""
+    pages = {"admin": ["/inbox", "/inbox?unit_id=all", "/inbox/city", "/inbox/ioc", "/dashboard",
+                       f"/inbox/r/{city.reports['triage']}"],
+             "officer": ["/inbox", f"/inbox/r/{city.reports['road']}"], "viewer": ["/inbox/city"]}
+    for who, paths in pages.items():
+        client = login_as(who)
+        for path in paths:
+            html = client.get(path).get_data(as_text=True)
+            text = re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", " ", html[html.index("<main"):], flags=re.S))
+            found = INTERNAL.search(text)
+            assert found is None, (who, path, text[max(0, found.start() - 60):found.end() + 20])
