@@ -72,6 +72,10 @@ def unit_end(unit_id: int) -> Any:
                 day=on.strftime("%d/%m/%Y"))
     if moved:
         message += " " + _("Đã chuyển %(n)d phản ánh đang xử lý sang đơn vị kế nhiệm.", n=moved)
+    waiting = city.open_report_count(request_session(), unit_id) if unit.successor_id else 0
+    if waiting:
+        message += " " + _("%(n)d phản ánh đang xử lý sẽ được chuyển sang đơn vị kế nhiệm khi đến ngày kết thúc "
+                           "(hoặc trong vài phút nếu đã đến ngày).", n=waiting)
     people = city.staff_count(request_session(), unit_id)
     if people:
         message += " " + _("Còn %(n)d tài khoản cán bộ thuộc đơn vị này; hãy chuyển họ sang đơn vị khác.", n=people)

@@ -4,7 +4,8 @@ event each (``route`` for a report still waiting to be routed), so deadlines, no
 timeline follow the usual rules.
 
 - End today: the unit's ``active_to`` is the start of today (it is no longer a target at once) and its
-  open reports move now, in the admin's transaction, acting as the admin.
+  open reports move now, in the admin's transaction, acting as the admin (more than
+  :data:`MOVE_NOW_LIMIT`: by the periodic job within 15 minutes, still as that admin).
 - End on a later day (a successor is then required): the unit works normally until then;
   :func:`hand_over_due` (a periodic job) moves whatever is still open once the day has come, acting as the
   admin who set the end (from the audit trail), so each event still says who decided it. The same job
@@ -32,6 +33,10 @@ from backend.services.reports.workflow import apply
 
 log = logging.getLogger(__name__)
 
+#: at most this many open reports move in the admin's request (≈ 7–14 ms each); more are left to the
+#: periodic hand-over job (every 15 minutes) so the page never hits the web server's timeout
+MOVE_NOW_LIMIT = 500
+
 
 def end_unit(session: Session, *, actor: Staff, unit_id: int, on: date, successor_id: int | None,
              now: datetime, ip: str = "") -> tuple[Unit, int]:
@@ -50,7 +55,8 @@ def end_unit(session: Session, *, actor: Staff, unit_id: int, on: date, successo
     city.audit_staff(session, "unit_ended", ip=ip, actor_id=actor.id, unit_id=unit.id, code=unit.code,
                      on=on.isoformat(), successor_id=unit.successor_id)
     moved = 0
-    if successor is not None and end <= now:
+    now_or_later = city.open_report_count(session, unit_id) <= MOVE_NOW_LIMIT
+    if successor is not None and end <= now and now_or_later:
         moved = _hand_over(session, unit, successor, actor=Actor.staff(actor), at=now, on=on)
     log.info("admin %s ended unit %s from %s (successor %s, %d reports moved)", actor.id, unit.code, on,
              unit.successor_id, moved)

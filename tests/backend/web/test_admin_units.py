@@ -242,3 +242,14 @@ def test_the_ioc_can_be_renamed_but_keeps_its_kind(login_as, city, session):
     unit = session.get(Unit, ioc)
     assert (unit.name_vi, unit.kind, unit.is_triage) == ("Trung tâm IOC thành phố", "ioc", True)
     assert "Trung tâm điều hành (IOC)" in login_as("admin").get("/admin/units").get_data(as_text=True)
+
+
+def test_a_large_hand_over_is_left_to_the_periodic_job(login_as, city, session, monkeypatch):
+    from backend.services.reports import handover
+
+    monkeypatch.setattr(handover, "MOVE_NOW_LIMIT", 1)   # the seed's unit has 2 open reports
+    page = _end(login_as("admin"), city.units["so-xd"], on=_today(), successor_id=str(city.units["ctdt"]))
+    assert "2 phản ánh đang xử lý sẽ được chuyển sang đơn vị kế nhiệm" in page
+    assert by_code(session, city.reports["road"]).unit_id == city.units["so-xd"]
+    assert reports_service.hand_over_due(session, now=utcnow()) == 2
+    assert by_code(session, city.reports["road"]).unit_id == city.units["ctdt"]
