@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     firebase_project_id: str = "demo-phananh"
     google_application_credentials: str | None = None
     firebase_auth_emulator_host: str | None = None
+    # where the public keys of ID tokens are fetched (default: Google's); benchmarks and tests serve their own
+    firebase_certs_url: str | None = None
     fcm_endpoint: str | None = None
 
     # Zalo Official Account
@@ -150,6 +152,8 @@ class Settings(BaseSettings):
                             "Secure cookies)")
         if self.firebase_auth_emulator_host:
             problems.append("FIREBASE_AUTH_EMULATOR_HOST must not be set in production")
+        if self.firebase_certs_url:
+            problems.append("FIREBASE_CERTS_URL must not be set in production (Google's keys only)")
         if self.database_url.startswith("sqlite"):
             problems.append("DATABASE_URL must point to PostgreSQL in production")
         if self.zalo_app_id and not self.zalo_oa_secret_key:

@@ -113,6 +113,17 @@ def enqueue(session: Session, job_name: str, /, *, _delay: timedelta | None = No
     return row
 
 
+def enqueue_many(session: Session, jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[Outbox]:
+    """:func:`enqueue` for several ``(job name, args)`` at once: one flush (one multi-row INSERT on
+    PostgreSQL), dispatched together after commit (one broker round trip)."""
+    rows = [Outbox(args=args, **new_row_values(name)) for name, args in jobs]
+    if rows:
+        session.add_all(rows)
+        session.flush()
+        session.info.setdefault("outbox_rows", []).extend(rows)
+    return rows
+
+
 def new_row_values(job_name: str, *, delay: timedelta | None = None) -> dict[str, Any]:
     """Columns of a new outbox row except ``args`` (``KeyError`` for an undeclared job).
 
@@ -162,6 +173,30 @@ def push_committed(rows: Sequence[Committed]) -> None:
     """
     if rows and _runtime is not None:
         _push_committed(list(rows), _runtime)
+
+
+def has_limited_push() -> bool:
+    """Whether the runner can count a limit and push in one round trip (RQ: yes; embedded: no)."""
+    return _runtime is not None and hasattr(_runtime.runner, "push_limited")
+
+
+def push_committed_limited(row: Committed, *, counter: str, limit: int, window_s: int) -> bool | None:
+    """Count a hit on ``counter`` and push ``row`` if within ``limit``, in one broker round trip.
+
+    True: pushed (or left for the relay after a broker failure: the limit then lets it through, never
+    losing a message). False: over the limit, not pushed (the caller undoes its rows). None: the runner
+    cannot do both at once (embedded mode): nothing was counted or pushed.
+    """
+    rt = _runtime
+    limited = getattr(rt.runner, "push_limited", None) if rt is not None else None
+    if limited is None:
+        return None
+    try:
+        return bool(limited(row, counter=counter, limit=limit, window_s=window_s))
+    except Exception as exc:  # noqa: BLE001 - the relay sends it; the limit must not drop a message
+        log.warning("outbox %s (%s) not dispatched: %s", row.id, row.job_name, exc)
+        _push_committed([], rt, failed=[row.id])  # type: ignore[arg-type]
+        return True
 
 
 # --------------------------------------------------------------------------- runners
@@ -262,9 +297,18 @@ def _after_rollback(session: Session, previous: Any) -> None:
         session.info.pop("outbox_rows", None)
 
 
-def _push_committed(rows: Sequence[Pushable], rt: Runtime) -> None:
-    """Push rows just committed; on a broker failure, clear their mark so the relay sends them."""
-    failed: list[int | None] = []
+def _push_committed(rows: Sequence[Pushable], rt: Runtime, *, failed: list[int | None] | None = None) -> None:
+    """Push rows just committed (several: one round trip when the runner has ``push_many``); on a
+    broker failure (or for the ids in ``failed``), clear their mark so the relay sends them."""
+    failed = list(failed or [])
+    push_many = getattr(rt.runner, "push_many", None)
+    if push_many is not None and len(rows) > 1:
+        try:
+            push_many(list(rows))
+        except Exception as exc:  # noqa: BLE001 - any broker failure leaves the rows for the relay
+            log.warning("outbox %s not dispatched: %s", [r.id for r in rows], exc)
+            failed = [r.id for r in rows]
+        rows = []
     for row in rows:
         if failed:
             failed.append(row.id)

@@ -87,6 +87,22 @@ class GroupPush:
                     self._cond.notify_all()
 
 
+#: KEYS[1] the counter; ARGV: limit, window (s), number of commands, then each command as its length
+#: followed by its words. Over the limit: 0 and nothing else runs; else the commands run and 1.
+_LIMITED_PUSH = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2])) end
+if count > tonumber(ARGV[1]) then return 0 end
+local i = 4
+for _ = 1, tonumber(ARGV[3]) do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return 1
+"""
+
+
 class RQRunner:
     """Push outbox rows to RQ queues; job id ``outbox-<id>`` makes a re-push replace, not duplicate."""
 
@@ -111,6 +127,10 @@ class RQRunner:
         round trip (one MULTI/EXEC pipeline): see :class:`GroupPush`."""
         self._group.push(row)
 
+    def push_many(self, rows: Sequence[jobs.Pushable]) -> None:
+        """The rows of one commit in one round trip (one MULTI/EXEC pipeline); raises if not sent."""
+        self._push_many(rows)
+
     def _push_many(self, rows: Sequence[jobs.Pushable]) -> None:
         due = []
         for row in rows:
@@ -127,6 +147,24 @@ class RQRunner:
                 for q, job in due:
                     q.enqueue_job(job, pipeline=pipe)
                 pipe.execute()
+
+    def push_limited(self, row: jobs.Pushable, *, counter: str, limit: int, window_s: int) -> bool:
+        """Count one hit on ``counter`` (a fixed window of ``window_s`` seconds) and, if the count is within
+        ``limit``, push ``row``'s job — one round trip (a Lua script runs both atomically). False: over the
+        limit, nothing pushed. Raises if Redis cannot be reached (then nothing is counted or pushed)."""
+        spec = jobs.JOBS.get(row.job_name) or jobs.JobSpec(row.job_name)
+        q = self.queue(spec.queue)
+        job = q.create_job("backend.queue.execute", args=(row.id,), timeout=spec.timeout, job_id=f"outbox-{row.id}",
+                           retry=self._retry(spec), result_ttl=3600, failure_ttl=7 * 86400, description=row.job_name)
+        with self.connection.pipeline() as pipe:  # collects RQ's enqueue commands without sending them
+            q.enqueue_job(job, pipeline=pipe)
+            commands = [args for args, _options in pipe.command_stack]
+            pipe.reset()
+        encode = self.connection.get_encoder().encode
+        flat: list[Any] = [limit, window_s, len(commands)]
+        for command in commands:
+            flat += [len(command), *(encode(a) for a in command)]
+        return bool(self.connection.eval(_LIMITED_PUSH, 1, counter, *flat))
 
     def holds(self, ids: Sequence[int]) -> set[int]:
         """Outbox ids whose RQ job still exists in Redis (queued, scheduled, running or failed)."""

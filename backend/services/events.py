@@ -8,7 +8,8 @@ every channel showing a report to residents or the public uses it.
 
 ``record()`` flushes each event (callers may need its id). Code that records several events in a
 row wraps them in :func:`batch`: the events are written with one flush at the end of the block, then
-their notify jobs are enqueued (intake writes four events with one INSERT this way).
+their notify jobs are enqueued with one more (intake writes four events with one INSERT and their two
+outbox rows with another this way).
 """
 
 from __future__ import annotations
@@ -225,6 +226,5 @@ def _write(session: Session, pending: _Batch) -> None:
         event.report_id = report.id
     session.add_all(pending.events)
     session.flush()
-    for event in pending.events:
-        if event.kind in NOTIFY_KINDS:
-            queue.enqueue(session, "handlers.notifications.notify_event", event_id=event.id)
+    queue.enqueue_many(session, [("handlers.notifications.notify_event", {"event_id": event.id})
+                                 for event in pending.events if event.kind in NOTIFY_KINDS])

@@ -11,7 +11,10 @@
   event-id uniqueness, age window.
 - Our own ``oa_send_*`` echoes are acknowledged and ignored. Unknown events are stored and
   acknowledged (never a 500); only user messages and follows are enqueued on the ``bot`` queue.
-- Rate limit per Zalo user (120/minute, after the signature check) → 429.
+- Rate limit per Zalo user (120/minute, after the signature check) → 429. With RQ the counter is counted
+  in the same Redis round trip as the job push (a Lua script: count, and push only within the limit);
+  an event over the limit is deleted again (it was committed first) and Zalo redelivers it later.
+  Embedded mode: the limiter is asked before the insert, as before.
 - No Zalo call and no dialogue work happens here (DESIGN §14 budget): the worker does that.
 
 Hot path (DESIGN §14: >= 60 % of a bare Flask endpoint): no ORM Session. On PostgreSQL ONE
@@ -27,11 +30,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from limits import parse
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from backend import queue
@@ -107,14 +111,22 @@ def webhook() -> Any:
             return jsonify(status="duplicate")
         log.warning("zalo webhook: stale timestamp %s", ts[:32])
         return problem(401, "unauthorized", "Sự kiện Zalo đã quá hạn.")
-    if event.needs_processing and _over_user_limit(event.user_id):
-        resp = problem(429, "rate-limited", "Quá nhiều tin nhắn từ người dùng này; vui lòng thử lại sau.")
-        resp.headers["Retry-After"] = "60"
-        return resp
-    inbound_id = _record_once(event, raw)
-    if inbound_id is None:
+    limited = event.needs_processing and bool(event.user_id) and limiter.enabled
+    combined = limited and queue.has_limited_push()  # the limit and the push: one Redis round trip
+    if limited and not combined and _over_user_limit(event.user_id):
+        return _too_many()
+    recorded = _record_once(event, raw, user_limit=combined)
+    if recorded is None:
         return jsonify(status="duplicate")
+    if recorded is False:
+        return _too_many()
     return jsonify(status="accepted" if event.needs_processing else "stored")
+
+
+def _too_many() -> Any:
+    resp = problem(429, "rate-limited", "Quá nhiều tin nhắn từ người dùng này; vui lòng thử lại sau.")
+    resp.headers["Retry-After"] = "60"
+    return resp
 
 
 def _is_known(event: events.ZaloEvent) -> bool:
@@ -128,9 +140,13 @@ def _is_known(event: events.ZaloEvent) -> bool:
     return found is not None
 
 
-def _record_once(event: events.ZaloEvent, raw: bytes) -> int | None:
+def _record_once(event: events.ZaloEvent, raw: bytes, *, user_limit: bool = False) -> int | bool | None:
     """Insert the inbound row (ON CONFLICT DO NOTHING) and, if it needs processing, its outbox row,
-    committed together; then push the job. None if the event was recorded before (nothing enqueued)."""
+    committed together; then push the job. None if the event was recorded before (nothing enqueued).
+
+    ``user_limit``: the per-user counter is counted with the push, in one Redis round trip (a new event
+    only: a redelivery is not counted); over the limit, both rows are deleted again and False is
+    returned (answer 429, Zalo redelivers later). Redis down: the event is kept, the relay pushes it."""
     db: Database = current_app.extensions["phananh.db"]
     now = utcnow()
     values = {"channel": CHANNEL, "external_id": event.external_id, "event_name": event.event_name,
@@ -144,9 +160,26 @@ def _record_once(event: events.ZaloEvent, raw: bytes) -> int | None:
     if inbound_id is None:
         log.info("zalo webhook: duplicate delivery %s", event.external_id)
         return None
-    if outbox_id is not None:
-        queue.push_committed([queue.Committed(outbox_id, PROCESS_JOB)])
+    if outbox_id is None:
+        return inbound_id
+    row = queue.Committed(outbox_id, PROCESS_JOB)
+    if not user_limit:
+        queue.push_committed([row])
+        return inbound_id
+    window = int(PER_USER_LIMIT.get_expiry())
+    counter = f"phananh:zalo-user:{event.user_id}:{int(time.time() // window)}"
+    if queue.push_committed_limited(row, counter=counter, limit=PER_USER_LIMIT.amount, window_s=window) is False:
+        _forget(db, inbound_id, outbox_id)
+        log.info("zalo webhook: user %s over the limit, event %s not kept", event.user_id, event.external_id)
+        return False
     return inbound_id
+
+
+def _forget(db: Database, inbound_id: int, outbox_id: int) -> None:
+    """Undo a refused event (over the per-user limit): its job was never pushed, Zalo redelivers it."""
+    with db.begin() as conn:
+        conn.execute(delete(Outbox).where(Outbox.id == outbox_id))
+        conn.execute(delete(InboundMessage).where(InboundMessage.id == inbound_id))
 
 
 def _insert_pg(db: Database, values: dict[str, Any], job: dict[str, Any] | None) -> tuple[int | None, int | None]:

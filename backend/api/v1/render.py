@@ -133,10 +133,15 @@ def _new_timeline(session: Session, report: Report, written: list[ReportEvent]) 
         if event.to_state and event.to_state != event.from_state:
             item["state"], item["state_label"] = event.to_state, label(event.to_state, loc)
         if event.kind == EventKind.ROUTED and event.to_unit_id:
-            unit = session.get(Unit, event.to_unit_id)
-            item["unit"] = unit.name("en" if en else "vi") if unit else ""
+            name = city.unit_name(session, event.to_unit_id, "en" if en else "vi")  # cached, no query
+            item["unit"] = name if name is not None else _unit_name(session, event.to_unit_id, en)
         items.append(_timeline_row(item))
     return items
+
+
+def _unit_name(session: Session, unit_id: int, en: bool) -> str:
+    unit = session.get(Unit, unit_id)
+    return unit.name("en" if en else "vi") if unit else ""
 
 
 def summaries(session: Session, reports: list[Report], *, distances: list[float] | None = None) -> list[dict]:

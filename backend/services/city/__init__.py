@@ -75,7 +75,7 @@ from backend.services.city.clients import revoke as revoke_client
 from backend.services.city.loading import load_city_pack, load_demo, read_pack
 from backend.services.city.messaging import ZNS_FIELDS, ZaloPolicy, ZnsTemplate
 from backend.services.city.places import Place, find_places
-from backend.services.city.routing import Route, route, triage_unit, within_city
+from backend.services.city.routing import Route, route, triage_unit, unit_name, within_city
 from backend.services.city.routing import is_active as is_unit_active
 from backend.services.city.settings import (
     city_name,
@@ -182,6 +182,7 @@ __all__ = [
     "totp",
     "triage_unit",
     "unit_id_for",
+    "unit_name",
     "update_category",
     "update_staff",
     "update_unit",

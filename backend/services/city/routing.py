@@ -148,6 +148,8 @@ class _Unit:
     is_triage: bool
     active_from: datetime | None
     active_to: datetime | None
+    name_vi: str = ""
+    name_en: str | None = None
     successor_id: int | None = None
 
 
@@ -348,7 +350,8 @@ def rule_book(session: Session) -> RuleBook:
         RoutingRule.id, RoutingRule.category_id, RoutingRule.area_id, RoutingRule.unit_id, RoutingRule.priority,
         RoutingRule.active_from, RoutingRule.active_to)).all()]
     units = [_Unit(*row) for row in session.exec(select(Unit.id, Unit.is_triage, Unit.active_from,
-                                                        Unit.active_to, Unit.successor_id)).all()]
+                                                        Unit.active_to, Unit.name_vi, Unit.name_en,
+                                                        Unit.successor_id)).all()]
     book = RuleBook(rules, units)
     with _cache_lock:
         _rule_cache[key] = (fingerprint, book)
@@ -366,6 +369,14 @@ def _existing_area(session: Session, lat: float | None, lon: float | None, at: d
     areas = Area.__table__.c   # core, not ORM: this runs on every intake
     row = session.connection().execute(select(areas.id).where(areas.id == area_id)).first()
     return row[0] if row is not None else None
+
+
+def unit_name(session: Session, unit_id: int, lang: str = "vi") -> str | None:
+    """A unit's name from the cached rule book (no query; same validity as routing), None if unknown."""
+    unit = rule_book(session).units.get(unit_id)
+    if unit is None:
+        return None
+    return unit.name_en if lang.startswith("en") and unit.name_en else unit.name_vi
 
 
 def route(session: Session, *, category: Category | None, lat: float | None, lon: float | None,

@@ -3,9 +3,10 @@
 The alphabet leaves out every character that is easily confused with another one
 (``0``/``O``, ``1``/``I``/``L``) and ``U`` (``U``/``V`` in handwriting): 30 symbols, so there are
 30**6 ≈ 729 million codes. Codes are drawn with :mod:`secrets`. :func:`insert_with_code` (intake)
-lets the UNIQUE index on ``reports.code`` do the check: it inserts the report inside a SAVEPOINT and,
-when the code is taken (by a committed report or by a concurrent intake that drew the same one),
-rolls back to the savepoint and tries a new code. :func:`new_code` checks against the table first.
+lets the UNIQUE index on ``reports.code`` do the check: ``INSERT … ON CONFLICT (code) DO NOTHING
+RETURNING id`` inserts nothing when the code is taken (by a committed report or by a concurrent intake
+that drew the same one, once it commits), and a new code is drawn — no savepoint. :func:`new_code`
+checks against the table first.
 
 :func:`normalize_code` turns whatever a resident typed ("pa 7k3m9q", "PA7K3M9Q", "PA–7K3M9Q",
 "7k3m9q", full-width digits) into the canonical ``PA-7K3M9Q`` or ``None``. Because *both* members
@@ -20,8 +21,10 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
 from backend.models.reports import Report
@@ -58,36 +61,48 @@ def new_code(session: Session, *, draw: Callable[[], str] = random_code) -> str:
 
 def insert_with_code(session: Session, report: Report, *, prepare: Callable[[Report], None] | None = None,
                      draw: Callable[[], str] = random_code) -> Report:
-    """Give the new ``report`` a free code and INSERT it (flushed): SAVEPOINT, INSERT, RELEASE.
+    """Give the new ``report`` a free code and INSERT it: ``INSERT … ON CONFLICT (code) DO NOTHING
+    RETURNING id``, one statement per draw (no savepoint); anything else pending is flushed first.
 
-    ``prepare(report)`` runs after each draw (fields derived from the code, e.g. the search text).
-    Anything else pending is flushed first, so a rolled-back attempt loses nothing but the report
-    row. Raises RuntimeError after ``MAX_ATTEMPTS`` collisions (never in practice); any other
-    integrity error propagates.
+    ``prepare(report)`` runs after each draw (fields derived from the code, e.g. the search text). The
+    row is written by a Core statement from the object's column values; the object then joins the
+    session as persistent (``report.id`` set, no history), so later changes are ordinary UPDATEs.
+    Raises RuntimeError after ``MAX_ATTEMPTS`` collisions (never in practice); any other integrity error
+    (another unique index) propagates.
     """
-    session.flush()
+    table = Report.__table__
+    session.flush()  # what is pending goes first (no SQL when nothing is)
     for attempt in range(MAX_ATTEMPTS):
         report.code = draw()
         if prepare is not None:
             prepare(report)
-        try:
-            with session.begin_nested():
-                session.add(report)
-                session.flush()
+        stmt = (_insert_for(session)(table).values(_row(report))
+                .on_conflict_do_nothing(index_elements=["code"]).returning(table.c.id))
+        new_id = session.execute(stmt).scalar()
+        if new_id is not None:
+            report.id = int(new_id)
+            make_transient_to_detached(report)
+            session.add(report)
             return report
-        except IntegrityError as exc:
-            if not _is_code_clash(exc):
-                raise
-            log.warning("public code collision on attempt %d: %s", attempt + 1, report.code)
+        log.warning("public code collision on attempt %d: %s", attempt + 1, report.code)
     raise RuntimeError("could not find a free public code")
 
 
-def _is_code_clash(exc: IntegrityError) -> bool:
-    diag = getattr(exc.orig, "diag", None)
-    name = getattr(diag, "constraint_name", None)
-    if name is not None:
-        return name == "ix_reports_code"
-    return "reports.code" in str(exc.orig)   # SQLite: "UNIQUE constraint failed: reports.code"
+def _insert_for(session: Session) -> Callable[..., Any]:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _row(report: Report) -> dict[str, Any]:
+    """The report's column values for a Core INSERT (None left out where the column has a default)."""
+    row: dict[str, Any] = {}
+    for column in Report.__table__.columns:
+        if column.key == "id":
+            continue
+        value = getattr(report, column.key)
+        if value is None and (column.server_default is not None or column.default is not None):
+            continue
+        row[column.key] = value
+    return row
 
 
 def normalize_code(text: str | None) -> str | None:

@@ -23,7 +23,7 @@ import weakref
 from typing import Any
 
 import firebase_admin
-from firebase_admin import auth, credentials, exceptions
+from firebase_admin import _token_gen, auth, credentials, exceptions
 
 from backend.config import Settings
 from backend.errors import Unauthorized, Unavailable
@@ -80,6 +80,8 @@ def _forget(key: int) -> None:
 def _honour_emulator(settings: Settings) -> None:
     if settings.firebase_auth_emulator_host and not settings.is_production:
         os.environ.setdefault(EMULATOR_ENV, settings.firebase_auth_emulator_host)
+    if settings.firebase_certs_url and not settings.is_production:  # benchmarks: keys of a local signer
+        _token_gen.ID_TOKEN_CERT_URI = settings.firebase_certs_url
 
 
 def verify_token(token: str, *, settings: Settings) -> dict[str, Any]:

@@ -222,3 +222,41 @@ def test_deeply_nested_unsigned_body_is_401_not_500(zclient, session):
                      headers={"Content-Type": "application/json", "X-ZEvent-Signature": "mac=00"})
     assert r.status_code == 401 and r.mimetype == "application/problem+json"
     assert _inbound(session) == []
+
+
+def test_webhook_round_trip_budget(zalo_settings, db, runner, session, monkeypatch):
+    """Issue 20: one new event costs one SQL statement on PostgreSQL (two inserts in one transaction on
+    SQLite) and one Redis round trip for the per-user limit and the push together."""
+    from sqlalchemy import event as sa_event
+
+    from backend.app import create_app
+
+    app = create_app(zalo_settings.model_copy(update={"ratelimit_enabled": True}), database=db, runner=runner)
+    client = app.test_client()
+    raw, headers = fz.signed(fz.text_event("budget", "warm"))
+    assert client.post("/bots/zalo/webhook", data=raw, headers=headers).status_code == 200
+    statements: list[str] = []
+    redis_calls: list[str] = []
+    real = runner.connection.execute_command
+    monkeypatch.setattr(runner.connection, "execute_command",
+                        lambda *a, **kw: (redis_calls.append(str(a[0])), real(*a, **kw))[1])
+    pipeline_cls = type(runner.connection.pipeline())
+    real_execute = pipeline_cls.execute
+    monkeypatch.setattr(pipeline_cls, "execute", lambda self, *a, **kw: (redis_calls.append("PIPELINE"),
+                                                                          real_execute(self, *a, **kw))[1])
+    engine = session.get_bind().engine
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        if not statement.startswith(("SAVEPOINT", "RELEASE")):  # the test's own transaction
+            statements.append(statement.split()[0])
+
+    raw, headers = fz.signed(fz.text_event("budget", "Đèn đường hỏng"))
+    sa_event.listen(engine, "before_cursor_execute", count)
+    try:
+        r = client.post("/bots/zalo/webhook", data=raw, headers=headers)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", count)
+    assert r.status_code == 200 and r.json["status"] == "accepted"
+    assert redis_calls == ["EVAL"], redis_calls
+    assert len(statements) <= (1 if engine.dialect.name == "postgresql" else 2), statements
+    assert runner.queue("bot").count == 2  # both events' jobs are in the queue

@@ -73,7 +73,7 @@ def test_find_code_in_free_text(text: str, code: str | None) -> None:
     assert codes.find_code(text) == code
 
 
-def test_insert_with_code_retries_a_taken_code_in_a_savepoint(session) -> None:
+def test_insert_with_code_retries_a_taken_code(session) -> None:
     session.add(Report(code="PA-AAAAAA"))
     session.flush()
     drawn = iter(["PA-AAAAAA", "PA-AAAAAA", "PA-BBBBBB"])
@@ -82,7 +82,7 @@ def test_insert_with_code_retries_a_taken_code_in_a_savepoint(session) -> None:
     codes.insert_with_code(session, report, prepare=lambda r: seen.append(r.code), draw=lambda: next(drawn))
     assert report.id is not None and report.code == "PA-BBBBBB"
     assert seen == ["PA-AAAAAA", "PA-AAAAAA", "PA-BBBBBB"]   # derived fields follow every new draw
-    # only the savepoint was rolled back: the transaction goes on with both rows
+    # a taken code inserts nothing (ON CONFLICT DO NOTHING): the transaction goes on with both rows
     assert set(session.exec(select(Report.code)).all()) == {"PA-AAAAAA", "PA-BBBBBB"}
 
 
