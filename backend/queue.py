@@ -81,6 +81,7 @@ PERIODIC: tuple[PeriodicSpec, ...] = (
     PeriodicSpec("handlers.deliveries.sweep_deliveries", interval=600, queue="bulk"),
     PeriodicSpec("handlers.tokens.refresh_tokens", interval=1800),
     PeriodicSpec("handlers.workflow.close_resolved", interval=3600, queue="bulk"),
+    PeriodicSpec("handlers.workflow.hand_over_ended_units", interval=900, queue="bulk"),
 )
 
 

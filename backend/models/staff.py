@@ -38,6 +38,8 @@ class Staff(SQLModel, table=True):
     locked_until: datetime | None = dt_field()
     last_login_at: datetime | None = dt_field()
     password_changed_at: datetime | None = dt_field()
+    #: set when an admin reset the password (a temporary one): the next pages ask for a new password first
+    must_change_password: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = dt_field(default_now=True)
     #: bumped to end every session of the account (sign-out, password change, deactivation, "sign out
     #: everywhere"); a session cookie carries the epoch it was issued under
@@ -74,8 +76,9 @@ class LoginThrottle(SQLModel, table=True):
 
 
 class StaffAudit(SQLModel, table=True):
-    """Security events of staff accounts: back-offs (lockouts), sign-outs everywhere, second factor
-    set up or removed, recovery codes used. Holds the e-mail typed and the client address."""
+    """Security events of staff accounts — back-offs (lockouts), sign-outs everywhere, second factor set up
+    or removed, recovery codes used — and the admin changes to accounts and units (who, what, when). Holds the
+    e-mail typed and the client address."""
 
     __tablename__ = "staff_audit"
 

@@ -36,6 +36,8 @@ class Unit(SQLModel, table=True):
     active_to: datetime | None = dt_field()
     #: where reports go once the unit has ended (its open reports were moved there; routing rules follow)
     successor_id: int | None = Field(default=None)
+    #: the unit's officers see only the categories of their account (``staff.category_ids``) in the queue
+    category_scoped: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = dt_field(default_now=True)
 
     def name(self, locale: str = "vi") -> str:

@@ -8,7 +8,8 @@ Packages import only those listed before them (checked by import-linter):
    ``photos``      image intake, pixel pipeline, storage, safe fetching, linking to reports, public copies;
 4. ``deadlines``   SLA clocks, KPIs, ranking, dashboard figures;
    ``notify``      notification planning, texts, deliveries, push, mail;
-5. ``reports``     intake, lifecycle (transitions, workflow, actions), codes, idempotency, reading, staff page;
+5. ``reports``     intake, lifecycle (transitions, workflow, actions, an ended unit's hand-over), codes, idempotency,
+                   reading, staff page;
 6. ``chat``        the channel-neutral dialogue;
    ``inbox``       the staff queue and saved views;
    ``open311``     the GeoReport v2 mapping;

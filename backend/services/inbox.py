@@ -31,7 +31,7 @@ from backend.models.units import Unit
 from backend.schemas.common import parse_id
 from backend.services import deadlines
 from backend.services.city import timezone
-from backend.services.city.access import sees_all_units, visible_unit_ids
+from backend.services.city.access import category_scope, sees_all_units, visible_unit_ids
 from backend.services.photos.copies import smallest_thumb, thumbnails
 from backend.services.reports.lookup import report_flags
 from backend.text import fold
@@ -169,6 +169,9 @@ def queue(session: Session, *, staff: Staff, flt: QueueFilter, now: datetime) ->
         stmt = stmt.where(Report.unit_id == flt.unit_id)
     elif visible is not None:
         stmt = stmt.where(col(Report.unit_id).in_(visible) if visible else false())
+    scope = category_scope(session, staff=staff)  # an officer of a unit that scopes queues by category
+    if scope is not None:
+        stmt = stmt.where(col(Report.category_id).in_(scope))
     stmt = _apply_filters(stmt, flt, now)
     stmt = _apply_cursor(stmt, flt)
     stmt = stmt.order_by(col(Report.resolve_due_at).asc().nulls_last(), col(Report.id).asc()).limit(flt.limit + 1)

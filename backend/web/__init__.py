@@ -20,6 +20,8 @@ def init_app(app: Flask) -> None:
     """Register the web blueprints, CSRF and the security headers of the HTML pages."""
     from backend.web import (
         admin,
+        admin_staff,
+        admin_units,
         auth,
         behalf,
         dashboard,
@@ -39,6 +41,7 @@ def init_app(app: Flask) -> None:
     common.csrf.init_app(app)
     app.register_blueprint(assets)
     assert tracking.bp is public.bp  # the resident pages' routes are declared on ``public.bp`` at import
+    assert admin_staff.bp is admin_units.bp is admin.bp  # staff and unit admin routes: on ``admin.bp``
     for module in (auth, mfa, inbox, behalf, reports, dashboard, exports, admin, public, home, report_form):
         app.register_blueprint(module.bp)
     common.install(app)

@@ -1,5 +1,6 @@
-"""Admin pages: staff accounts, units, categories, routing rules, calendar, reply templates, API clients,
-notifications that could not be sent, and the month's Zalo messages per unit (what the city pays for)."""
+"""Admin pages: categories, routing rules, calendar, reply templates, API clients, notifications that could
+not be sent, and the month's Zalo messages per unit (what the city pays for). Staff accounts
+(``admin_staff.py``) and units (``admin_units.py``) declare their routes on this blueprint."""
 
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ from backend.models.calendar import CalendarOverride
 from backend.models.categories import Category
 from backend.models.clients import ApiClient
 from backend.models.routing import RoutingRule
-from backend.models.staff import Role, Staff
+from backend.models.staff import Role, Staff, StaffAudit
 from backend.models.templates import ReplyTemplate
 from backend.models.units import Unit
 from backend.schemas.common import parse_id as _int
 from backend.services import city, notify
-from backend.web import common, signin
+from backend.web import common
 
 bp = Blueprint("web_admin", __name__, url_prefix="/admin", template_folder="templates")
 common.protect(bp)
@@ -56,8 +57,12 @@ def _done(endpoint: str, message: str) -> Any:
 
 
 def _lists() -> dict[str, Any]:
+    """Choices of the admin forms; ``active_units`` are the only ones offered as targets (never an ended
+    or merged unit), ``units`` name every unit in the tables."""
     s = request_session()
-    return {"units": list(s.exec(select(Unit).order_by(col(Unit.code)))),
+    units = list(s.exec(select(Unit).order_by(col(Unit.code))))
+    now = common.now()
+    return {"units": units, "active_units": [u for u in units if city.is_unit_active(u, now)],
             "categories": list(s.exec(select(Category).order_by(col(Category.sort_order), col(Category.code)))),
             "areas": list(s.exec(select(Area.id, Area.name).order_by(col(Area.name)).limit(5000)))}
 
@@ -66,51 +71,6 @@ def _lists() -> dict[str, Any]:
 @bp.get("/")
 def index() -> Any:
     return redirect(url_for("web_admin.staff"))
-
-
-@bp.get("/staff")
-def staff() -> Any:
-    rows = list(request_session().exec(select(Staff).order_by(col(Staff.email))))
-    return render_template("web/admin/staff.html", rows=rows, roles=[r.value for r in Role], **_lists())
-
-
-@bp.post("/staff")
-def staff_create() -> Any:
-    f = request.form
-    city.admin_create_staff(request_session(), actor=common.require_staff(), email=f.get("email", ""),
-                               password=f.get("password", ""), role=f.get("role", ""),
-                               unit_code=f.get("unit_code") or None, name=f.get("name", ""))
-    return _done("web_admin.staff", _("Đã tạo tài khoản."))
-
-
-@bp.post("/staff/<int:staff_id>/active")
-def staff_active(staff_id: int) -> Any:
-    active = request.form.get("active") == "1"
-    city.set_staff_active(request_session(), actor=common.require_staff(), staff_id=staff_id, active=active,
-                          ip=signin.client_ip())
-    return _done("web_admin.staff", _("Đã mở khóa tài khoản.") if active else _("Đã khóa tài khoản."))
-
-
-@bp.post("/staff/<int:staff_id>/sessions")
-def staff_sessions(staff_id: int) -> Any:
-    """Sign out everywhere: every session of the account ends at once (e.g. a lost phone)."""
-    city.sign_out_everywhere(request_session(), actor=common.require_staff(), staff_id=staff_id,
-                             ip=signin.client_ip())
-    return _done("web_admin.staff", _("Đã đăng xuất tài khoản khỏi mọi thiết bị."))
-
-
-@bp.get("/units")
-def units() -> Any:
-    return render_template("web/admin/units.html", **_lists())
-
-
-@bp.post("/units")
-def unit_create() -> Any:
-    f = request.form
-    city.create_unit(request_session(), actor=common.require_staff(), code=f.get("code", ""),
-                              name_vi=f.get("name_vi", ""), name_en=f.get("name_en", ""),
-                              kind=f.get("kind", "department"), email=f.get("email"))
-    return _done("web_admin.units", _("Đã thêm đơn vị."))
 
 
 @bp.get("/categories")
@@ -258,3 +218,23 @@ def delivery_retry(delivery_id: int) -> Any:
     city.ensure_admin(common.require_staff())
     notify.retry(request_session(), delivery_id=delivery_id)
     return _done("web_admin.deliveries", _("Đã xếp lịch gửi lại thông báo."))
+
+
+#: the audit trail's kinds in Vietnamese (``staff_audit.kind``)
+AUDIT_LABELS: dict[str, str] = {
+    "login_backoff": "Tạm chặn đăng nhập", "sessions_ended": "Kết thúc phiên đăng nhập",
+    "totp_enabled": "Bật xác thực hai bước", "totp_disabled": "Tắt xác thực hai bước",
+    "recovery_code_used": "Dùng mã khôi phục", "staff_created": "Tạo tài khoản", "staff_updated": "Sửa tài khoản",
+    "staff_activated": "Mở khóa tài khoản", "staff_deactivated": "Khóa tài khoản",
+    "password_reset": "Đặt lại mật khẩu", "unit_created": "Thêm đơn vị", "unit_updated": "Sửa đơn vị",
+    "unit_ended": "Kết thúc đơn vị",
+}
+
+
+@bp.get("/audit")
+def audit() -> Any:
+    """Who changed what and when: the newest 300 rows of the audit trail (staff accounts, units, security)."""
+    session = request_session()
+    rows = list(session.exec(select(StaffAudit).order_by(col(StaffAudit.id).desc()).limit(300)))
+    people = {s.id: s.email for s in session.exec(select(Staff))}
+    return render_template("web/admin/audit.html", rows=rows, people=people, labels=AUDIT_LABELS, **_lists())

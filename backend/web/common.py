@@ -77,6 +77,8 @@ RESIDENT_BLUEPRINTS = frozenset({"web_public", "web_home", "web_report_form"})
 PUBLIC_ENDPOINTS = {"web_auth.login", "web_auth.login_post"}
 #: the pages an admin who must set up a second factor may still open (see ``mfa``)
 MFA_SETUP_ENDPOINTS: set[str] = set()
+#: the pages an account with a temporary password (an admin reset) may open before choosing a new one
+PASSWORD_CHANGE_ENDPOINTS = {"web_auth.password", "web_auth.password_post", "web_auth.logout"}
 
 
 # --------------------------------------------------------------------------- current staff
@@ -164,6 +166,11 @@ def protect(bp: Blueprint) -> Blueprint:
                 and city.totp.missing(request_session(), staff)):
             flash(_("Quản trị viên phải bật xác thực hai bước trước khi tiếp tục."), "error")
             return redirect(url_for("web_mfa.setup"))
+        if (staff is not None and staff.must_change_password
+                and request.endpoint not in PASSWORD_CHANGE_ENDPOINTS | MFA_SETUP_ENDPOINTS):
+            flash(_("Mật khẩu của bạn vừa được quản trị viên đặt lại; hãy chọn mật khẩu mới trước khi tiếp tục."),
+                  "error")
+            return redirect(url_for("web_auth.password"))
         refuse_bad_parameters()
         return None
 

@@ -83,7 +83,8 @@ class Case:
 
 def params(world: World) -> dict[str, Any]:
     return {"road": world.road, "done": world.done, "rubbish": world.rubbish, "hotline": world.hotline,
-            "ctdt": world.units["ctdt"], "token": TOKEN, "public_key": world.public_key,
+            "ctdt": world.units["ctdt"], "hcc": world.units["hcc"],
+            "token": TOKEN, "public_key": world.public_key,
             "holiday": HOLIDAY.isoformat(), "password": PASSWORD, **world.ids}
 
 
@@ -233,9 +234,19 @@ MATRIX: dict[tuple[str, str], Case] = {
                                                                     form={"active": "0"})),
     ("POST", "/admin/staff/<int:staff_id>/sessions"): Case(ADMIN, Req("/admin/staff/{officer2}/sessions",
                                                                       form={})),
+    ("GET", "/admin/staff/<int:staff_id>"): Case(ADMIN, Req("/admin/staff/{officer2}")),
+    ("POST", "/admin/staff/<int:staff_id>"): Case(ADMIN, Req("/admin/staff/{officer2}", form={
+        "role": "head", "unit_id": "{ctdt}", "active": "1", "name": "Trần Thị Bình"})),
+    ("POST", "/admin/staff/<int:staff_id>/password"): Case(ADMIN, Req("/admin/staff/{officer2}/password", form={})),
+    ("GET", "/admin/audit"): Case(ADMIN, Req("/admin/audit")),
     ("GET", "/admin/units"): Case(ADMIN, Req("/admin/units")),
     ("POST", "/admin/units"): Case(ADMIN, Req("/admin/units", form={"code": "phong-moi", "name_vi": "Phòng mới",
                                                                     "name_en": "New office", "kind": "department"})),
+    ("GET", "/admin/units/<int:unit_id>"): Case(ADMIN, Req("/admin/units/{ctdt}")),
+    ("POST", "/admin/units/<int:unit_id>"): Case(ADMIN, Req("/admin/units/{ctdt}", form={
+        "name_vi": "Công ty Công trình đô thị", "kind": "utility", "phone": "0299 123 456"})),
+    ("POST", "/admin/units/<int:unit_id>/end"): Case(ADMIN, Req("/admin/units/{ctdt}/end", form={
+        "on": "01/01/2030", "successor_id": "{hcc}"})),
     ("GET", "/admin/categories"): Case(ADMIN, Req("/admin/categories")),
     ("POST", "/admin/categories/<int:category_id>"): Case(ADMIN, Req("/admin/categories/{category}",
                                                                      form={"priority_default": "urgent"})),

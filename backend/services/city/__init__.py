@@ -23,13 +23,18 @@ Public functions (channels import these names from ``backend.services.city``):
   home_unit``;
 - API clients: ``create_client authenticate_client revoke_client``;
 - admin edits: ``ensure_admin set_staff_active sign_out_everywhere admin_create_staff create_unit
-  update_category create_rule end_rule save_template delete_template``.
+  update_category create_rule end_rule save_template delete_template local_day_start``;
+- units in the admin pages: ``create_unit update_unit get_unit validate_unit_code check_unit_end
+  open_report_count staff_count`` (ending a unit moves reports: ``services/reports/handover.py``);
+- staff in the admin pages: ``update_staff reset_password temporary_password``; queue scoping:
+  ``category_scope``.
 """
 
 from backend.services.city import totp
 from backend.services.city.access import (
     can_act,
     can_see_report,
+    category_scope,
     ensure_can_act,
     ensure_can_see,
     home_unit,
@@ -38,10 +43,10 @@ from backend.services.city.access import (
 )
 from backend.services.city.admin import (
     create_rule,
-    create_unit,
     delete_template,
     end_rule,
     ensure_admin,
+    local_day_start,
     save_template,
     set_staff_active,
     sign_out_everywhere,
@@ -92,11 +97,15 @@ from backend.services.city.staff import change_password, create_staff, end_sessi
 from backend.services.city.staff import get as get_staff
 from backend.services.city.staff import signed_in as staff_signed_in
 from backend.services.city.staff import verify as verify_staff
+from backend.services.city.staff_admin import reset_password, temporary_password, update_staff
 from backend.services.city.throttle import Counter as LoginCounter
 from backend.services.city.throttle import Verdict as LoginVerdict
 from backend.services.city.throttle import check as throttle_login
 from backend.services.city.throttle import make_counter as login_counter
 from backend.services.city.throttle import succeeded as login_succeeded
+from backend.services.city.units import check_end as check_unit_end
+from backend.services.city.units import create_unit, get_unit, open_report_count, staff_count, update_unit
+from backend.services.city.units import validate_code as validate_unit_code
 
 __all__ = [
     "ZNS_FIELDS",
@@ -118,7 +127,9 @@ __all__ = [
     "categories_by_id",
     "category_by_code",
     "category_id_for",
+    "category_scope",
     "change_password",
+    "check_unit_end",
     "city_name",
     "close_after_days",
     "create_client",
@@ -133,6 +144,7 @@ __all__ = [
     "ensure_can_see",
     "find_places",
     "get_staff",
+    "get_unit",
     "home_unit",
     "hotlines",
     "is_unit_active",
@@ -140,16 +152,19 @@ __all__ = [
     "load_calendar",
     "load_city_pack",
     "load_demo",
+    "local_day_start",
     "localized_attributes",
     "login_counter",
     "login_succeeded",
     "moderation_required",
     "open311_sender_status_changes",
+    "open_report_count",
     "parse_duration",
     "quiet_hours",
     "read_pack",
     "remove_override",
     "reopen_window_days",
+    "reset_password",
     "revoke_client",
     "route",
     "save_template",
@@ -159,7 +174,9 @@ __all__ = [
     "setting",
     "sign_out_everywhere",
     "staff_by_email",
+    "staff_count",
     "staff_signed_in",
+    "temporary_password",
     "throttle_login",
     "timezone",
     "totp",
@@ -167,6 +184,9 @@ __all__ = [
     "unit_id_for",
     "unit_name",
     "update_category",
+    "update_staff",
+    "update_unit",
+    "validate_unit_code",
     "verify_staff",
     "visible_unit_ids",
     "within_city",

@@ -60,3 +60,15 @@ def home_unit(session: Session, *, staff: Staff) -> Unit | None:
     if staff.unit_id is not None:
         return session.get(Unit, staff.unit_id)
     return session.exec(select(Unit).where(Unit.is_triage == True)).first()  # noqa: E712
+
+
+def category_scope(session: Session, *, staff: Staff) -> list[int] | None:
+    """The categories an officer's queue is limited to, or ``None`` (no limit).
+
+    Only when the officer's unit says so (``units.category_scoped``) and the account lists categories
+    (``staff.category_ids``; empty means all of the unit's). Heads, dispatchers and admins are never limited.
+    """
+    if staff.role != Role.OFFICER or not staff.category_ids or staff.unit_id is None:
+        return None
+    unit = session.get(Unit, staff.unit_id)
+    return list(staff.category_ids) if unit is not None and unit.category_scoped else None

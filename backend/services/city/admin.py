@@ -14,12 +14,14 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from backend.errors import Forbidden, InvalidInput, NotFound
+from backend.models.base import utcnow
 from backend.models.categories import Category, Priority
 from backend.models.routing import RoutingRule
 from backend.models.staff import Role, Staff
 from backend.models.templates import ReplyTemplate
-from backend.models.units import Unit, UnitKind
+from backend.models.units import Unit
 from backend.services.city import staff as staff_service
+from backend.services.city.routing import is_active
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +42,9 @@ def _text(value: str | None, name: str, *, max_len: int, required: bool = True) 
     return value
 
 
-def local_day_start(day: date | None) -> datetime | None:
+def local_day_start(day: date | None, tz: ZoneInfo = TZ) -> datetime | None:
     """Effective dates are city-local days; stored as the UTC instant of local midnight."""
-    return datetime.combine(day, time(0), tzinfo=TZ) if day else None
+    return datetime.combine(day, time(0), tzinfo=tz) if day else None
 
 
 # --------------------------------------------------------------------------- staff
@@ -55,11 +57,14 @@ def set_staff_active(session: Session, *, actor: Staff, staff_id: int, active: b
         raise NotFound("Không tìm thấy tài khoản.", code="unknown-staff")
     if staff.id == actor.id and not active:
         raise InvalidInput("Không thể tự khóa tài khoản của mình.", code="self-lock")
+    changed = staff.is_active != active
     staff.is_active = active
     staff.failed_logins = 0
     staff.locked_until = None
     session.add(staff)
     session.flush()
+    staff_service.audit(session, "staff_activated" if active else "staff_deactivated", ip=ip, staff_id=staff.id,
+                        actor_id=actor.id, email=staff.email, changed=changed)
     if not active:  # a deactivated account keeps no session, even if it is activated again later
         staff_service.end_sessions(session, staff_id=staff.id, actor_id=actor.id, reason="deactivated", ip=ip)
     log.info("admin %s set staff %s active=%s", actor.id, staff.id, active)
@@ -76,30 +81,33 @@ def sign_out_everywhere(session: Session, *, actor: Staff, staff_id: int, ip: st
 
 
 def create_staff(session: Session, *, actor: Staff, email: str, password: str, role: str,
-                 unit_code: str | None, name: str) -> Staff:
+                 unit_code: str | None, name: str, ip: str = "") -> Staff:
+    """A new account (InvalidInput for a bad e-mail, role, password, or an unknown or ended unit); audited."""
     ensure_admin(actor)
-    return staff_service.create_staff(session, email=email, password=password, role=role,
-                                      unit_code=unit_code or None, name=_text(name, "họ tên", max_len=255,
-                                                                              required=False))
+    if unit_code:
+        unit = session.exec(select(Unit).where(Unit.code == unit_code)).first()
+        if unit is None or not is_active(unit, utcnow()):
+            raise InvalidInput("Đơn vị đã chọn không tồn tại hoặc đã ngừng hoạt động.", code="unknown-unit")
+    staff = staff_service.create_staff(session, email=email, password=password, role=role,
+                                       unit_code=unit_code or None, name=_text(name, "họ tên", max_len=255,
+                                                                               required=False))
+    staff_service.audit(session, "staff_created", ip=ip, staff_id=staff.id, actor_id=actor.id, email=staff.email,
+                        role=staff.role, unit_id=staff.unit_id)
+    return staff
+
+
+def _target_unit(session: Session, unit_id: int) -> Unit:
+    """A unit a rule or a category may send reports to: it exists and has not ended."""
+    unit = session.get(Unit, unit_id)
+    if unit is None:
+        raise NotFound("Không tìm thấy đơn vị.", code="unknown-unit")
+    if not is_active(unit, utcnow()):
+        raise InvalidInput(f"Đơn vị “{unit.name_vi}” đã ngừng hoạt động; hãy chọn một đơn vị đang hoạt động.",
+                           code="unit-ended")
+    return unit
 
 
 # --------------------------------------------------------------------------- units and categories
-
-
-def create_unit(session: Session, *, actor: Staff, code: str, name_vi: str, name_en: str = "",
-                kind: str = UnitKind.DEPARTMENT, email: str | None = None) -> Unit:
-    ensure_admin(actor)
-    code = _text(code, "mã đơn vị", max_len=64)
-    if kind not in {k.value for k in UnitKind} or kind == UnitKind.IOC:
-        raise InvalidInput("Loại đơn vị không hợp lệ.", code="invalid-kind")
-    if session.exec(select(Unit).where(Unit.code == code)).first():
-        raise InvalidInput(f"Mã đơn vị {code} đã có.", code="unit-exists")
-    unit = Unit(code=code, name_vi=_text(name_vi, "tên đơn vị", max_len=255),
-                name_en=_text(name_en, "tên tiếng Anh", max_len=255, required=False), kind=kind,
-                email=(email or "").strip() or None)
-    session.add(unit)
-    session.flush()
-    return unit
 
 
 def update_category(session: Session, *, actor: Staff, category_id: int, active: bool,
@@ -110,8 +118,8 @@ def update_category(session: Session, *, actor: Staff, category_id: int, active:
         raise NotFound("Không tìm thấy lĩnh vực.", code="unknown-category")
     if priority_default not in {p.value for p in Priority}:
         raise InvalidInput("Mức ưu tiên không hợp lệ.", code="invalid-priority")
-    if default_unit_id is not None and session.get(Unit, default_unit_id) is None:
-        raise NotFound("Không tìm thấy đơn vị.", code="unknown-unit")
+    if default_unit_id is not None and default_unit_id != category.default_unit_id:
+        _target_unit(session, default_unit_id)
     category.active = active
     category.requires_after_photo = requires_after_photo
     category.priority_default = priority_default
@@ -128,8 +136,7 @@ def create_rule(session: Session, *, actor: Staff, unit_id: int, category_id: in
                 priority: str | None, active_from: date | None, active_to: date | None, note: str = "") -> RoutingRule:
     """A routing rule with effective dates (city-local days; ``active_to`` exclusive)."""
     ensure_admin(actor)
-    if session.get(Unit, unit_id) is None:
-        raise NotFound("Không tìm thấy đơn vị.", code="unknown-unit")
+    _target_unit(session, unit_id)
     if category_id is not None and session.get(Category, category_id) is None:
         raise NotFound("Không tìm thấy lĩnh vực.", code="unknown-category")
     if priority and priority not in {p.value for p in Priority}:

@@ -45,11 +45,13 @@ def load_city_pack(session: Session, pack: dict[str, Any]) -> dict[str, int]:
     """
     data = validate(pack)
     changed = 0
-    units, n = _load(session, Unit, data["units"], ("code",), {"parent"})
+    units, n = _load(session, Unit, data["units"], ("code",), {"parent", "successor"})
     changed += n
     for item in data["units"]:
         row = units[item["code"]]
         changed += _apply(row, {"parent_id": units[item["parent"]].id if item["parent"] else None})
+        if item["successor"]:  # declared in the pack; a successor set by an admin is not cleared by a reload
+            changed += _apply(row, {"successor_id": units[item["successor"]].id})
     categories, n = _load(session, Category, [
         {**c, "default_unit_id": units[c["default_unit"]].id if c["default_unit"] else None}
         for c in data["categories"]], ("code",), {"default_unit"})

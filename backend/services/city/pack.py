@@ -176,6 +176,7 @@ def _unit(check: _Check, i: int, item: dict) -> dict[str, Any]:
             "name_en": check.text(where, item, "name_en"), "kind": kind,
             "is_triage": check.flag(where, item, "is_triage"), "parent": check.code(where, item, "parent",
                                                                                    required=False),
+            "successor": check.code(where, item, "successor", required=False),
             "email": check.text(where, item, "email", default=None),
             "phone": check.text(where, item, "phone", max_len=32, default=None), **check.window(where, item)}
 
@@ -386,6 +387,9 @@ def _cross_check(check: _Check, data: dict[str, Any]) -> None:
         check.fail("units", "phải có đúng một đơn vị is_triage (Trung tâm điều hành IOC)")
     for i, u in enumerate(data["units"]):
         check.ref(f"units[{i}]", u["parent"], units, "đơn vị cấp trên")
+        check.ref(f"units[{i}]", u["successor"], units, "đơn vị kế nhiệm")
+        if u["successor"] is not None and u["successor"] == u["code"]:
+            check.fail(f"units[{i}]", "đơn vị kế nhiệm phải là một đơn vị khác")
     for i, c in enumerate(data["categories"]):
         check.ref(f"categories[{i}]", c["default_unit"], units, "đơn vị")
     for i, r in enumerate(data["routing_rules"]):

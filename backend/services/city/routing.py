@@ -9,9 +9,10 @@
   hole are not covered by it.
 - **Rules** (``routing_rules``): the most specific active rule wins: category + area, then category
   only, then area only. Ties: the latest ``active_from`` (none counts as the oldest), then the lowest
-  id. A rule whose unit is not active at that time is skipped. Rules with neither category nor area
+  id. A rule whose unit has ended with a successor (``units.successor_id``) routes to the successor;
+  a rule whose unit is otherwise not active at that time is skipped. Rules with neither category nor area
   are ignored. Activity windows are half-open: ``active_from <= at < active_to``.
-- **Fallbacks**: no rule → the category's ``default_unit_id`` (if active) → the triage unit (IOC).
+- **Fallbacks**: no rule → the category's ``default_unit_id`` (if active, or its successor) → the triage unit (IOC).
   A report without a category always goes to triage: the IOC has to classify it first.
 - **Rule cache**: ``route()`` reads the rules and the units' activity windows from a per-process,
   per-database :class:`RuleBook`, valid for the same fingerprint as the area index plus the
@@ -149,6 +150,11 @@ class _Unit:
     active_to: datetime | None
     name_vi: str = ""
     name_en: str | None = None
+    successor_id: int | None = None
+
+
+#: how many successors routing follows from an ended unit (a merger of a merger …)
+MAX_SUCCESSORS = 5
 
 
 class RuleBook:
@@ -171,8 +177,15 @@ class RuleBook:
         return [r for k in keys for r in self.buckets.get(k, ()) if is_active(r, at)]
 
     def active_unit(self, unit_id: int | None, at: datetime) -> _Unit | None:
+        """The unit if active at ``at``; for a unit that has ended, its active successor (followed up to
+        :data:`MAX_SUCCESSORS` hops); else None."""
         unit = self.units.get(unit_id) if unit_id is not None else None
-        return unit if unit is not None and is_active(unit, at) else None
+        for _ in range(MAX_SUCCESSORS + 1):
+            if unit is None or is_active(unit, at):
+                return unit
+            ended = unit.active_to is not None and unit.active_to <= at
+            unit = self.units.get(unit.successor_id) if ended and unit.successor_id is not None else None
+        return None
 
     def triage_unit(self, at: datetime) -> _Unit:
         for unit in self.triage:
@@ -337,7 +350,8 @@ def rule_book(session: Session) -> RuleBook:
         RoutingRule.id, RoutingRule.category_id, RoutingRule.area_id, RoutingRule.unit_id, RoutingRule.priority,
         RoutingRule.active_from, RoutingRule.active_to)).all()]
     units = [_Unit(*row) for row in session.exec(select(Unit.id, Unit.is_triage, Unit.active_from,
-                                                        Unit.active_to, Unit.name_vi, Unit.name_en)).all()]
+                                                        Unit.active_to, Unit.name_vi, Unit.name_en,
+                                                        Unit.successor_id)).all()]
     book = RuleBook(rules, units)
     with _cache_lock:
         _rule_cache[key] = (fingerprint, book)

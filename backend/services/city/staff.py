@@ -108,7 +108,9 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime) 
 def audit(session: Session, kind: str, *, ip: str, staff_id: int | None = None, actor_id: int | None = None,
           email: str = "", **data: Any) -> StaffAudit:
     """Append one security event in the caller's transaction (committed with the change it records):
-    ``login_backoff``, ``sessions_ended``, ``totp_enabled``, ``totp_disabled``, ``recovery_code_used``."""
+    ``login_backoff``, ``sessions_ended``, ``totp_enabled``, ``totp_disabled``, ``recovery_code_used``, and the
+    admin changes (``staff_created staff_updated staff_activated staff_deactivated password_reset unit_created
+    unit_updated unit_ended``; units have no ``staff_id``, their id is in ``data``). Never pass a password."""
     row = StaffAudit(kind=kind, staff_id=staff_id, actor_id=actor_id, email=email[:255], ip=ip[:64], data=data)
     session.add(row)
     session.flush()
@@ -135,6 +137,7 @@ def change_password(session: Session, *, staff: Staff, current: str, new: str, n
         raise InvalidInput("Mật khẩu mới phải khác mật khẩu hiện tại.", code="same-password")
     staff.password_hash = hash_password(new)
     staff.password_changed_at = now
+    staff.must_change_password = False  # a temporary password from an admin reset is replaced
     session.add(staff)
     session.flush()
     staff.session_epoch = end_sessions(session, staff_id=staff.id, actor_id=staff.id, reason="password_changed",

@@ -24,6 +24,8 @@ Public functions:
   rule for which reports are public);
 - moderation (workflow actions ``edit_text hide unhide``, ``services/reports/moderation.py``); which reports
   public channels list: ``listed`` (SQL clause) and ``is_listed`` (one report) — the one rule;
+- a unit that ends hands its open reports to its successor through the workflow: ``end_unit hand_over_due``
+  (``services/reports/handover.py``);
 - visibility: ``is_public_field`` (what residents will see of a staff form field; the rule itself is
   ``events.resident_fields``, which ``public_text`` and ``public_timeline`` apply).
 """
@@ -41,6 +43,7 @@ from backend.services.reports.behalf import (
 )
 from backend.services.reports.behalf import check_form as check_behalf
 from backend.services.reports.codes import find_code, is_code, normalize_code
+from backend.services.reports.handover import end_unit, hand_over_due
 from backend.services.reports.idempotency import claim as claim_key
 from backend.services.reports.idempotency import complete as complete_key
 from backend.services.reports.idempotency import once_per_sender, request_hash, sent_report
@@ -113,10 +116,12 @@ __all__ = [
     "close_resolved",
     "complete_key",
     "create_report",
+    "end_unit",
     "entered_by",
     "find_code",
     "find_public",
     "get_by_code",
+    "hand_over_due",
     "haversine_m",
     "is_code",
     "is_listed",

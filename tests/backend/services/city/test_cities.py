@@ -285,3 +285,16 @@ def test_garbage_anywhere_is_a_clear_error_or_accepted(session: Any) -> None:
                 assert exc.details, (path, junk)
             finally:
                 nested.rollback()
+
+
+def test_a_city_pack_declares_a_merged_units_successor_and_refuses_an_unknown_one(session):
+    routing.clear_cache()
+    cities.load_demo(session=session)
+    gtvt = session.exec(select(Unit).where(Unit.code == "so-gtvt")).one()
+    xd = session.exec(select(Unit).where(Unit.code == "so-xd")).one()
+    assert gtvt.successor_id == xd.id
+    pack = copy.deepcopy(cities.read_pack(cities.DEMO_PACK))
+    next(u for u in pack["units"] if u["code"] == "so-gtvt")["successor"] = "so-khong-co"
+    with pytest.raises(InvalidInput) as refused:
+        cities.load_city_pack(session, pack)
+    assert "đơn vị kế nhiệm 'so-khong-co' không được khai báo" in str(refused.value.details or refused.value)
