@@ -55,8 +55,8 @@ def end_unit(session: Session, *, actor: Staff, unit_id: int, on: date, successo
     city.audit_staff(session, "unit_ended", ip=ip, actor_id=actor.id, unit_id=unit.id, code=unit.code,
                      on=on.isoformat(), successor_id=unit.successor_id)
     moved = 0
-    now_or_later = city.open_report_count(session, unit_id) <= MOVE_NOW_LIMIT
-    if successor is not None and end <= now and now_or_later:
+    small_enough = city.open_report_count(session, unit_id) <= MOVE_NOW_LIMIT
+    if successor is not None and end <= now and small_enough:
         moved = _hand_over(session, unit, successor, actor=Actor.staff(actor), at=now, on=on)
     log.info("admin %s ended unit %s from %s (successor %s, %d reports moved)", actor.id, unit.code, on,
              unit.successor_id, moved)
