@@ -5,7 +5,8 @@
 its natural key, idempotently: units, categories and areas by ``code``; routing rules by (category
 code, area code, active_from); calendar overrides by day; reply templates by (category code, state,
 locale, title); settings by key. Loading the same pack twice changes nothing. Rows absent from the
-pack are left alone (retire them with ``active_to``). On any error nothing is written and
+pack are left alone (retire them with ``active_to``); a unit's end day or successor set by an admin is kept by a
+reload of a pack that does not declare one. On any error nothing is written and
 ``InvalidInput`` carries the list of problems in ``details``.
 """
 
@@ -45,13 +46,16 @@ def load_city_pack(session: Session, pack: dict[str, Any]) -> dict[str, int]:
     """
     data = validate(pack)
     changed = 0
-    units, n = _load(session, Unit, data["units"], ("code",), {"parent", "successor"})
+    units, n = _load(session, Unit, data["units"], ("code",), {"parent", "successor", "active_to"})
     changed += n
     for item in data["units"]:
         row = units[item["code"]]
         changed += _apply(row, {"parent_id": units[item["parent"]].id if item["parent"] else None})
-        if item["successor"]:  # declared in the pack; a successor set by an admin is not cleared by a reload
+        # declared in the pack wins; an end day or a successor set by an admin is not cleared by a reload
+        if item["successor"]:
             changed += _apply(row, {"successor_id": units[item["successor"]].id})
+        if item["active_to"]:
+            changed += _apply(row, {"active_to": item["active_to"]})
     categories, n = _load(session, Category, [
         {**c, "default_unit_id": units[c["default_unit"]].id if c["default_unit"] else None}
         for c in data["categories"]], ("code",), {"default_unit"})

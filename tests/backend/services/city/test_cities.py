@@ -298,3 +298,16 @@ def test_a_city_pack_declares_a_merged_units_successor_and_refuses_an_unknown_on
     with pytest.raises(InvalidInput) as refused:
         cities.load_city_pack(session, pack)
     assert "đơn vị kế nhiệm 'so-khong-co' không được khai báo" in str(refused.value.details or refused.value)
+
+
+def test_a_reload_of_the_pack_keeps_an_end_day_an_admin_set(session):
+    """The pack does not declare an end for so-xd; an admin ended it; reloading the same pack keeps the end."""
+    routing.clear_cache()
+    cities.load_demo(session=session)
+    xd = session.exec(select(Unit).where(Unit.code == "so-xd")).one()
+    ended = datetime(2031, 1, 1, tzinfo=UTC)
+    xd.active_to = ended
+    session.flush()
+    cities.load_demo(session=session)
+    session.refresh(xd)
+    assert xd.active_to is not None and xd.active_to.replace(tzinfo=UTC) == ended
