@@ -7,12 +7,13 @@ Services receive a ``Session`` and only ``flush()``; whoever opened the session 
 from __future__ import annotations
 
 import logging
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
@@ -48,7 +49,8 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Build an engine with sane defaults for PostgreSQL (pre-ping pool) and SQLite (WAL, FKs)."""
+    """Build an engine with sane defaults for PostgreSQL (pool, dead connections dropped at checkout
+    without a round trip) and SQLite (WAL, FKs)."""
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
@@ -60,7 +62,30 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_recycle", 1800)
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "checkout", _drop_dead_connection)
+    return engine
+
+
+def _drop_dead_connection(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """No pre-ping round trip: a pooled connection whose server went away is noticed locally.
+
+    An idle connection's socket has nothing to read; when PostgreSQL terminates the backend (restart,
+    ``pg_terminate_backend``, idle timeout) it sends a FATAL message and closes, so the socket turns
+    readable. Such a connection (or one psycopg already knows closed) raises ``DisconnectionError``,
+    and the pool discards it and checks out another one (a fresh connection if need be): the request
+    goes on. A connection cut silently (no FIN, no RST) is only noticed by the statement that fails.
+    """
+    if dbapi_conn.closed:
+        raise exc.DisconnectionError("connection already closed")
+    try:
+        pgconn = getattr(dbapi_conn, "pgconn", None)  # psycopg 3; psycopg2 has fileno()
+        sock = pgconn.socket if pgconn is not None else dbapi_conn.fileno()
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError) as error:  # socket gone
+        raise exc.DisconnectionError(str(error)) from error
+    if readable:
+        raise exc.DisconnectionError("the server closed the connection while it was idle in the pool")
 
 
 class Database:

@@ -16,7 +16,7 @@ event and photo (``half``), no push sent twice (``duplicated``), every outbox jo
   job Redis no longer holds (after ``relay.LOST_AFTER_S``), each job still runs once.
 - ``worker_sigkill``: RQ work-horses killed with SIGKILL in the middle of jobs (photo processing).
 - ``postgres_restart``: PostgreSQL restarted (``pg_ctl -m fast``) during load: 503 + Retry-After
-  while it is down, recovery without restarting gunicorn (pool_pre_ping).
+  while it is down, recovery without restarting gunicorn (dead pooled connections dropped at checkout).
 - ``media_unwritable``: the media directory replaced by a file (root ignores permissions) or made
   read-only: uploads fail with a clear 4xx/5xx problem, no photo row without its file.
 """

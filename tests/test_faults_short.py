@@ -4,8 +4,8 @@
   dispatches them once Redis is back, every job runs once, a second relay sends nothing again.
   Needs ``redis-server`` (a private instance on a free port; the shared one is never touched).
 - PostgreSQL restarted: 503 + ``Retry-After`` while it is down, then intake works again in the
-  same app (pool_pre_ping), nothing half-written. Needs the PostgreSQL server binaries (a private
-  cluster in a temporary directory); skipped with the reason otherwise.
+  same app (dead pooled connections dropped at checkout), nothing half-written. Needs the PostgreSQL
+  server binaries (a private cluster in a temporary directory); skipped with the reason otherwise.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ def prod(**kw):
     ({"secret_key": PLACEHOLDER_SECRET}, "SECRET_KEY"),
     ({"secret_key": "short"}, "SECRET_KEY"),
     ({"firebase_auth_emulator_host": "127.0.0.1:9099"}, "FIREBASE_AUTH_EMULATOR_HOST"),
+    # issue 20: the benchmarks' local signer of ID tokens is never trusted in production
+    ({"firebase_certs_url": "http://127.0.0.1:9/certs"}, "FIREBASE_CERTS_URL"),
     ({"database_url": "sqlite:///x.db"}, "DATABASE_URL"),
     ({"zalo_app_id": "123"}, "ZALO_OA_SECRET_KEY"),
     # issue 21 (10): a long key of one repeated character, or of two, is not a secret

@@ -8,9 +8,14 @@ Any ORM flush that changes a category (city pack load, admin edit) rewrites the 
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
 from backend.errors import InvalidInput, NotFound
@@ -40,6 +45,49 @@ def active_categories(session: Session) -> list[Category]:
 
 def category_by_code(session: Session, code: str) -> Category | None:
     return session.exec(select(Category).where(Category.code == code)).first()
+
+
+_by_code: dict[str, tuple[tuple[Any, ...], dict[str, Category]]] = {}
+_by_code_lock = threading.Lock()
+_generation = 0  # bumped whenever a session in this process flushes a Category change
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _note_category_changes(session: OrmSession, _context: Any) -> None:
+    global _generation
+    if any(isinstance(obj, Category) for obj in (*session.new, *session.dirty, *session.deleted)):
+        _generation += 1
+
+
+def _snapshot(session: Session) -> dict[str, Category]:
+    """Detached copies of every category by code, per database, valid while :data:`CATALOG_VERSION_KEY`
+    (rewritten by any ORM flush of a Category, read with the transaction's settings snapshot) and this
+    process's generation are unchanged. Whoever edits categories with raw SQL must rewrite that setting."""
+    if city_settings.has_changes(session, (Category,)):
+        session.flush()   # pending edits must count, as a query would autoflush them
+    key = str(session.get_bind().engine.url)
+    fingerprint = (city_settings.get(session, CATALOG_VERSION_KEY), _generation)
+    cached = _by_code.get(key)
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    copies = {}
+    for row in session.exec(select(Category)).all():
+        copy = Category(**row.model_dump())
+        make_transient_to_detached(copy)
+        copies[copy.code] = copy
+    with _by_code_lock:
+        _by_code[key] = (fingerprint, copies)
+    return copies
+
+
+def cached_category(session: Session, code: str) -> Category | None:
+    """The category ``code`` in ``session`` without a query while the catalogue is unchanged (the
+    per-process snapshot merged in with ``load=False``; a copy already in the session is returned as is)."""
+    cached = _snapshot(session).get(code)
+    if cached is None:
+        return None
+    present = session.identity_map.get(identity_key(Category, cached.id))
+    return present if present is not None else session.merge(cached, load=False)
 
 
 def category_id_for(session: Session, code: str | None) -> int | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from backend.errors import InvalidInput
 from backend.models.categories import Category
+from backend.services.city import catalog
 from backend.services.photos.linking import attach_photos, check_photos
 from backend.services.reports.effects import Context
 from backend.text import nfc
@@ -94,7 +95,7 @@ def existing_category(session: Session, code: Any) -> Category:
     """An active, non-emergency category by code (InvalidInput otherwise)."""
     category = None
     if isinstance(code, str) and code.strip() and len(code) <= 64 and "\x00" not in code:
-        category = session.exec(select(Category).where(Category.code == code.strip())).first()
+        category = catalog.cached_category(session, code.strip())
     if category is None or not category.active:
         raise InvalidInput("Lĩnh vực phản ánh không tồn tại hoặc đã ngừng tiếp nhận.", code="unknown-category",
                            details={"category_code": str(code)[:64] if code is not None else None})

@@ -5,7 +5,8 @@
 file an anonymous credential is used, which is enough to verify tokens and never probes the GCE
 metadata server). ``verify_token(token, settings=...)`` returns the verified claims or raises
 ``Unauthorized`` (401: bad, expired, forged token) / ``Unavailable`` (503: Google's certificates
-could not be fetched).
+could not be fetched). Verification itself is ``idtokens.verify`` (firebase-admin's checks with the
+parsed public keys cached per process); only emulator tokens go through the SDK.
 
 The Firebase Auth emulator (``FIREBASE_AUTH_EMULATOR_HOST``, read by the SDK on every call) is
 honoured in development and tests only; production refuses to start with it
@@ -27,10 +28,14 @@ from firebase_admin import _token_gen, auth, credentials, exceptions
 
 from backend.config import Settings
 from backend.errors import Unauthorized, Unavailable
+from backend.services.residents import idtokens
 
 log = logging.getLogger(__name__)
 
 EMULATOR_ENV = "FIREBASE_AUTH_EMULATOR_HOST"
+EXPIRED = "Phiên đăng nhập đã hết hạn; vui lòng đăng nhập lại."
+INVALID = "Mã xác thực không hợp lệ."
+RETRY = "Không kiểm tra được mã xác thực lúc này; vui lòng thử lại."
 _lock = threading.Lock()
 _apps: dict[int, firebase_admin.App] = {}
 
@@ -80,8 +85,6 @@ def _forget(key: int) -> None:
 def _honour_emulator(settings: Settings) -> None:
     if settings.firebase_auth_emulator_host and not settings.is_production:
         os.environ.setdefault(EMULATOR_ENV, settings.firebase_auth_emulator_host)
-    if settings.firebase_certs_url and not settings.is_production:  # benchmarks: keys of a local signer
-        _token_gen.ID_TOKEN_CERT_URI = settings.firebase_certs_url
 
 
 def verify_token(token: str, *, settings: Settings) -> dict[str, Any]:
@@ -95,19 +98,39 @@ def verify_token(token: str, *, settings: Settings) -> dict[str, Any]:
         raise Unavailable("Dịch vụ xác thực đang bị cấu hình sai.", code="unavailable")
     if not token or len(token) > 8192:
         raise Unauthorized("Thiếu hoặc sai mã xác thực (Bearer token).", code="unauthorized")
+    if os.environ.get(EMULATOR_ENV):  # development/tests only: unsigned emulator tokens, the SDK's path
+        return _verify_with_sdk(token, settings)
+    project = settings.firebase_project_id or get_app(settings).project_id
+    if not project:
+        log.error("no Firebase project id configured: refusing to verify tokens")
+        raise Unavailable("Dịch vụ xác thực đang bị cấu hình sai.", code="unavailable")
+    try:
+        return idtokens.verify(token, project, _certs_url(settings))
+    except idtokens.ExpiredToken as exc:
+        raise Unauthorized(EXPIRED, code="unauthorized") from exc
+    except idtokens.InvalidToken as exc:
+        log.info("rejected id token: %s", exc)
+        raise Unauthorized(INVALID, code="unauthorized") from exc
+    except idtokens.KeysUnavailable as exc:
+        log.warning("cannot fetch Firebase certificates: %s", exc)
+        raise Unavailable(RETRY, code="unavailable") from exc
+
+
+def _certs_url(settings: Settings) -> str:
+    """Google's securetoken keys; a local signer's with FIREBASE_CERTS_URL outside production."""
+    if settings.firebase_certs_url and not settings.is_production:
+        return settings.firebase_certs_url
+    return _token_gen.ID_TOKEN_CERT_URI  # the SDK's constant (tests point it at their fake Google)
+
+
+def _verify_with_sdk(token: str, settings: Settings) -> dict[str, Any]:
     try:
         return auth.verify_id_token(token, app=get_app(settings))
     except auth.ExpiredIdTokenError as exc:
-        raise Unauthorized("Phiên đăng nhập đã hết hạn; vui lòng đăng nhập lại.",
-                           code="unauthorized") from exc
+        raise Unauthorized(EXPIRED, code="unauthorized") from exc
     except (auth.InvalidIdTokenError, ValueError) as exc:
         log.info("rejected id token: %s", exc)
-        raise Unauthorized("Mã xác thực không hợp lệ.", code="unauthorized") from exc
-    except auth.CertificateFetchError as exc:
-        log.warning("cannot fetch Firebase certificates: %s", exc)
-        raise Unavailable("Không kiểm tra được mã xác thực lúc này; vui lòng thử lại.",
-                          code="unavailable") from exc
-    except exceptions.FirebaseError as exc:
+        raise Unauthorized(INVALID, code="unauthorized") from exc
+    except exceptions.FirebaseError as exc:  # CertificateFetchError included
         log.warning("firebase verification failed: %s", exc)
-        raise Unavailable("Không kiểm tra được mã xác thực lúc này; vui lòng thử lại.",
-                          code="unavailable") from exc
+        raise Unavailable(RETRY, code="unavailable") from exc

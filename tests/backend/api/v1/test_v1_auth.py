@@ -144,3 +144,16 @@ def test_production_refuses_to_verify_if_emulator_appears_later(monkeypatch, app
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099")
     with pytest.raises(Unavailable):
         firebase.verify_token(token(), settings=s)
+
+
+def test_key_rotation_unknown_kid_refetches_once(client, auth, token, fake_google):
+    """Google rotates its keys: a token naming a kid we do not hold makes us fetch the keys again once."""
+    assert client.get(ME, headers=auth("before")).status_code == 200
+    assert fake_google.cert_calls == 1
+    fake_google.certs = {"kid-2": keypair("rotated")[1]}
+    rotated = signed_id_token(PROJECT, "after", key=keypair("rotated")[0], kid="kid-2")
+    assert client.get(ME, headers=bearer(rotated)).status_code == 200
+    assert client.get(ME, headers=bearer(rotated)).status_code == 200
+    assert fake_google.cert_calls == 2
+    assert_problem(client.get(ME, headers=bearer(token("old-key"))), 401, "unauthorized")  # retired kid
+    assert fake_google.cert_calls == 2  # refetched at most once per interval, whatever the forger sends

@@ -313,9 +313,28 @@ def test_intake_statement_budget(client, session, auth, upload, demo_city):
     # provenance check of a ready one (its photos, possible reuse). Issue 20: 12 — the report INSERT
     # ... ON CONFLICT (code) DO NOTHING instead of SAVEPOINT/INSERT/RELEASE, both outbox rows in one
     # INSERT, the unit's name from the routing cache. SQLite inserts rows one by one (no multi-row
-    # INSERT ... RETURNING): +4.
-    budget = 14 if session.get_bind().engine.dialect.name == "postgresql" else 18
+    # INSERT ... RETURNING): +4. Then 12 (counting SAVEPOINT/RELEASE, which stand for BEGIN/COMMIT
+    # here): the category from the per-process catalogue snapshot (no categories SELECT).
+    budget = 12 if session.get_bind().engine.dialect.name == "postgresql" else 16
     assert statements <= budget, statements
+
+
+def test_category_cache_follows_an_edit(client, session, auth, demo_city):
+    """The category comes from a per-process snapshot, yet a category closed meanwhile is refused at once."""
+    from backend.models.categories import Category
+
+    body = {"category": "duong-hu-hong", "description": "Ổ gà", "location": INSIDE}
+    assert client.post(R, json=body, headers=auth("cache")).status_code == 201
+    category = session.exec(select(Category).where(Category.code == "duong-hu-hong")).one()
+    category.active = False
+    session.add(category)
+    session.commit()
+    r = client.post(R, json=body, headers=auth("cache"))
+    assert r.status_code == 422 and r.json["type"].endswith("/unknown-category"), r.get_data(as_text=True)
+    category.active = True
+    session.add(category)
+    session.commit()
+    assert client.post(R, json=body, headers=auth("cache")).status_code == 201
 
 
 @pytest.mark.parametrize("lang", ["vi", "en"])
