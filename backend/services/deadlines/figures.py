@@ -9,6 +9,8 @@ yet is counted. The definitions are in ``services/deadlines/kpis.py`` and, for a
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,14 +26,16 @@ def _empty_units(session: Session) -> list[Unit]:
 
 
 def _ranked(session: Session, facts: list[kpis.Facts], idx: int, start: datetime, as_of: datetime,
-            calendar: Any, only: int | None) -> list[dict[str, Any]]:
-    """Non-triage units by on-time rate, best first; units with nothing to measure last, unranked."""
-    per_unit = kpis.buckets(facts, idx, start, as_of, by_unit=True)
+            calendar: Any, only: int | None, own: Callable[[], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Non-triage units by on-time rate, best first; units with nothing to measure last, unranked. With ``only``
+    (a unit's own figures), its one row is ``own()``: the period's figures, already computed."""
+    per_unit = kpis.buckets(facts, idx, start, as_of, by_unit=True) if only is None else {}
     rows = []
     for unit in _empty_units(session):
         if only is not None and unit.id != only:
             continue
-        fig = kpis.figures(per_unit.get(unit.id) or kpis.Bucket(), start, as_of, calendar)
+        fig = own() if only is not None else kpis.figures(per_unit.get(unit.id) or kpis.Bucket(), start, as_of,
+                                                          calendar)
         rows.append({"unit_id": unit.id, "unit_code": unit.code, "unit_name_vi": unit.name_vi,
                      "unit_name_en": unit.name_en, **fig})
     rows.sort(key=lambda r: (r["on_time_rate"] is None, -(r["on_time_rate"] or 0), -r["closures"], r["unit_code"]))
@@ -60,15 +64,23 @@ def figures(session: Session, *, start: datetime, end: datetime, now: datetime, 
                              start=start, end=as_of)
     facts = kpis.replay_facts(session, ids, as_of, order)
     idx = order.index(as_of)
-    period = kpis.aggregate(facts, idx, start, as_of, unit_id, calendar)
+    done: dict[tuple[int, datetime, datetime], dict[str, Any]] = {}
+
+    def aggregate(i: int, a: datetime, b: datetime) -> dict[str, Any]:
+        """The figures of [a, b), computed once: a period of one month is also its only month and, for a unit,
+        its ranking row (the working-time arithmetic of the durations is most of the cost)."""
+        if (i, a, b) not in done:
+            done[(i, a, b)] = kpis.aggregate(facts, i, a, b, unit_id, calendar)
+        return copy.deepcopy(done[(i, a, b)])
+
+    period = aggregate(idx, start, as_of)
     period["end"] = calendar.local(end).isoformat()
     return {
         "filters": {"unit_id": unit_id, "category_id": category_id, "area_id": area_id},
         "start": calendar.local(start).isoformat(), "end": calendar.local(end).isoformat(),
         "as_of": calendar.local(as_of).isoformat(),
         "period": period,
-        "months": [{"month": calendar.local(m_start).strftime("%Y-%m"),
-                    **kpis.aggregate(facts, order.index(m_end), m_start, m_end, unit_id, calendar)}
+        "months": [{"month": calendar.local(m_start).strftime("%Y-%m"), **aggregate(order.index(m_end), m_start, m_end)}
                    for m_start, m_end in months],
-        "units": _ranked(session, facts, idx, start, as_of, calendar, unit_id),
+        "units": _ranked(session, facts, idx, start, as_of, calendar, unit_id, lambda: aggregate(idx, start, as_of)),
     }
