@@ -169,9 +169,7 @@ def queue(session: Session, *, staff: Staff, flt: QueueFilter, now: datetime) ->
         stmt = stmt.where(Report.unit_id == flt.unit_id)
     elif visible is not None:
         stmt = stmt.where(col(Report.unit_id).in_(visible) if visible else false())
-    scope = category_scope(session, staff=staff)  # an officer of a unit that scopes queues by category
-    if scope is not None:
-        stmt = stmt.where(col(Report.category_id).in_(scope))
+    stmt = in_scope(stmt, category_scope(session, staff=staff))  # an officer of a unit that scopes by category
     stmt = _apply_filters(stmt, flt, now)
     stmt = _apply_cursor(stmt, flt)
     stmt = stmt.order_by(col(Report.resolve_due_at).asc().nulls_last(), col(Report.id).asc()).limit(flt.limit + 1)
@@ -188,6 +186,14 @@ def queue(session: Session, *, staff: Staff, flt: QueueFilter, now: datetime) ->
         cursor = {"after_due": last.resolve_due_at.isoformat() if last.resolve_due_at else "none",
                   "after_id": str(last.id)}
     return QueuePage(rows=rows, next_cursor=cursor)
+
+
+def in_scope(stmt: Any, categories: list[int] | None) -> Any:
+    """Limit ``stmt`` (over reports) to an officer's categories (``city.category_scope``; None = no limit).
+
+    The one rule for everything an officer of a category-scoped unit sees in the inbox: the queue and its live
+    refresh, the map, the unit counts and the new-reports count. A report page stays reachable by its link."""
+    return stmt if categories is None else stmt.where(col(Report.category_id).in_(categories))
 
 
 def _with_names() -> Any:
@@ -273,16 +279,18 @@ def overdue_elsewhere(session: Session, *, staff: Staff, now: datetime, limit: i
     return decorate(session, reports=list(session.exec(stmt)), now=now)
 
 
-def counts_by_unit(session: Session, *, unit_ids: list[int], now: datetime) -> dict[int, tuple[int, int]]:
-    """``{unit_id: (open, overdue)}`` for the unit switcher."""
+def counts_by_unit(session: Session, *, unit_ids: list[int], now: datetime,
+                   categories: list[int] | None = None) -> dict[int, tuple[int, int]]:
+    """``{unit_id: (open, overdue)}`` for the unit switcher; ``categories`` limits them to an officer's
+    categories (``city.category_scope``), as their queue is."""
     from sqlalchemy import case, func
 
     if not unit_ids:
         return {}
     overdue = func.sum(case((overdue_at(now), 1), else_=0))
     stmt = (select(Report.unit_id, func.count(), overdue)
-            .where(col(Report.status).not_in(NOT_OPEN), col(Report.unit_id).in_(unit_ids))
-            .group_by(Report.unit_id))
+            .where(col(Report.status).not_in(NOT_OPEN), col(Report.unit_id).in_(unit_ids)))
+    stmt = in_scope(stmt, categories).group_by(Report.unit_id)
     return {row[0]: (int(row[1]), int(row[2] or 0)) for row in session.exec(stmt)}
 
 
@@ -326,7 +334,8 @@ def _month_figures(session: Session, now: datetime) -> dict[str, Any]:
 
 
 def newer_than(session: Session, *, staff: Staff, unit_id: int | None, since_id: int) -> int:
-    """How many visible open reports have an id above ``since_id`` (the live-refresh badge)."""
+    """How many visible open reports have an id above ``since_id`` (the live-refresh badge), within the
+    officer's categories when their unit scopes queues by category."""
     from sqlalchemy import func
 
     stmt = select(func.count()).select_from(Report).where(col(Report.status).not_in(NOT_OPEN),
@@ -338,7 +347,7 @@ def newer_than(session: Session, *, staff: Staff, unit_id: int | None, since_id:
         stmt = stmt.where(Report.unit_id == unit_id)
     elif visible is not None:
         stmt = stmt.where(col(Report.unit_id).in_(visible) if visible else false())
-    return int(session.exec(stmt).one())
+    return int(session.exec(in_scope(stmt, category_scope(session, staff=staff))).one())
 
 
 # --------------------------------------------------------------------------- reporter search

@@ -34,7 +34,8 @@ common.protect(bp)
 ACTING = (Role.ADMIN, Role.DISPATCHER, Role.HEAD, Role.OFFICER)
 SALT = "phananh.behalf.v1"
 FORM_MAX_AGE_S = 8 * 3600
-FIELDS = ("channel", "caller_name", "caller_phone", "category", "description", "lat", "lon", "address", "place")
+FIELDS = ("channel", "caller_name", "caller_phone", "no_phone", "category", "description", "lat", "lon", "address",
+          "place")
 BAD_FORM = "Biểu mẫu đã hết hạn hoặc không hợp lệ. Vui lòng tải lại trang và nhập lại."
 
 
@@ -105,6 +106,7 @@ def submit() -> Any:
     lat, lon = _float("lat"), _float("lon")
     form = reports.BehalfForm(channel=request.form.get("channel", ""), caller_name=request.form.get("caller_name", ""),
                               caller_phone=request.form.get("caller_phone", ""),
+                              no_phone=request.form.get("no_phone") == "1",
                               category_code=request.form.get("category", ""),
                               description=request.form.get("description", ""), lat=lat, lon=lon,
                               address=request.form.get("address", ""))
@@ -125,13 +127,18 @@ def done(code: str) -> Any:
     session = request_session()
     report = reports.entered_by(session, staff=staff, code=code)
     settings = http.settings()
+    unit = session.get(Unit, report.unit_id) if report.unit_id else None
+    if report.resident_id is None:  # the caller left no number: only the public page, nobody to notify
+        public = f"{settings.base_url.rstrip('/')}{url_for('web_public.report_page', code=report.code)}"
+        return render_template("web/behalf_done.html", report=report, unit=unit, link=public, sms=None,
+                               masked=None, zalo=False, no_contact=True)
     link = reports.reporter_link(report, base_url=settings.base_url, secret_key=settings.secret_key)
     _title, sms = notify.handover_text(session, report=report, link=link)
     phone = reports.caller_number(session, report=report)
     zalo = notify.zalo_contact(session, phone=phone)
-    unit = session.get(Unit, report.unit_id) if report.unit_id else None
     return render_template("web/behalf_done.html", report=report, unit=unit, link=link, sms=sms,
-                           masked=residents.masked_phone(phone) if phone else None, zalo=zalo is not None)
+                           masked=residents.masked_phone(phone) if phone else None, zalo=zalo is not None,
+                           no_contact=False)
 
 
 @bp.post("/<code>/zalo")
@@ -141,7 +148,9 @@ def send_zalo(code: str) -> Any:
     session = request_session()
     report = reports.entered_by(session, staff=staff, code=code)
     identity = notify.zalo_contact(session, phone=reports.caller_number(session, report=report))
-    if identity is None:
+    if report.resident_id is None:
+        flash(_("Người gọi không để lại số điện thoại: không có ai để gửi."), "error")
+    elif identity is None:
         flash(_("Số điện thoại này chưa liên kết với Zalo của thành phố: hãy gửi tin nhắn SMS."), "error")
     else:
         settings = http.settings()

@@ -54,6 +54,16 @@ def _filter_for(staff: Staff) -> inbox_service.QueueFilter:
     return flt
 
 
+def _queue_options(session: Session, *, staff: Staff, unit_id: int | None) -> dict[str, Any]:
+    """:func:`options` for the queue and its map: an officer of a category-scoped unit filters among their
+    categories only (the report page still offers every category to change to)."""
+    opts = options(session, staff=staff, unit_id=unit_id)
+    scope = city.category_scope(session, staff=staff)
+    if scope is not None:
+        opts["categories"] = [c for c in opts["categories"] if c.id in scope]
+    return opts
+
+
 def options(session: Session, *, staff: Staff, unit_id: int | None) -> dict[str, Any]:
     """Choices for the filter form and action forms."""
     everything = list(session.exec(select(Unit).order_by(col(Unit.is_triage).desc(), col(Unit.name_vi))))
@@ -83,10 +93,11 @@ def queue() -> Any:
         return redirect(url_for("web_inbox.city_page"))  # leaders land on the city's numbers
     flt = _filter_for(staff)
     page = inbox_service.queue(session, staff=staff, flt=flt, now=common.now())
-    opts = options(session, staff=staff, unit_id=flt.unit_id)
+    opts = _queue_options(session, staff=staff, unit_id=flt.unit_id)
     switchable = opts["switchable"]
-    counts = inbox_service.counts_by_unit(session, unit_ids=[u.id for u in switchable][:300],
-                                          now=common.now()) if len(switchable) > 1 else {}
+    counts = inbox_service.counts_by_unit(session, unit_ids=[u.id for u in switchable][:300], now=common.now(),
+                                          categories=city.category_scope(session, staff=staff)) \
+        if len(switchable) > 1 else {}
     return render_template("web/queue.html", page=page, flt=flt, query=flt.as_query(), counts=counts,
                            views=inbox_service.saved_views(session, staff=staff),
                            can_act=city.can_act(staff), **opts)
@@ -118,7 +129,7 @@ def map_page() -> Any:
     staff = common.require_staff()
     session = request_session()
     flt = _filter_for(staff)
-    opts = options(session, staff=staff, unit_id=flt.unit_id)
+    opts = _queue_options(session, staff=staff, unit_id=flt.unit_id)
     return render_template("web/queue_map.html", flt=flt, query=flt.as_query(), **opts)
 
 

@@ -9,6 +9,13 @@ through the photo pipeline (``photos.accept_upload``, uploaded by the staff memb
 report through the same intake as every channel (``intake.submit``: routing, deadlines, the ``created`` event
 by the staff member — the audit line "entered on behalf by …" — and its notifications). The caller commits.
 
+A caller who will not give a phone number (``BehalfForm.no_phone``, the form's checkbox "Người gọi không để
+lại số điện thoại"): the report has no reporter (``resident_id`` NULL, the caller's name is not kept either), so
+no one is notified and there is no reporter's link; it is still routed, gets deadlines and a code the caller may
+quote when calling back. A number typed anyway is used (and checked) as usual. A double submit of such a form
+is recognised by the form's key kept in ``reports.external_ref`` (``behalf:…``; the staff row is locked while
+looking, so two submits at once make one report).
+
 Who may: every role that acts (admin, IOC dispatcher, unit head, officer of any unit: the counter is staffed
 by ward officers too); a viewer may not. The page after the submit (:func:`entered_by`) is the creator's
 only: it carries the reporter's signed link.
@@ -54,6 +61,7 @@ class BehalfForm:
     lat: float | None
     lon: float | None
     address: str
+    no_phone: bool = False  # the caller will not give a number: the report gets no reporter
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,8 @@ def caller_phone(raw: str | None) -> str:
     Raises InvalidInput ``phone-required`` / ``invalid-phone`` (Vietnamese messages)."""
     text = (raw or "").strip()
     if not text:
-        raise InvalidInput("Vui lòng nhập số điện thoại của người phản ánh.", code="phone-required")
+        raise InvalidInput("Vui lòng nhập số điện thoại của người phản ánh, hoặc đánh dấu “Người gọi không để lại "
+                           "số điện thoại”.", code="phone-required")
     mobile = residents.normalize_phone(text) if _PHONE_CHARS.match(text) else None
     if mobile:
         return mobile
@@ -82,8 +91,9 @@ def caller_phone(raw: str | None) -> str:
                        "11 chữ số bắt đầu bằng 02.", code="invalid-phone")
 
 
-def check_form(session: Session, *, staff: Staff, form: BehalfForm) -> str:
-    """Refuse a form that cannot make a report before anything is written; returns the phone as ``84…``.
+def check_form(session: Session, *, staff: Staff, form: BehalfForm) -> str | None:
+    """Refuse a form that cannot make a report before anything is written; returns the phone as ``84…``, or
+    None when the caller left no number (``form.no_phone`` ticked and the phone field empty).
 
     Raises Forbidden ``read-only`` (a viewer) and InvalidInput (``invalid-channel``, ``phone-required``,
     ``invalid-phone``, ``name-too-long``, ``category-required``, ``unknown-category``, ``description-required``,
@@ -92,7 +102,7 @@ def check_form(session: Session, *, staff: Staff, form: BehalfForm) -> str:
     city.ensure_can_act(staff)
     if form.channel not in CHANNELS:
         raise InvalidInput("Hãy chọn nơi tiếp nhận: đường dây nóng hoặc tại quầy.", code="invalid-channel")
-    phone = caller_phone(form.caller_phone)
+    phone = None if form.no_phone and not form.caller_phone.strip() else caller_phone(form.caller_phone)
     if len(form.caller_name.strip()) > MAX_NAME:
         raise InvalidInput(f"Họ tên quá dài (tối đa {MAX_NAME} ký tự).", code="name-too-long")
     code = form.category_code.strip()
@@ -124,6 +134,9 @@ def submit_on_behalf(session: Session, *, staff: Staff, form: BehalfForm, key: s
     phone = check_form(session, staff=staff, form=form)
     if len(uploads) > MAX_PHOTOS:
         raise InvalidInput(f"Tối đa {MAX_PHOTOS} ảnh cho một phản ánh.", code="too-many-photos")
+    if phone is None:
+        return _without_caller(session, staff=staff, form=form, key=key, uploads=uploads, storage=storage,
+                               max_bytes=max_bytes)
     caller = _caller(session, phone=phone, name=form.caller_name, channel=form.channel)
     digest = idempotency.request_hash({"staff": staff.id, "key": key})
     stored = idempotency.claim(session, resident_id=caller, key=key, request_hash=digest)
@@ -140,6 +153,22 @@ def submit_on_behalf(session: Session, *, staff: Staff, form: BehalfForm, key: s
     idempotency.complete(session, resident_id=caller, key=key, status=201, body={"code": report.code},
                          report_id=report.id)
     return Entered(report, replayed=False)
+
+
+def _without_caller(session: Session, *, staff: Staff, form: BehalfForm, key: str, uploads: Sequence[bytes],
+                    storage: Any, max_bytes: int | None) -> Entered:
+    """A report with no reporter (the caller left no number): nobody to notify, no reporter's link. The form's
+    ``key`` is kept in ``external_ref`` so a double submit returns the first report."""
+    session.exec(select(Staff.id).where(Staff.id == staff.id).with_for_update()).first()  # one submit at a time
+    earlier = session.exec(select(Report).where(Report.external_ref == key).limit(1)).first()
+    if earlier is not None:
+        return Entered(earlier, replayed=True)
+    photo_ids = [photos.accept_upload(session, data=data, storage=storage, staff_id=staff.id, role="report",
+                                      max_bytes=max_bytes).id for data in uploads]
+    new = submit(session, channel=form.channel, actor=Actor.staff(staff), category_code=form.category_code.strip(),
+                 description=form.description, lat=form.lat, lon=form.lon, address=form.address or None,
+                 photo_ids=photo_ids, resident_id=None, external_ref=key)
+    return Entered(new.report, replayed=False)
 
 
 def _caller(session: Session, *, phone: str, name: str, channel: str) -> int:

@@ -177,6 +177,9 @@ def describe(event: ReportEvent) -> str:
         if data.get("assignee_id") is None:
             return "Bỏ giao cán bộ"
         if data.get("self"):
+            before = data.get("from_assignee_name") or ("cán bộ khác" if data.get("from_assignee_id") else None)
+            if before:
+                return f"Nhận xử lý thay {before}"
             return f"{name or 'Cán bộ'} nhận xử lý phản ánh"
         return f"Giao cán bộ: {name}" if name else "Giao cán bộ"
     return EVENT_LABELS.get(event.kind) or "Cập nhật khác"

@@ -33,7 +33,7 @@ from sqlmodel import Session, select
 from backend.errors import Conflict, Forbidden, InvalidInput
 from backend.models.base import utcnow
 from backend.models.reports import ActorKind, EventKind, Report, ReportEvent, State
-from backend.models.staff import Role
+from backend.models.staff import Role, Staff
 from backend.services import events
 from backend.services.city import settings as city_settings
 from backend.services.events import Actor
@@ -108,21 +108,29 @@ def _apply(session: Session, report: Report, action: str, *, actor: Actor, expec
     return event
 
 
-#: acting on an unassigned report with one of these makes the acting officer its assignee
+#: working on a report with one of these makes the acting officer its assignee
 SELF_ASSIGNING = frozenset({"acknowledge", "start", "hold", "resume", "extend", "resolve"})
 
 
 def _self_assign(ctx: Context) -> None:
-    """An officer or head of the report's unit who works on an unassigned report becomes its assignee
-    (an ``assigned`` event says so): a resolved report never shows "not assigned"."""
+    """An officer or head of the report's unit who works on a report becomes its assignee — an unassigned
+    one, or one assigned to a colleague (a takeover) — with an ``assigned`` event that names the previous
+    officer (``from_assignee_id``/``from_assignee_name``): a resolved report never shows "not assigned",
+    and the timeline says who took the work over from whom. Admins, the IOC and viewers never become
+    assignees this way (they are not members of the unit; viewers never act)."""
     actor, report = ctx.actor, ctx.report
-    if ctx.transition.action not in SELF_ASSIGNING or actor.kind != ActorKind.STAFF or report.assignee_id \
-            or actor.role not in (Role.OFFICER, Role.HEAD) or actor.unit_id != report.unit_id or not actor.id:
+    if ctx.transition.action not in SELF_ASSIGNING or actor.kind != ActorKind.STAFF or not actor.id \
+            or actor.role not in (Role.OFFICER, Role.HEAD) or actor.unit_id != report.unit_id:
         return
+    previous = report.assignee_id
+    if previous == int(actor.id):
+        return
+    before = ctx.session.get(Staff, previous) if previous is not None else None
     report.assignee_id = int(actor.id)
     events.record(ctx.session, report, EventKind.ASSIGNED, actor=actor, at=ctx.at, is_public=False,
                   data={"action": ctx.transition.action, "assignee_id": report.assignee_id,
-                        "assignee_name": actor.name, "self": True})
+                        "assignee_name": actor.name, "self": True, "from_assignee_id": previous,
+                        "from_assignee_name": before.name if before else None})
 
 
 def allowed_actions(report: Report, actor: Actor, *, session: Session | None = None,

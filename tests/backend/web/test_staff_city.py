@@ -129,6 +129,33 @@ def test_acting_assigns_the_officer_with_an_event_and_the_queue_shows_it(login_a
     assert "Của tôi" in mine
 
 
+def test_acting_on_a_colleagues_report_takes_it_over_and_the_timeline_names_who_had_it(
+        login_as: Any, city: Any, session: Any) -> None:
+    code = city.reports["road"]
+    road = by_code(session, code)
+    reports.apply(session, road, "assign", actor=Actor.staff(staff_by_email(session, "head@demo.vn")),
+                  expected_version=road.version, assignee_id=city.staff["officer"])
+    session.flush()
+    viewer = login_as("viewer")  # a read-only account never acts, so never takes a report over
+    refused = viewer.post(f"/inbox/r/{code}/act", data={"csrf_token": token(viewer, "/inbox?unit_id=all"),
+                                                        "action": "start", "version": str(road.version)})
+    assert refused.status_code == 403
+    assert by_code(session, code).assignee_id == city.staff["officer"]
+    colleague = login_as("officer2")
+    resp = colleague.post(f"/inbox/r/{code}/act", data={"csrf_token": token(colleague), "action": "start",
+                                                        "version": str(road.version)})
+    assert resp.status_code == 303
+    road = by_code(session, code)
+    assert road.assignee_id == city.staff["officer2"] and road.status == "in_progress"
+    page = colleague.get(f"/inbox/r/{code}").get_data(as_text=True)
+    assert "Nhận xử lý thay Cán bộ Nguyễn Văn An" in page
+    item = page[page.index("Nhận xử lý thay"):]
+    assert "Cán bộ Trần Thị Bình" in item[:item.index("</li>")]  # the actor of the takeover
+    queue = colleague.get("/inbox").get_data(as_text=True)
+    row = queue[queue.index(f'data-code="{code}"'):]
+    assert "Cán bộ Trần Thị Bình" in row[:row.index("</tr>")]
+
+
 def test_a_report_paused_before_its_deadline_is_not_counted_overdue(login_as: Any, city: Any, session: Any) -> None:
     """The KPIs' rule (docs/kpis.md), so the city page and the queue count as deadlines.figures does."""
     road = by_code(session, city.reports["road"])

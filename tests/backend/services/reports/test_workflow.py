@@ -14,6 +14,7 @@ from backend.models import Follower, Photo, Report, ReportEvent, State
 from backend.services.events import Actor
 from backend.services.reports import intake, workflow
 from backend.services.reports import lookup as reports
+from backend.services.reports.page import describe
 from backend.services.reports.transitions import TRANSITIONS
 
 from fixtures.wf_city import INSIDE, INSIDE_NO_AREA, T0, City, city_fixture, counts  # noqa: F401
@@ -220,6 +221,30 @@ def test_assign_only_to_staff_of_the_unit(city: City) -> None:
     event = act(city, report, "assign", assignee_id=city.staff["officer"].id)
     assert event.kind == "assigned" and report.assignee_id == city.staff["officer"].id
     assert event.is_public is False
+
+
+def test_working_on_a_colleagues_report_takes_it_over_with_an_event(session, city: City) -> None:
+    report = new(city)
+    act(city, report, "assign", "head", assignee_id=city.staff["officer"].id)
+    act(city, report, "acknowledge")  # the assignee acting: no new assignment
+
+    def assigned() -> list[ReportEvent]:
+        return list(session.exec(select(ReportEvent).where(ReportEvent.report_id == report.id,
+                                                           ReportEvent.kind == "assigned").order_by(ReportEvent.id)))
+
+    assert len(assigned()) == 1
+    act(city, report, "start", "head")  # a colleague of the unit works on it: they take it over
+    assert report.assignee_id == city.staff["head"].id
+    takeover = assigned()[-1]
+    assert takeover.actor_id == str(city.staff["head"].id) and takeover.is_public is False
+    assert takeover.data["from_assignee_id"] == city.staff["officer"].id
+    assert takeover.data["from_assignee_name"] == city.staff["officer"].name
+    assert describe(takeover) == f"Nhận xử lý thay {city.staff['officer'].name}"
+    act(city, report, "hold", "disp", reason="Chờ phối hợp")  # the IOC acts for the unit: no takeover
+    assert report.assignee_id == city.staff["head"].id and len(assigned()) == 2
+    with pytest.raises(Forbidden):  # a viewer of the unit never acts, so never takes over
+        act(city, report, "resume", "viewer")
+    assert report.assignee_id == city.staff["head"].id
 
 
 def test_hold_resume_pause_the_clock(session, city: City) -> None:
