@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
 
 from backend.models.reports import Report
@@ -82,10 +83,20 @@ def insert_with_code(session: Session, report: Report, *, prepare: Callable[[Rep
         if new_id is not None:
             report.id = int(new_id)
             make_transient_to_detached(report)
+            _forget_stale(session, report)
             session.add(report)
             return report
         log.warning("public code collision on attempt %d: %s", attempt + 1, report.code)
     raise RuntimeError("could not find a free public code")
+
+
+def _forget_stale(session: Session, report: Report) -> None:
+    """Drop an object the session still maps to the new row's id: one left from a rolled-back insert whose
+    id the database gave out again (SQLite reuses rowids). The ORM expunges the objects it inserted itself on
+    rollback, but not one attached after a Core INSERT, so a stale twin would refuse ``session.add``."""
+    stale = session.identity_map.get(identity_key(Report, report.id))
+    if stale is not None and stale is not report:
+        session.expunge(stale)
 
 
 def _insert_for(session: Session) -> Callable[..., Any]:
