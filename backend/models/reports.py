@@ -112,6 +112,9 @@ class Report(SQLModel, table=True):
         Index("ix_reports_geo", "lat", "lon"),
         Index("ix_reports_resident", "resident_id", "created_at"),
         Index("ix_reports_unit_updated", "unit_id", "updated_at"),
+        # KPIs of an old month: the few reports changed over a month after their creation (deadlines/candidates.py)
+        Index("ix_reports_long_lived", "updated_at", "unit_id", "created_at",
+              postgresql_where=text("updated_at - created_at > interval '31 days'")),
         Index("ix_reports_open_geo", "lat", "lon", postgresql_where=text(_OPEN_NOT_DUPLICATE),
               sqlite_where=text(_OPEN_NOT_DUPLICATE)),
         # the city map and list (``/``, ``/map.json``): newest public reports, overall / of a ward / of a category

@@ -3,7 +3,7 @@
 One implementation feeds ``GET /api/v1/stats``, the dashboard, the CSV export and the public ranking.
 Each report's events are replayed in order (``created``, ``routed``, ``transferred``, ``reopened``,
 ``rated``, resolve-clock ``sla_*`` and every event carrying a state change); the mutable report columns are only used to
-narrow the candidate reports (see ``candidate_ids``) and for the category/area filters.
+narrow the candidate reports (see ``candidates.candidate_ids``) and for the category/area filters.
 
 Definitions (a "period" is [start, end); an event belongs to the unit holding the report at that
 moment, i.e. the ``to_unit_id`` of the last ``routed``/``transferred`` event before it):
@@ -41,17 +41,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, any_, case, func, literal, or_
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import case, func, or_
 from sqlmodel import Session, select
 
 from backend.errors import InvalidInput
-from backend.models.reports import OPEN_STATES, Report, ReportEvent, State
+from backend.models.reports import OPEN_STATES, ReportEvent, State
 from backend.models.units import Unit
 from backend.services.city.calendar import WorkingCalendar, load_calendar
+from backend.services.deadlines.candidates import HOP_KINDS, candidate_ids, of_ids
 
 AWAITING_ACK = frozenset({State.RECEIVED, State.TRIAGE, State.ASSIGNED})
-HOP_KINDS = ("routed", "transferred")
 CLOCK_KINDS = ("sla_started", "sla_resumed", "sla_extended")
 KPI_KINDS = ("created", "routed", "transferred", "status_changed", "reopened", "rated",
              "sla_started", "sla_paused", "sla_resumed", "sla_extended")
@@ -184,39 +183,6 @@ class _Replay:
 # ---------------------------------------------------------------------- loading
 
 
-CLOSED_OR_FIXED = ("resolved", "rejected", "not_competent", "duplicate", "closed")
-
-
-def candidate_ids(session: Session, *, unit_id: int | None, category_id: int | None, area_id: int | None,
-                   start: datetime, end: datetime) -> list[int]:
-    """Reports that may carry a fact for the filters in [start, end): a superset, the replay decides.
-
-    Uses the report columns only to narrow the search (indexes), under the invariant that
-    ``updated_at`` is at or after the report's last state-changing event: a report with a fact in
-    the period either changed since ``start`` or is still open. For a unit: reports it holds now
-    (``ix_reports_unit_updated``, ``ix_reports_queue``) plus reports that left it during the period
-    or, created before its end, after it (``ix_report_events_from_unit``).
-    """
-    changed_or_open = or_(Report.updated_at >= start, Report.status.not_in(CLOSED_OR_FIXED))
-    stmt = select(Report.id).where(Report.created_at < end, changed_or_open)
-    if category_id is not None:
-        stmt = stmt.where(Report.category_id == category_id)
-    if area_id is not None:
-        stmt = stmt.where(Report.area_id == area_id)
-    if unit_id is None:
-        return list(session.exec(stmt).all())
-    held = stmt.where(Report.unit_id == unit_id)
-    hops_out = (ReportEvent.from_unit_id == unit_id, ReportEvent.kind.in_(HOP_KINDS))
-    left_during = select(ReportEvent.report_id).where(*hops_out, ReportEvent.at >= start, ReportEvent.at < end)
-    left_after = (select(ReportEvent.report_id).join(Report, Report.id == ReportEvent.report_id)
-                  .where(*hops_out, ReportEvent.at >= end, Report.created_at < end))
-    ids = set(session.exec(held).all())
-    moved = (set(session.exec(left_during).all()) | set(session.exec(left_after).all())) - ids
-    if moved and (category_id is not None or area_id is not None):
-        moved = set(session.exec(stmt.where(Report.id.in_(moved))).all())
-    return sorted(ids | moved)
-
-
 def _events(session: Session, ids: list[int], end: datetime) -> Iterable[Any]:
     """(report_id, at, kind, from_state, to_state, to_unit_id, value) in replay order; ``value`` is the rating of
     ``rated`` and the ``due_at`` of resolve-clock events. Acknowledge-clock events are not needed."""
@@ -227,12 +193,8 @@ def _events(session: Session, ids: list[int], end: datetime) -> Iterable[Any]:
     not_ack = or_(kind != "sla_started", func.coalesce(data["clock"].as_string(), "resolve") != "ack")
     cols = (ReportEvent.report_id, ReportEvent.at, kind, ReportEvent.from_state, ReportEvent.to_state,
             ReportEvent.to_unit_id, value)
-    postgres = session.get_bind().dialect.name == "postgresql"
     for i in range(0, len(ids), CHUNK):
-        chunk = ids[i:i + CHUNK]
-        # one array parameter on PostgreSQL: thousands of IN bind parameters cost more than the query
-        of_chunk = (ReportEvent.report_id == any_(literal(chunk, ARRAY(Integer))) if postgres
-                    else ReportEvent.report_id.in_(chunk))
+        of_chunk = of_ids(session, ReportEvent.report_id, ids[i:i + CHUNK])
         stmt = (select(*cols).where(of_chunk, ReportEvent.at < end, wanted, not_ack)
                 .order_by(ReportEvent.report_id, ReportEvent.at, ReportEvent.id))
         yield from session.connection().execute(stmt).all()  # Core rows, fetched at once
