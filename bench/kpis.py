@@ -5,9 +5,10 @@
 
 Measures the one KPI call every screen makes, ``services.deadlines.figures`` (issue 16: the stats API, the
 dashboard cards, the unit ranking, the monthly table, ``kpis.csv``), end to end (SQL + event replay +
-working-time arithmetic), for the busiest unit, a median unit and the IOC, for the last full month and an
-older one; also the running month as of now (the dashboard's default), and with ``--city`` the public
-monthly ranking and the city-wide month. Prints the plan of the candidate query and the indexes it uses.
+working-time arithmetic), for the busiest unit, a median unit and the IOC, for the last full month and two
+older ones (about 5 months and 4.5 years back: the cost must not grow with a month's age); also the running
+month as of now (the dashboard's default), and with ``--city`` the public monthly ranking and the city-wide
+month. Prints the plans of the candidate queries and the indexes.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlalchemy import text  # noqa: E402
 from backend.db import Database  # noqa: E402
 from backend.services import deadlines  # noqa: E402
 from backend.services.city.calendar import load_calendar  # noqa: E402
-from backend.services.deadlines import kpis, ranking  # noqa: E402
+from backend.services.deadlines import candidates, kpis, ranking  # noqa: E402
 
 BUDGET_MS = 200.0
 
@@ -80,13 +81,15 @@ def main(argv: list[str] | None = None) -> int:
         month = (date.fromisoformat(args.month + "-01") if args.month
                  else (today.replace(day=1) - timedelta(days=1)).replace(day=1))
         older = (month.replace(day=1) - timedelta(days=160)).replace(day=1)
+        oldest = (month.replace(day=1) - timedelta(days=1650)).replace(day=1)  # ~4.5 years back
         counts = session.execute(text("SELECT (SELECT count(*) FROM reports), (SELECT count(*) FROM report_events), "
                                       "(SELECT count(*) FROM photos)")).one()
         print(f"data: {counts[0]:,} reports, {counts[1]:,} events, {counts[2]:,} photos")
         calibration(session)
         failed = False
         now = datetime.now(calendar.tz)
-        for label, m in (("last full month", month), ("older month", older), ("running month", today)):
+        for label, m in (("last full month", month), ("older month", older), ("oldest month", oldest),
+                         ("running month", today)):
             start, end = kpis.month_range(m, calendar)
             volume = units_by_volume(session, start, min(end, now))
             if not volume:
@@ -112,12 +115,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"public ranking {month:%Y-%m} (all units): {summary(samples)}")
             samples = timed(lambda: deadlines.figures(session, start=start, end=end, now=now), 2)
             print(f"city-wide month {month:%Y-%m} (GET /api/v1/stats): {summary(samples)}")
+        start, end = kpis.month_range(oldest, calendar)
         unit_id = units_by_volume(session, start, end)[0][0]
-        plan = session.execute(text(
-            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id FROM reports WHERE unit_id = :u AND created_at < :e "
-            "AND (updated_at >= :s OR status NOT IN ('resolved','rejected','not_competent','duplicate','closed'))"),
-            {"u": unit_id, "s": start, "e": end}).scalars().all()
-        print("candidate query plan (held by the unit):\n  " + "\n  ".join(plan))
+        ioc = units_by_volume(session, start, end, triage=True)[0][0]
+        horizon = end + candidates.LONG_LIVED
+        queries = {  # the candidate search of deadlines/candidates.py for the oldest month
+            f"held by the busiest unit {unit_id}": (
+                "SELECT id FROM reports WHERE created_at < :e AND unit_id = :u AND ((updated_at >= :s AND "
+                "updated_at < :h) OR status NOT IN ('resolved','rejected','not_competent','duplicate','closed'))"),
+            f"left the IOC {ioc} within 31 days of the end": (
+                "SELECT e.report_id FROM report_events e JOIN reports r ON r.id = e.report_id WHERE "
+                "e.from_unit_id = :i AND e.kind IN ('routed','transferred') AND e.at >= :e AND e.at < :h "
+                "AND r.created_at < :e"),
+            "long-lived (created before the end, changed 31+ days after it)": " AND ".join((
+                "SELECT id, unit_id FROM reports WHERE created_at < :e", "updated_at >= :h",
+                candidates.LONG_LIVED_SQL)),
+        }
+        for name, sql in queries.items():
+            plan = session.execute(text("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql),
+                                   {"u": unit_id, "i": ioc, "s": start, "e": end, "h": horizon}).scalars().all()
+            print(f"candidate query plan, {oldest:%Y-%m}, {name}:\n  " + "\n  ".join(plan))
         indexes = session.execute(text("SELECT indexdef FROM pg_indexes WHERE tablename IN ('reports', "
                                        "'report_events') ORDER BY indexname")).scalars().all()
         print("indexes:\n  " + "\n  ".join(indexes))
