@@ -98,7 +98,8 @@ def _apply(session: Session, report: Report, action: str, *, actor: Actor, expec
             _bump_version(session, report)
             event = effect()
             _self_assign(ctx)
-            report.updated_at = ctx.at
+            if report.updated_at is None or report.updated_at < ctx.at:  # never lowered: the KPI search relies on it
+                report.updated_at = ctx.at
             session.add(report)
             session.flush()
     except Exception:
