@@ -175,23 +175,30 @@ def map_feed() -> Response:
 
 
 def _geojson(points: list[reports.PublicPoint], categories: dict[int, str], locale: str) -> bytes:
-    labels = {state: reports.state_label(state, locale) for state in GROUP_OF}
+    """The feed as GeoJSON text, written directly: the same JSON ``json.dumps`` would give for these
+    features (``test_map_feed_equivalence``), several times faster for 2,000 of them. Every free text
+    (labels, category names) is escaped by ``json.dumps`` once; codes, states, groups and dates are ASCII
+    letters, digits and ``-``/``/`` only."""
+    text = {v: json.dumps(v, ensure_ascii=False) for v in categories.values()}
+    labels: dict[str, str] = {}
     days: dict[Any, str] = {}
-    features = []
+    parts = []
     for p in points:
-        local = p.created_at.astimezone(common.TZ)
-        day = days.get(local.date())
+        label = labels.get(p.status)
+        if label is None:
+            label = labels[p.status] = json.dumps(reports.state_label(p.status, locale), ensure_ascii=False)
+        local = p.created_at.astimezone(common.TZ).date()
+        day = days.get(local)
         if day is None:
-            day = days[local.date()] = f"{local:%d/%m/%Y}"
-        features.append({"type": "Feature",
-                         "geometry": {"type": "Point", "coordinates": [round(p.lon, 5), round(p.lat, 5)]},
-                         "properties": {"code": p.code, "url": f"/r/{p.code}", "state": p.status,
-                                        "label": labels.get(p.status) or reports.state_label(p.status, locale),
-                                        "group": GROUP_OF.get(p.status, "open"),
-                                        "category": categories.get(p.category_id or 0, ""), "received": day}})
-    body = {"type": "FeatureCollection", "features": features,
-            "truncated": len(points) >= reports.MAP_LIMIT, "limit": reports.MAP_LIMIT}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            day = days[local] = f"{local:%d/%m/%Y}"
+        category = text.get(categories.get(p.category_id or 0, ""), '""')
+        parts.append(f'{{"type":"Feature","geometry":{{"type":"Point","coordinates":[{round(p.lon, 5)!r},'
+                     f'{round(p.lat, 5)!r}]}},"properties":{{"code":"{p.code}","url":"/r/{p.code}",'
+                     f'"state":"{p.status}","label":{label},"group":"{GROUP_OF.get(p.status, "open")}",'
+                     f'"category":{category},"received":"{day}"}}}}')
+    truncated = "true" if len(points) >= reports.MAP_LIMIT else "false"
+    return (f'{{"type":"FeatureCollection","features":[{",".join(parts)}],"truncated":{truncated},'
+            f'"limit":{reports.MAP_LIMIT}}}').encode()
 
 
 def _error(exc: DomainError) -> Any:
