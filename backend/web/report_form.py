@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
+from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlmodel import Session
@@ -123,39 +124,40 @@ def _float(name: str) -> float | None:
     try:
         return float(raw)
     except ValueError:
-        raise InvalidInput("Vị trí không hợp lệ.", code="invalid-location") from None
+        raise InvalidInput(_("Vị trí không hợp lệ."), code="invalid-location") from None
 
 
 def _parse(session: Session, device: str) -> _Submission:
     try:
         owner, nonce = _serializer().loads(request.form.get("submission", ""), max_age=FORM_MAX_AGE_S)
     except (BadSignature, ValueError, TypeError):
-        raise InvalidInput("Biểu mẫu đã hết hạn hoặc không hợp lệ. Vui lòng tải lại trang và gửi lại.",
+        raise InvalidInput(_("Biểu mẫu đã hết hạn hoặc không hợp lệ. Vui lòng tải lại trang và gửi lại."),
                            code="invalid-form") from None
     if owner != device:
-        raise InvalidInput("Biểu mẫu đã hết hạn hoặc không hợp lệ. Vui lòng tải lại trang và gửi lại.",
+        raise InvalidInput(_("Biểu mẫu đã hết hạn hoặc không hợp lệ. Vui lòng tải lại trang và gửi lại."),
                            code="invalid-form")
     lat, lon = _float("lat"), _float("lon")
     if lat is None or lon is None:
-        raise InvalidInput("Vui lòng chọn vị trí: bấm “Dùng vị trí của tôi” hoặc chạm vào bản đồ.",
+        raise InvalidInput(_("Vui lòng chọn vị trí: bấm “Dùng vị trí của tôi” hoặc chạm vào bản đồ."),
                            code="location-required")
     if not city.within_city(session, lat, lon):
-        raise InvalidInput("Vị trí nằm ngoài địa bàn thành phố. Vui lòng chọn lại trên bản đồ.", code="outside-city")
+        raise InvalidInput(_("Vị trí nằm ngoài địa bàn thành phố. Vui lòng chọn lại trên bản đồ."),
+                           code="outside-city")
     code = (request.form.get("category") or "").strip() or None
     category = city.category_by_code(session, code) if code else None
     if code and (category is None or not category.active):
-        raise InvalidInput("Lĩnh vực không hợp lệ. Vui lòng chọn trong danh sách.", code="unknown-category")
+        raise InvalidInput(_("Lĩnh vực không hợp lệ. Vui lòng chọn trong danh sách."), code="unknown-category")
     description = (request.form.get("description") or "").strip()
     if len(description) > http.settings().max_description_chars:
-        raise InvalidInput(f"Mô tả quá dài (tối đa {http.settings().max_description_chars} ký tự).",
+        raise InvalidInput(_("Mô tả quá dài (tối đa %(n)s ký tự).", n=http.settings().max_description_chars),
                            code="description-too-long")
     contact = {k: (request.form.get(k) or "").strip()[:MAX_CONTACT] for k in ("name", "phone", "email")}
     contact = {k: v for k, v in contact.items() if v}
     if contact and request.form.get("consent") != "yes":
-        raise InvalidInput("Để gửi kèm họ tên, số điện thoại hoặc e-mail, vui lòng đánh dấu đồng ý "
-                           "(Nghị định 13/2023/NĐ-CP).", code="consent-required")
+        raise InvalidInput(_("Để gửi kèm họ tên, số điện thoại hoặc e-mail, vui lòng đánh dấu đồng ý "
+                             "(Nghị định 13/2023/NĐ-CP)."), code="consent-required")
     if "email" in contact and "@" not in contact["email"]:
-        raise InvalidInput("Địa chỉ e-mail không hợp lệ.", code="invalid-email")
+        raise InvalidInput(_("Địa chỉ e-mail không hợp lệ."), code="invalid-email")
     return _Submission(key=f"web:{nonce}", category=code, description=description, lat=lat, lon=lon,
                        accuracy=_float("accuracy"), contact=contact)
 
@@ -163,9 +165,9 @@ def _parse(session: Session, device: str) -> _Submission:
 def _uploads(session: Session) -> list[bytes]:
     files = [f for f in request.files.getlist("photo") if f and f.filename]
     if len(files) > MAX_PHOTOS:
-        raise InvalidInput(f"Tối đa {MAX_PHOTOS} ảnh cho một phản ánh.", code="too-many-photos")
+        raise InvalidInput(_("Tối đa %(n)s ảnh cho một phản ánh.", n=MAX_PHOTOS), code="too-many-photos")
     if not files and _photo_required(session):
-        raise InvalidInput("Vui lòng chụp hoặc chọn ít nhất một ảnh.", code="photo-required")
+        raise InvalidInput(_("Vui lòng chụp hoặc chọn ít nhất một ảnh."), code="photo-required")
     limit = http.settings().max_upload_bytes
     return [f.read(limit + 1) for f in files]
 
@@ -187,8 +189,8 @@ def _verified_claims(token: str) -> dict[str, Any]:
     try:
         return residents.verify_token(token, settings=http.settings())
     except Unauthorized as exc:
-        raise Unauthorized(f"{exc.message} Phản ánh chưa được gửi. Vui lòng mở lại biểu mẫu từ ứng dụng "
-                           "của thành phố rồi gửi lại.", code="invalid-id-token") from exc
+        raise Unauthorized(f"{exc.message} " + _("Phản ánh chưa được gửi. Vui lòng mở lại biểu mẫu từ ứng dụng "
+                                                   "của thành phố rồi gửi lại."), code="invalid-id-token") from exc
 
 
 def _reporter(session: Session, device: str, sub: _Submission) -> tuple[int, bool]:
@@ -201,7 +203,7 @@ def _reporter(session: Session, device: str, sub: _Submission) -> tuple[int, boo
         verified = True
     else:
         if city.setting(session, "web_unverified_allowed") is False:
-            raise Unauthorized("Thành phố chỉ nhận phản ánh trên web từ người đã đăng nhập.",
+            raise Unauthorized(_("Thành phố chỉ nhận phản ánh trên web từ người đã đăng nhập."),
                                code="sign-in-required")
         resident = residents.resident_for_identity(session, provider="web", subject=f"device:{device}", data={})
         verified = False
@@ -269,8 +271,8 @@ def _error(exc: DomainError) -> Any:
 def _http_error(exc: HTTPException) -> Any:
     """An upload over the size limit (413) and other protocol errors: a Vietnamese page, never a 500."""
     mark_rollback()
-    message = ("Ảnh quá lớn. Vui lòng chọn ảnh nhỏ hơn." if exc.code == 413
-               else "Yêu cầu không hợp lệ. Vui lòng tải lại trang.")
+    message = (_("Ảnh quá lớn. Vui lòng chọn ảnh nhỏ hơn.") if exc.code == 413
+               else _("Yêu cầu không hợp lệ. Vui lòng tải lại trang."))
     return public.error_page(exc.code or 400, message)
 
 

@@ -87,19 +87,20 @@ def is_final(state: str) -> bool:
     return state in CLOSED_STATES
 
 
-def public_timeline(session: Session, report: Report, *, locale: str = "vi",
-                    include_comments: bool = False) -> list[dict[str, Any]]:
+def public_timeline(session: Session, report: Report, *, locale: str = "vi", include_comments: bool = False,
+                    known_units: dict[int, str] | None = None) -> list[dict[str, Any]]:
     """Public events of ``report``, oldest first, as plain dicts safe to show anyone.
 
     Each item: ``at``, ``kind``, ``label``, ``state`` / ``state_label`` when the event changed the
     state, ``unit`` (name of the unit it went to, for routing and transfers) and the few public
     data fields of that kind. Resident comments' text is only included with ``include_comments``
     (the reporter's own view): the public sees that a follow-up exists, not what it said.
+    ``known_units``: unit names (in ``locale``) the caller already read, so they are not read again.
     """
     stmt = select(ReportEvent).where(ReportEvent.report_id == report.id, ReportEvent.is_public == True)  # noqa: E712
     rows = session.exec(stmt.order_by(ReportEvent.at, ReportEvent.id)).all()
     en = locale.startswith("en")
-    unit_names: dict[int, str] = {}
+    unit_names: dict[int, str] = dict(known_units or {})
     items = []
     for event in rows:
         item: dict[str, Any] = {"at": event.at, "kind": event.kind,

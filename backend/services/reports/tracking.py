@@ -112,7 +112,8 @@ def build(session: Session, report: Report, *, now: datetime, storage: Any, loca
     is_open = report.status in OPEN_STATES
     due = report.resolve_due_at if is_open else None
     before, after = _photos(session, report, storage)
-    timeline = public_timeline(session, report, locale=loc)
+    timeline = public_timeline(session, report, locale=loc,
+                               known_units={report.unit_id: unit} if report.unit_id and unit else None)
     return PublicReport(
         id=report.id or 0, code=report.code, status=report.status, status_label=state_label(report.status, loc),
         tone=STATE_TONES.get(report.status, "new"), is_open=is_open, category=category,

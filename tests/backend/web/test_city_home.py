@@ -63,6 +63,26 @@ def test_headline_equals_public_stats_api(client: Any, city: Any, session: Any) 
     assert f'data-figure="on_time_rate">{rate}<' in html
 
 
+def test_headline_figures_refresh_within_a_minute_not_on_every_event(client: Any, city: Any, session: Any,
+                                                                     monkeypatch: Any) -> None:
+    """A resolve shows in the list at once, in the headline within the minute a CDN may keep the page anyway."""
+    import time as clock
+
+    road = by_code(session, city.reports["road"])
+    before = client.get("/").get_data(as_text=True)
+    assert 'data-figure="resolved">0<' in before
+    session.get(Category, road.category_id).requires_after_photo = False
+    _act(session, road, "acknowledge", actor=_staff(session, city, "officer"))
+    _act(session, road, "resolve", actor=_staff(session, city, "officer"), reply="Đã vá ổ gà.")
+    session.flush()
+    html = client.get("/").get_data(as_text=True)
+    assert 'data-figure="resolved">0<' in html  # the headline of a minute ago
+    assert html.count("Đã xử lý") > before.count("Đã xử lý")  # the list is rebuilt on the new event
+    later = clock.monotonic() + 61
+    monkeypatch.setattr(clock, "monotonic", lambda: later)
+    assert 'data-figure="resolved">1<' in client.get("/").get_data(as_text=True)
+
+
 def test_map_feed_is_geojson_of_public_reports_only(client: Any, city: Any, session: Any) -> None:
     rejected = by_code(session, city.reports["triage"])
     _act(session, rejected, "reject", actor=_staff(session, city, "ioc"), reason="Không rõ nội dung")

@@ -132,3 +132,20 @@ def test_a_kept_feed_never_outlives_a_change_to_a_report(client: Any, city: Any,
     new = report(session, resident_id=None, category="rac-thai", description="Rác mới", point=SOC_TRANG)
     session.flush()
     assert _feed(client, "")[0] == new.code and new.code in client.get("/").get_data(as_text=True)
+
+
+def test_the_feed_is_valid_json_whatever_a_category_is_called(client: Any, city: Any, session: Any) -> None:
+    """The feed's JSON is written directly (fast); names with quotes, backslashes and newlines stay valid."""
+    from web_seed import by_code
+
+    road = by_code(session, city.reports["road"])
+    category = session.get(Category, road.category_id)
+    category.name_vi = 'Đường "hư" \\ hỏng\nnặng </script>'
+    session.add(category)
+    session.flush()
+    for query in ("", "lang=en"):
+        feature = next(f for f in client.get(f"/map.json?{query}").get_json()["features"]
+                       if f["properties"]["code"] == road.code)
+        expected = category.name_vi if not query or not category.name_en else category.name_en
+        assert feature["properties"]["category"] == expected
+        assert feature["geometry"]["coordinates"] == [round(road.lon, 5), round(road.lat, 5)]

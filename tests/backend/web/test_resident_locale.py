@@ -71,3 +71,35 @@ def test_cdn_keeps_one_copy_per_language(client: Any, city: Any) -> None:
         resp = client.get(path, headers=ENGLISH_BROWSER)
         assert resp.headers["Cache-Control"] == "public, max-age=60", path
         assert "Accept-Language" in resp.headers["Vary"] and "Cookie" not in resp.headers["Vary"], path
+
+
+def test_the_forms_mistakes_are_explained_in_english_too(client: Any, city: Any, session: Any) -> None:
+    form = _text(client.get("/report?lang=en"))
+    submission = re.search(r'name="submission" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    resp = client.post("/report?lang=en", data={"submission": submission, "lat": "21.0285", "lon": "105.8542"},
+                       content_type="multipart/form-data")
+    assert resp.status_code == 422 and "The location is outside the city" in _text(resp)
+    vi = client.post("/report", data={"submission": submission, "lat": "21.0285", "lon": "105.8542"},
+                     content_type="multipart/form-data")
+    assert "Vị trí nằm ngoài địa bàn thành phố" in _text(vi)
+
+
+def test_every_resident_text_has_its_english() -> None:
+    """Each ``_()`` text of the resident templates and views is in the English catalog (a new text without
+    its English fails here, not in front of a resident)."""
+    from pathlib import Path
+
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.pofile import read_po
+
+    from backend import i18n
+
+    root = Path(i18n.__file__).parent
+    catalog = read_po((i18n.TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po").open("rb"))
+    method_map = [("web/templates/web/public/**.html", "jinja2"), ("web/templates/web/city/**.html", "jinja2"),
+                  ("web/home.py", "python"), ("web/tracking.py", "python"), ("web/public.py", "python"),
+                  ("web/report_form.py", "python")]
+    found = {msg[2] if isinstance(msg[2], str) else msg[2][0] for msg in extract_from_dir(root, method_map)}
+    assert len(found) > 80
+    missing = sorted(m for m in found if not (catalog.get(m) and catalog.get(m).string))
+    assert missing == []
