@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Session
 
@@ -113,15 +113,25 @@ def enqueue(session: Session, job_name: str, /, *, _delay: timedelta | None = No
     return row
 
 
-def enqueue_many(session: Session, jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[Outbox]:
-    """:func:`enqueue` for several ``(job name, args)`` at once: one flush (one multi-row INSERT on
-    PostgreSQL), dispatched together after commit (one broker round trip)."""
-    rows = [Outbox(args=args, **new_row_values(name)) for name, args in jobs]
-    if rows:
-        session.add_all(rows)
-        session.flush()
-        session.info.setdefault("outbox_rows", []).extend(rows)
+def enqueue_many(session: Session, jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[Committed]:
+    """:func:`enqueue` for several ``(job name, args)`` at once: one Core ``INSERT … RETURNING id``
+    (multi-row, no ORM unit of work), dispatched together after commit (one broker round trip).
+
+    Returns the rows as :class:`Committed` (id, job name, ``available_at``), pushed after the session's
+    commit; rows written inside a savepoint that is rolled back are forgotten with it.
+    """
+    if not jobs:
+        return []
+    values = [{"args": args, **new_row_values(name)} for name, args in jobs]
+    ids = session.execute(_OUTBOX_INSERT, values).scalars().all()
+    rows = [Committed(int(i), v["job_name"], v["available_at"]) for i, v in zip(ids, values, strict=True)]
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault("outbox_rows", []).extend((row, transaction) for row in rows)
     return rows
+
+
+_OUTBOX_INSERT = (insert(Outbox.__table__)  # type: ignore[attr-defined]
+                  .returning(Outbox.__table__.c.id, sort_by_parameter_order=True))  # type: ignore[attr-defined]
 
 
 def new_row_values(job_name: str, *, delay: timedelta | None = None) -> dict[str, Any]:
@@ -288,13 +298,27 @@ def _after_commit(session: Session) -> None:
         return
     rows = session.info.pop("outbox_rows", None)
     if rows and _runtime is not None:
-        # rows written inside a savepoint that was rolled back are no longer persistent
-        _push_committed([r for r in rows if sa_inspect(r).persistent], _runtime)
+        # rows written inside a savepoint that was rolled back are no longer persistent (ORM rows) or
+        # were dropped by _after_rollback (Core rows, kept as (row, transaction))
+        _push_committed([r[0] if isinstance(r, tuple) else r for r in rows
+                         if isinstance(r, tuple) or sa_inspect(r).persistent], _runtime)
 
 
 def _after_rollback(session: Session, previous: Any) -> None:
     if not previous.nested:
         session.info.pop("outbox_rows", None)
+        return
+    rows = session.info.get("outbox_rows")
+    if rows:  # Core rows written inside the savepoint rolled back (or one nested in it) are gone
+        rows[:] = [r for r in rows if not (isinstance(r, tuple) and _within(r[1], previous))]
+
+
+def _within(transaction: Any, ancestor: Any) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 def _push_committed(rows: Sequence[Pushable], rt: Runtime, *, failed: list[int | None] | None = None) -> None:

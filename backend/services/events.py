@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from backend import queue
@@ -143,6 +144,7 @@ _BATCH_KEY = "phananh.event_batch"   # session.info: the open _Batch
 class _Batch:
     reports: list[Report]
     events: list[ReportEvent]
+    core: bool = False
 
 
 def record(session: Session, report: Report, kind: str, *, actor: Actor, at: datetime | None = None,
@@ -170,8 +172,13 @@ def record(session: Session, report: Report, kind: str, *, actor: Actor, at: dat
 
 
 @contextmanager
-def batch(session: Session) -> Iterator[list[ReportEvent]]:
+def batch(session: Session, *, core: bool = False) -> Iterator[list[ReportEvent]]:
     """Record the events of the block with one flush at its end, then enqueue their notify jobs.
+
+    ``core`` (intake's hot path): the events are written by one Core ``INSERT … RETURNING id`` instead of
+    an ORM flush, when every report has an id by then; the events get their ids but stay outside the
+    session (nothing may change them afterwards), and the report's own pending changes are flushed
+    later (at the next query or the commit).
 
     Yields the list of the events recorded so far (filled as ``record()`` is called; ids are set
     when the block ends). Each report must be in the session (or inserted) by the end of the
@@ -188,7 +195,7 @@ def batch(session: Session) -> Iterator[list[ReportEvent]]:
             del current.reports[marks[0]:], current.events[marks[1]:]
             raise
         return
-    pending = _Batch([], [])
+    pending = _Batch([], [], core)
     session.info[_BATCH_KEY] = pending
     try:
         yield pending.events
@@ -218,6 +225,9 @@ def _write(session: Session, pending: _Batch) -> None:
     """Insert ``pending`` events (one flush, with their reports' changes), then enqueue notify jobs."""
     if not pending.events:
         return
+    if pending.core and all(report.id is not None for report in pending.reports):
+        _insert_core(session, pending)
+        return
     for report in pending.reports:
         session.add(report)   # no-op for a report already in the session
     if any(report.id is None for report in pending.reports):
@@ -226,5 +236,22 @@ def _write(session: Session, pending: _Batch) -> None:
         event.report_id = report.id
     session.add_all(pending.events)
     session.flush()
+    queue.enqueue_many(session, [("handlers.notifications.notify_event", {"event_id": event.id})
+                                 for event in pending.events if event.kind in NOTIFY_KINDS])
+
+
+_EVENT_COLUMNS = tuple(c.key for c in ReportEvent.__table__.columns if c.key != "id")  # type: ignore[attr-defined]
+_EVENT_INSERT = (insert(ReportEvent.__table__)  # type: ignore[attr-defined]
+                 .returning(ReportEvent.__table__.c.id, sort_by_parameter_order=True))  # type: ignore[attr-defined]
+
+
+def _insert_core(session: Session, pending: _Batch) -> None:
+    """The events of ``pending`` with one Core INSERT (ids set on the objects), then their notify jobs."""
+    for report, event in zip(pending.reports, pending.events, strict=True):
+        event.report_id = report.id  # type: ignore[assignment]
+    rows = [{key: getattr(event, key) for key in _EVENT_COLUMNS} for event in pending.events]
+    ids = session.execute(_EVENT_INSERT, rows).scalars().all()
+    for event, new_id in zip(pending.events, ids, strict=True):
+        event.id = int(new_id)
     queue.enqueue_many(session, [("handlers.notifications.notify_event", {"event_id": event.id})
                                  for event in pending.events if event.kind in NOTIFY_KINDS])

@@ -41,6 +41,22 @@ def test_enqueue_is_part_of_the_callers_transaction(app, db, runner):
     assert runner.queue("default").count == 0
 
 
+def test_jobs_of_a_rolled_back_savepoint_are_neither_stored_nor_pushed(app, db, runner, run_jobs):
+    """enqueue_many writes with one Core INSERT (no ORM rows): a savepoint rolled back takes its jobs with it,
+    jobs written before it and after it are pushed after the commit and run."""
+    with db.session_scope() as s:
+        queue.enqueue_many(s, [("jobs_for_tests.touch", {"key": "before"})])
+        with pytest.raises(RuntimeError), s.begin_nested():
+            queue.enqueue_many(s, [("jobs_for_tests.touch", {"key": "undone-1"}),
+                                   ("jobs_for_tests.touch", {"key": "undone-2"})])
+            raise RuntimeError("refused")
+        queue.enqueue_many(s, [("jobs_for_tests.touch", {"key": "after"})])
+    assert [r.args["key"] for r in _rows(db)] == ["before", "after"]
+    assert runner.queue("default").count == 2
+    run_jobs()
+    assert sorted(CALLS) == ["after", "before"]
+
+
 def test_unknown_job_name_is_refused(app, db):
     with db.session() as s, pytest.raises(KeyError):
         queue.enqueue(s, "handlers.nope.nothing")

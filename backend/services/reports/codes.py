@@ -71,15 +71,12 @@ def insert_with_code(session: Session, report: Report, *, prepare: Callable[[Rep
     Raises RuntimeError after ``MAX_ATTEMPTS`` collisions (never in practice); any other integrity error
     (another unique index) propagates.
     """
-    table = Report.__table__
     session.flush()  # what is pending goes first (no SQL when nothing is)
     for attempt in range(MAX_ATTEMPTS):
         report.code = draw()
         if prepare is not None:
             prepare(report)
-        stmt = (_insert_for(session)(table).values(_row(report))
-                .on_conflict_do_nothing(index_elements=["code"]).returning(table.c.id))
-        new_id = session.execute(stmt).scalar()
+        new_id = session.execute(_insert_statement(session), _row(report)).scalar()
         if new_id is not None:
             report.id = int(new_id)
             make_transient_to_detached(report)
@@ -99,8 +96,20 @@ def _forget_stale(session: Session, report: Report) -> None:
         session.expunge(stale)
 
 
-def _insert_for(session: Session) -> Callable[..., Any]:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+_INSERTS: dict[str, Any] = {}
+
+
+def _insert_statement(session: Session) -> Any:
+    """``INSERT INTO reports … ON CONFLICT (code) DO NOTHING RETURNING id``, built once per dialect; the
+    values are execution parameters, so the compiled form is reused (one per set of columns given)."""
+    name = session.get_bind().dialect.name
+    stmt = _INSERTS.get(name)
+    if stmt is None:
+        table = Report.__table__  # type: ignore[attr-defined]
+        dialect_insert = postgresql.insert if name == "postgresql" else sqlite.insert
+        stmt = _INSERTS[name] = (dialect_insert(table).on_conflict_do_nothing(index_elements=["code"])
+                                 .returning(table.c.id))
+    return stmt
 
 
 def _row(report: Report) -> dict[str, Any]:

@@ -103,7 +103,7 @@ def submit(session: Session, *, channel: str, actor: Actor, category_code: str |
         raise InvalidInput("Vui lòng chọn lĩnh vực, mô tả sự việc hoặc gửi ảnh.", code="empty-report")
     target = _route(session, checked, at)
     report = _new_report(checked, is_anonymous=is_anonymous, at=at)
-    with events.batch(session) as written:
+    with events.batch(session, core=True) as written:
         events.record(session, report, EventKind.CREATED, actor=actor, at=at, to_state=State.RECEIVED,
                       data={"channel": checked.channel, "photo_ids": ids,
                             "category": checked.category.code if checked.category else None})

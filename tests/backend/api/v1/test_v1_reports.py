@@ -315,6 +315,7 @@ def test_intake_statement_budget(client, session, auth, upload, demo_city):
     # INSERT, the unit's name from the routing cache. SQLite inserts rows one by one (no multi-row
     # INSERT ... RETURNING): +4. Then 12 (counting SAVEPOINT/RELEASE, which stand for BEGIN/COMMIT
     # here): the category from the per-process catalogue snapshot (no categories SELECT).
+    # Then events and outbox rows by Core INSERT ... RETURNING instead of ORM flushes: same count.
     budget = 12 if session.get_bind().engine.dialect.name == "postgresql" else 16
     assert statements <= budget, statements
 
