@@ -26,7 +26,7 @@ from backend.models.staff import Role, Staff
 from backend.models.units import Unit
 from backend.services import city, notify, photos, reports, residents
 from backend.services.events import Actor
-from backend.web import common
+from backend.web import common, forms
 
 bp = Blueprint("web_behalf", __name__, url_prefix="/inbox/new", template_folder="templates")
 common.protect(bp)
@@ -45,14 +45,13 @@ def _serializer() -> URLSafeTimedSerializer:
 
 def _form_page(session: Session, staff: Staff, *, values: dict[str, str] | None = None, error: str | None = None,
                status: int = 200) -> Response:
-    box = city.setting(session, "bounds")
     defaults = {"channel": "hotline" if staff.role in (Role.ADMIN, Role.DISPATCHER) else "counter"}
     page = render_template("web/behalf_form.html", values={**defaults, **(values or {})}, error=error,
                            submission=_serializer().dumps([staff.id, secrets.token_hex(12)]),
                            categories=[c for c in city.active_categories(session) if not c.is_emergency],
                            emergencies=[c for c in city.active_categories(session) if c.is_emergency],
                            hotlines=city.hotlines(session), max_photos=reports.BEHALF_MAX_PHOTOS,
-                           bounds=",".join(str(v) for v in box) if isinstance(box, list) else "")
+                           bounds=forms.map_bounds(session))
     return Response(page, status=status, mimetype="text/html")
 
 
@@ -69,16 +68,6 @@ def places() -> Any:
     found = city.find_places(request_session(), q=request.args.get("q", ""))
     return jsonify([{"code": p.code, "name": p.name, "lat": p.lat, "lon": p.lon, "bbox": list(p.bbox)}
                     for p in found])
-
-
-def _float(name: str) -> float | None:
-    raw = (request.form.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        raise InvalidInput(_("Vị trí không hợp lệ. Vui lòng chọn lại trên bản đồ."), code="invalid-location") from None
 
 
 def _key(staff: Staff) -> str:
@@ -103,7 +92,8 @@ def submit() -> Any:
     staff = common.require_staff()
     session = request_session()
     key = _key(staff)
-    lat, lon = _float("lat"), _float("lon")
+    bad = _("Vị trí không hợp lệ. Vui lòng chọn lại trên bản đồ.")
+    lat, lon = forms.form_number("lat", message=bad), forms.form_number("lon", message=bad)
     form = reports.BehalfForm(channel=request.form.get("channel", ""), caller_name=request.form.get("caller_name", ""),
                               caller_phone=request.form.get("caller_phone", ""),
                               no_phone=request.form.get("no_phone") == "1",

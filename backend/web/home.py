@@ -27,7 +27,7 @@ from backend.http import mark_rollback
 from backend.models.areas import Area
 from backend.models.base import utcnow
 from backend.services import city, deadlines, reports
-from backend.web import common, public
+from backend.web import common, forms, public
 
 bp = Blueprint("web_home", __name__, template_folder="templates")
 
@@ -121,11 +121,6 @@ def _public(resp: Response) -> Response:
     return public.cacheable(resp)  # Cache-Control: public, max-age=60 (a CDN may hold it a minute)
 
 
-def _bounds(session: Session) -> str:
-    box = city.setting(session, "bounds")
-    return ",".join(str(v) for v in box) if isinstance(box, list) else ""
-
-
 @bp.get("/")
 def index() -> Response:
     session = request_session()
@@ -148,7 +143,7 @@ def _render_home(session: Session, flt: reports.PublicFilter, categories: dict[i
                            state_label=lambda state: reports.state_label(state, http.locale()),
                            app_url=settings.resident_app_url, zalo_url=settings.zalo_oa_url,
                            tile_url=settings.tile_url if settings.tile_origin else "",
-                           feed=request.query_string.decode("ascii", "replace"), bounds=_bounds(session))
+                           feed=request.query_string.decode("ascii", "replace"), bounds=forms.map_bounds(session))
 
 
 @bp.get("/map.json")

@@ -35,7 +35,7 @@ from backend.http import mark_rollback
 from backend.models.reports import Report
 from backend.services import city, photos, reports, residents
 from backend.services.events import Actor
-from backend.web import public
+from backend.web import forms, public
 
 bp = Blueprint("web_report_form", __name__, template_folder="templates")
 
@@ -83,11 +83,10 @@ def _form_page(session: Session, *, device: str, values: dict[str, Any] | None =
                error: str | None = None, status: int = 200) -> Response:
     categories = city.active_categories(session)
     submission = _serializer().dumps([device, secrets.token_hex(12)])
-    box = city.setting(session, "bounds")
     page = render_template("web/city/report_form.html", tile_url=_tiles(), categories=categories, submission=submission,
                            values=values or {}, error=error, consent=CONSENT, max_photos=MAX_PHOTOS,
                            photo_required=_photo_required(session), hotlines=city.hotlines(session),
-                           bounds=",".join(str(v) for v in box) if isinstance(box, list) else "")
+                           bounds=forms.map_bounds(session))
     return Response(page, status=status, mimetype="text/html")
 
 
@@ -118,13 +117,7 @@ class _Submission:
 
 
 def _float(name: str) -> float | None:
-    raw = (request.form.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        raise InvalidInput(_("Vị trí không hợp lệ."), code="invalid-location") from None
+    return forms.form_number(name, message=_("Vị trí không hợp lệ."))
 
 
 def _parse(session: Session, device: str) -> _Submission:

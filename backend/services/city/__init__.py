@@ -78,6 +78,7 @@ from backend.services.city.places import Place, find_places
 from backend.services.city.routing import Route, route, triage_unit, unit_name, within_city
 from backend.services.city.routing import is_active as is_unit_active
 from backend.services.city.settings import (
+    bounds,
     city_name,
     close_after_days,
     hotlines,
@@ -121,6 +122,7 @@ __all__ = [
     "audit_staff",
     "authenticate_client",
     "authenticate_staff",
+    "bounds",
     "can_act",
     "can_see_report",
     "catalog_changed_at",

@@ -110,6 +110,8 @@ def test_an_officer_at_the_counter_adds_a_photo(login_as: Any, city: Any, sessio
     ({"category": "khan-cap-chay-no"}, "114"),
     ({"lat": "21.0285", "lon": "105.8542"}, "nằm ngoài địa bàn"),
     ({"lat": "abc"}, "Vị trí không hợp lệ"),
+    ({"lat": "NaN"}, "Vị trí không hợp lệ"),
+    ({"lon": "-inf"}, "Vị trí không hợp lệ"),
     ({"lat": None, "lon": None, "address": ""}, "Vui lòng chọn vị trí"),
     ({"caller_phone": ""}, "Vui lòng nhập số điện thoại"),
     ({"caller_phone": "12345"}, "Số điện thoại không hợp lệ"),

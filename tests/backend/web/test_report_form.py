@@ -112,6 +112,8 @@ def test_double_submit_makes_exactly_one_report(client: Any, city: Any, session:
     ({"lat": "21.0285", "lon": "105.8542"}, "ngoài địa bàn"),
     ({"lat": None, "lon": None}, "Vui lòng chọn vị trí"),
     ({"lat": "abc"}, "Vị trí không hợp lệ"),
+    ({"lat": "nan"}, "Vị trí không hợp lệ"),
+    ({"lon": "inf"}, "Vị trí không hợp lệ"),
     ({"photo": (io.BytesIO(b"%PDF-1.4 not an image"), "a.pdf")}, "ảnh"),
     ({"description": "x" * 4001}, "Mô tả quá dài"),
     ({"category": "khong-co"}, "Lĩnh vực không hợp lệ"),
