@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from firebase_admin import _token_gen
 from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -25,7 +26,9 @@ from web_seed import Seed, login, seed
 
 from backend.app import create_app
 from backend.db import Database
+from backend.services.residents import firebase
 
+from fakes.google import FakeGoogle
 from fakes.tiles import FakeTiles
 
 CHROMIUM = "/usr/bin/chromium"
@@ -113,3 +116,19 @@ def probe(browser: Any, live_server: LiveServer) -> Iterator[PageProbe]:
     p = PageProbe(browser, live_server.url)
     yield p
     p.close()
+
+
+#: the Firebase project of the web form's tests (any name: the fake Google signs for it)
+FIREBASE_PROJECT = "demo-phananh-web"
+
+
+@pytest.fixture
+def google(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Iterator[FakeGoogle]:
+    """A local fake of Google's certificate endpoint; the app verifies ID tokens for ``FIREBASE_PROJECT``
+    signed by it (tests/fakes/google.py; docs in shared/reference/firebase-testing.md)."""
+    with FakeGoogle() as fg:
+        monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
+        monkeypatch.setattr(_token_gen, "ID_TOKEN_CERT_URI", fg.certs_url)
+        settings.firebase_project_id = FIREBASE_PROJECT
+        yield fg
+        firebase.delete_app(settings)

@@ -10,9 +10,9 @@ from web_seed import SOC_TRANG, by_code
 
 from backend.models.categories import Category
 from backend.models.reports import Report, State
-from backend.models.settings import CitySetting
 from backend.models.staff import Staff
 from backend.services import reports
+from backend.services.city import settings as city_settings
 from backend.services.events import Actor
 
 
@@ -25,11 +25,7 @@ def _act(session: Any, report: Report, action: str, **fields: Any) -> None:
 
 
 def _set(session: Any, key: str, value: Any) -> None:
-    row = session.get(CitySetting, key)
-    if row is None:
-        session.add(CitySetting(key=key, value=value))
-    else:
-        row.value = value
+    city_settings.put(session, key, value)
     session.flush()
 
 

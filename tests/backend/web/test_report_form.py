@@ -6,24 +6,21 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from firebase_admin import _token_gen
 from sqlmodel import func, select
 from web_seed import SOC_TRANG
 
 from backend.models.photos import Photo
 from backend.models.reports import Report, ReportEvent
 from backend.models.residents import Identity, Resident
-from backend.models.settings import CitySetting
-from backend.services.residents import firebase
+from backend.services.city import settings as city_settings
 
 from fakes.google import FakeGoogle, signed_id_token
 from fixtures.images import jpeg
 
-PROJECT = "demo-phananh-web"
+PROJECT = "demo-phananh-web"  # conftest.FIREBASE_PROJECT, the fake Google signs for it
 
 
 def _form(client: Any) -> str:
@@ -54,11 +51,7 @@ def _counts(session: Any) -> tuple[int, int, int]:
 
 
 def _set(session: Any, key: str, value: Any) -> None:
-    row = session.get(CitySetting, key)
-    if row is None:
-        session.add(CitySetting(key=key, value=value))
-    else:
-        row.value = value
+    city_settings.put(session, key, value)
     session.flush()
 
 
@@ -159,16 +152,6 @@ def test_city_may_accept_reports_without_photo(client: Any, city: Any, session: 
     _set(session, "web_photo_required", False)
     resp = _post(client, _fields(_form(client), photo=None))
     assert resp.status_code == 201
-
-
-@pytest.fixture
-def google(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Iterator[FakeGoogle]:
-    with FakeGoogle() as fg:
-        monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
-        monkeypatch.setattr(_token_gen, "ID_TOKEN_CERT_URI", fg.certs_url)
-        settings.firebase_project_id = PROJECT
-        yield fg
-        firebase.delete_app(settings)
 
 
 def test_a_firebase_signed_in_resident_is_verified(google: FakeGoogle, client: Any, city: Any, session: Any) -> None:

@@ -8,23 +8,20 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from firebase_admin import _token_gen
 from sqlmodel import func, select
 from web_browser import PageProbe
 from web_seed import SOC_TRANG
 
 from backend.models.reports import Report
 from backend.models.residents import Identity, Resident
-from backend.services.residents import firebase
 
 from fakes.google import FakeGoogle, keypair, signed_id_token
 from fixtures.images import jpeg
 
-PROJECT = "demo-phananh-web"
+PROJECT = "demo-phananh-web"  # conftest.FIREBASE_PROJECT, the fake Google signs for it
 
 
 def _form(client: Any, path: str = "/report") -> str:
@@ -46,16 +43,6 @@ def _stored(session: Any) -> tuple[int, int, int]:
     session.expire_all()
     return tuple(session.exec(select(func.count()).select_from(t)).one()  # type: ignore[return-value]
                  for t in (Report, Resident, Identity))
-
-
-@pytest.fixture
-def google(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Iterator[FakeGoogle]:
-    with FakeGoogle() as fg:
-        monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
-        monkeypatch.setattr(_token_gen, "ID_TOKEN_CERT_URI", fg.certs_url)
-        settings.firebase_project_id = PROJECT
-        yield fg
-        firebase.delete_app(settings)
 
 
 def _web_report(session: Any) -> Report:
