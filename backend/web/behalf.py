@@ -119,7 +119,7 @@ def done(code: str) -> Any:
     settings = http.settings()
     unit = session.get(Unit, report.unit_id) if report.unit_id else None
     if report.resident_id is None:  # the caller left no number: only the public page, nobody to notify
-        public = f"{settings.base_url.rstrip('/')}{url_for('web_public.report_page', code=report.code)}"
+        public = notify.public_link(report, base_url=settings.base_url)
         return render_template("web/behalf_done.html", report=report, unit=unit, link=public, sms=None,
                                masked=None, zalo=False, no_contact=True)
     link = reports.reporter_link(report, base_url=settings.base_url, secret_key=settings.secret_key)

@@ -10,7 +10,7 @@ reporter's link to a caller (staff report on behalf): ``handover_text zalo_conta
 
 from backend.services.notify.deliveries import RetryLater, Sender, attempt, insert_once, problems, retry, stuck_summary
 from backend.services.notify.handover import handover_text, send_link_by_zalo, zalo_contact
-from backend.services.notify.links import reporter_link, reporter_of
+from backend.services.notify.links import public_link, reporter_link, reporter_of
 from backend.services.notify.mail import send as send_mail
 from backend.services.notify.notifications import feed, is_urgent, plan
 from backend.services.notify.push import send as send_push
@@ -23,6 +23,7 @@ from backend.services.notify.tiers import retry_delay as quota_retry_delay
 from backend.services.notify.tiers import tracking_id as zns_tracking_id
 
 __all__ = ["DELIVERY_REASONS", "Choice", "RetryLater", "Sender", "UnitBill", "attempt", "choose_tier", "feed",
-           "handover_text", "insert_once", "is_urgent", "paid_counts", "plan", "problems", "quota_retry_delay",
-           "reporter_link", "reporter_of", "reschedule_after_quota", "retry", "send_link_by_zalo", "send_mail",
-           "send_push", "stuck_summary", "zalo_contact", "zns_data", "zns_fallback", "zns_tracking_id"]
+           "handover_text", "insert_once", "is_urgent", "paid_counts", "plan", "problems", "public_link",
+           "quota_retry_delay", "reporter_link", "reporter_of", "reschedule_after_quota", "retry",
+           "send_link_by_zalo", "send_mail", "send_push", "stuck_summary", "zalo_contact", "zns_data",
+           "zns_fallback", "zns_tracking_id"]

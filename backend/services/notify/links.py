@@ -4,7 +4,8 @@ their report and can add information, rate or reopen it without the app (DESIGN 
 The token is itsdangerous' ``URLSafeTimedSerializer`` keyed by ``SECRET_KEY`` with the salt
 ``phananh.reporter-link.v1``; it signs ``[report id, resident id]`` and the time it was made, so a fresh
 link carries a fresh token. The page that checks it is the resident web's (``/r/<code>``); this module
-is the one place a link is made (notifications, chat replies) and checked (``reporter_of``).
+is the one place a link is made (notifications, chat replies, the staff's report on behalf; ``public_link``
+for everyone else) and checked (``reporter_of``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,15 @@ BAD_LINK = ("Đường dẫn này không hợp lệ hoặc không dành cho ph�
             "Vui lòng mở lại đường dẫn trong thông báo đã nhận.")
 
 
+def public_link(report: Report, *, base_url: str) -> str:
+    """The report's public page, ``<BASE_URL>/r/<code>`` (what everyone but the reporter is sent)."""
+    return f"{base_url.rstrip('/')}/r/{report.code}"
+
+
 def reporter_link(report: Report, *, base_url: str, secret_key: str) -> str:
     """The reporter's signed link to ``report`` (the report must have a reporter)."""
     token = URLSafeTimedSerializer(secret_key, salt=SALT).dumps([report.id, report.resident_id])
-    return f"{base_url.rstrip('/')}/r/{report.code}?t={token}"
+    return f"{public_link(report, base_url=base_url)}?t={token}"
 
 
 def reporter_of(report: Report, token: str | None, *, secret_key: str, max_days: int) -> int:

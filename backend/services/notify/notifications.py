@@ -47,7 +47,7 @@ from backend.models import (
 )
 from backend.services import events
 from backend.services.notify import deliveries
-from backend.services.notify.links import reporter_link
+from backend.services.notify.links import public_link, reporter_link
 from backend.services.notify.texts import render
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ def _context(session: Session, report: Report, event: ReportEvent, base_url: str
         "duplicate_of": dup.code if dup else data.get("of_code", ""),
         "comment": data.get("text", ""),
         "clock": (event.data or {}).get("clock", ""),  # SLA breaches: staff notices only
-        "link": f"{base_url.rstrip('/')}/r/{report.code}",
+        "link": public_link(report, base_url=base_url),
         "after_photo": f"{base_url.rstrip('/')}/media/{after.public_key}" if after else None,
     }
 
