@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from sqlmodel import select
 from web_browser import PageProbe, shot
 
@@ -40,7 +41,7 @@ def test_admin_edits_and_ends_a_unit(probe: PageProbe, live_server: Any) -> None
     page.get_by_label("Tên", exact=True).fill("Phòng Quản lý đô thị")
     page.get_by_role("button", name="Thêm đơn vị").click()
     page.wait_for_url("**/admin/units")
-    assert "không hợp lệ" in page.locator("#flashes").inner_text()
+    expect(page.locator("#flashes")).to_contain_text("không hợp lệ")
     shot(page, "admin-unit-code-refused")
     with live_server.db.session_scope() as s:
         assert s.exec(select(Unit).where(Unit.name_vi == "Phòng Quản lý đô thị")).first() is None
@@ -50,14 +51,14 @@ def test_admin_edits_and_ends_a_unit(probe: PageProbe, live_server: Any) -> None
     page.get_by_label("Điện thoại").fill("0299 3822 000")
     page.get_by_role("button", name="Lưu đơn vị").click()
     page.wait_for_url("**/admin/units")
-    assert "Đã lưu đơn vị" in page.locator("#flashes").inner_text()
+    expect(page.locator("#flashes")).to_contain_text("Đã lưu đơn vị")
     assert _unit(live_server, "so-xd").phone == "0299 3822 000"
 
     # end it today without a successor: refused, it still has open reports
     page.get_by_role("link", name="Sửa Sở Xây dựng").click()
     assert page.locator("#open-count").inner_text() == "2"
     page.get_by_role("button", name="Kết thúc hoạt động").click()
-    assert "hãy chọn đơn vị kế nhiệm" in page.locator("#flashes").inner_text()
+    expect(page.locator("#flashes")).to_contain_text("hãy chọn đơn vị kế nhiệm")
     assert _unit(live_server, "so-xd").active_to is None
     # with a successor: ended, the reports move
     today = (utcnow() + timedelta(hours=7)).strftime("%d/%m/%Y")
@@ -66,7 +67,7 @@ def test_admin_edits_and_ends_a_unit(probe: PageProbe, live_server: Any) -> None
     shot(page, "admin-unit-end-form")
     page.get_by_role("button", name="Kết thúc hoạt động").click()
     page.wait_for_url("**/admin/units")
-    assert "Đã chuyển 2 phản ánh" in page.locator("#flashes").inner_text()
+    expect(page.locator("#flashes")).to_contain_text("Đã chuyển 2 phản ánh")
     row = page.locator("tr", has_text="so-xd")
     assert "Đã kết thúc từ" in row.inner_text()
     shot(page, "admin-units-after-end")

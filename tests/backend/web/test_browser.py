@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from sqlmodel import select
 from web_browser import PageProbe, shot
 from web_seed import PASSWORD
@@ -42,7 +43,7 @@ def test_dispatcher_routes_a_triage_report(probe: PageProbe, live_server: Any) -
     row.get_by_label(f"Đơn vị nhận {code}").select_option(str(live_server.seed.units["so-xd"]))
     row.get_by_role("button").click()
     page.wait_for_url("**/inbox/ioc")
-    assert "Đã thực hiện: Chuyển xử lý" in page.locator("#flashes").inner_text()
+    expect(page.locator("#flashes")).to_contain_text("Đã thực hiện: Chuyển xử lý")
     report = _report(live_server, code)
     assert report.unit_id == live_server.seed.units["so-xd"] and report.status == "assigned"
     _no_errors(probe)
@@ -65,7 +66,7 @@ def test_officer_acknowledges_replies_from_template_and_resolves_with_after_phot
     shot(page, "report")
     with page.expect_navigation():
         page.keyboard.press("a")  # acknowledge
-    assert "Đã thực hiện: Tiếp nhận" in page.locator("#flashes").inner_text()
+    expect(page.locator("#flashes")).to_contain_text("Đã thực hiện: Tiếp nhận")
     assert _report(live_server, code).status == "acknowledged"
     page.keyboard.press("r")  # reply
     page.get_by_label("Mẫu trả lời").first.select_option(label="Đã tiếp nhận · Đơn vị đã tiếp nhận")
@@ -73,7 +74,7 @@ def test_officer_acknowledges_replies_from_template_and_resolves_with_after_phot
     assert "Kính gửi Quý công dân" in text.input_value()
     text.fill(text.input_value() + " Dự kiến hoàn thành trong tuần.")
     page.get_by_role("button", name="Gửi trả lời").click()
-    assert "Đã thực hiện: Trả lời công khai" in page.locator("#flashes").inner_text()
+    expect(page.locator("#flashes")).to_contain_text("Đã thực hiện: Trả lời công khai")
     assert "Dự kiến hoàn thành trong tuần." in page.locator(".timeline").inner_text()
     # resolve: the category requires an "after" photo
     page.locator("#details-resolve summary").click()
@@ -82,7 +83,7 @@ def test_officer_acknowledges_replies_from_template_and_resolves_with_after_phot
     after.write_bytes(jpeg(640, 480, seed=3))
     page.get_by_label(re.compile("Ảnh sau xử lý")).set_input_files(str(after))
     page.locator("#form-resolve button[type=submit]").click()
-    assert "Đã thực hiện: Hoàn thành xử lý" in page.locator("#flashes").inner_text()
+    expect(page.locator("#flashes")).to_contain_text("Đã thực hiện: Hoàn thành xử lý")
     report = _report(live_server, code)
     assert report.status == "resolved"
     with live_server.db.session_scope() as s:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from sqlmodel import select
 from web_browser import PageProbe, shot
 from web_seed import SOC_TRANG, report
@@ -59,7 +60,7 @@ def test_officer_transfers_out_and_lands_on_the_queue_with_the_message(probe: Pa
     with page.expect_navigation():
         page.locator("#form-transfer").get_by_role("button", name="Chuyển đơn vị").click()
     assert page.url.rstrip("/").endswith("/inbox")
-    assert "Đã thực hiện: Chuyển đơn vị." in page.locator("#flashes").inner_text()
+    expect(page.locator("#flashes")).to_contain_text("Đã thực hiện: Chuyển đơn vị.")
     assert page.get_by_role("heading", name="Hàng đợi xử lý").is_visible()
     assert page.locator(f"tr.qrow[data-code='{code}']").count() == 0  # it left the officer's unit
     shot(page, "staff-transfer-out")
