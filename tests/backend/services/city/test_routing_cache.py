@@ -50,6 +50,11 @@ def _statements(session: Any, fn: Any) -> tuple[Any, list[str]]:
         event.remove(engine, "before_cursor_execute", listener)
 
 
+def _own(statements: list[str]) -> list[str]:
+    """Without the test's own transaction (SAVEPOINT/RELEASE stand for BEGIN/COMMIT here)."""
+    return [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]
+
+
 def _route(session: Any, cat: Category) -> routing.Route:
     return routing.route(session, category=cat, lat=10.5, lon=100.5, at=NOW)
 
@@ -147,7 +152,7 @@ def test_prefetch_reads_the_settings_and_the_area_in_one_query(session: Any) -> 
         return _route(session, city["cat"])
 
     result, statements = _statements(session, intake_reads)
-    statements = [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]   # the test's own
+    statements = _own(statements)
     assert result.area_id == city["area"].id and result.unit_id == city["dept"].id
     assert len(statements) == 1, statements
     assert "city_settings" in statements[0] and "areas" in statements[0]
@@ -176,10 +181,10 @@ def test_prefetch_does_nothing_without_a_point_an_index_or_with_settings_already
     session.commit()
     for lat, lon in ((None, None), (float("nan"), 100.5), (True, 100.5), ("x", 100.5)):
         _, statements = _statements(session, lambda lat=lat, lon=lon: routing.prefetch(session, lat, lon, NOW))
-        assert not [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]
+        assert not _own(statements)
         assert not city_settings.has_snapshot(session)
     _, statements = _statements(session, lambda: routing.prefetch(session, 10.5, 100.5, NOW))
-    assert not [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]   # no index built yet in this process: nothing to guess from
+    assert not _own(statements)   # no index built yet in this process: nothing to guess from
     _route(session, city["cat"])
     _, statements = _statements(session, lambda: routing.prefetch(session, 10.5, 100.5, NOW))
-    assert not [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]   # this transaction already read the settings
+    assert not _own(statements)   # this transaction already read the settings
