@@ -23,6 +23,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
@@ -85,6 +86,16 @@ def insert_with_code(session: Session, report: Report, *, prepare: Callable[[Rep
             return report
         log.warning("public code collision on attempt %d: %s", attempt + 1, report.code)
     raise RuntimeError("could not find a free public code")
+
+
+def withdraw(session: Session, report: Report) -> None:
+    """Undo :func:`insert_with_code` for a report nothing else refers to yet (intake refused its photos
+    after inserting it): its row is deleted and the object leaves the session."""
+    session.execute(_DELETE, {"report_id": report.id})
+    session.expunge(report)
+
+
+_DELETE = delete(Report.__table__).where(Report.__table__.c.id == bindparam("report_id"))  # type: ignore[attr-defined]
 
 
 def _forget_stale(session: Session, report: Report) -> None:
