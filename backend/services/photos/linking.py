@@ -26,6 +26,7 @@ from sqlmodel import Session, or_, select
 from backend.errors import Conflict, Forbidden, InvalidInput
 from backend.models.photos import Photo, PhotoRole, PhotoState
 from backend.models.reports import Report
+from backend.services import events
 from backend.services.city import settings as city_settings
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def claim_for_new_report(session: Session, *, photo_ids: list[int], report: Repo
     if not photo_ids:
         return []
     params = {"ids": photo_ids, "new_report_id": report.id, "owner_resident": resident_id, "owner_staff": staff_id}
-    claimed = {p.id: p for p in session.execute(_CLAIM, params).scalars()}
+    claimed = {row.id: row for row in session.execute(_CLAIM, params).mappings()}
     if len(claimed) != len(photo_ids):
         if claimed:
             session.execute(_RELEASE, {"ids": list(claimed)})
@@ -97,26 +98,37 @@ def claim_for_new_report(session: Session, *, photo_ids: list[int], report: Repo
                 session.expire(held)
         check_photos(session, photo_ids=photo_ids, resident_id=resident_id, staff_id=staff_id)
         raise Conflict("Ảnh này vừa được gắn vào một phản ánh khác.", code="photo-already-attached")
-    photos = [claimed[i] for i in photo_ids]
-    for photo in photos:
-        if photo.role != role:  # uploads have this role already: no UPDATE in the common case
-            photo.role = role
+    photos = [_photo(session, claimed[i]) for i in photo_ids]
+    other_role = [p.id for p in photos if p.role != role]
+    if other_role:  # uploads have this role already: no statement in the common case
+        session.execute(_SET_ROLE, {"ids": other_role, "new_role": role})
+        for photo in photos:
+            set_committed_value(photo, "role", role)
     if any(p.state == PhotoState.READY for p in photos):
         check_provenance(session, report)
     return photos
 
 
+def _photo(session: Session, row: Any) -> Photo:
+    """The claimed row as a Photo: the session's own object when it holds one (its ``report_id`` set, as
+    loaded), else a new one outside the session (read only: the report's view)."""
+    held = session.identity_map.get(identity_key(Photo, row.id))
+    if held is not None:
+        set_committed_value(held, "report_id", row.report_id)
+        return held  # type: ignore[return-value]
+    return events.construct(Photo, dict(row))
+
+
 _PHOTOS = Photo.__table__  # type: ignore[attr-defined]
-#: built once (parameters only; ``populate_existing``: a photo this session holds takes the new values)
-_CLAIM = (select(Photo).from_statement(
-    update(_PHOTOS)
-    .where(_PHOTOS.c.id.in_(bindparam("ids", expanding=True)), _PHOTOS.c.report_id.is_(None),
-           _PHOTOS.c.resident_id.is_not_distinct_from(bindparam("owner_resident")),
-           _PHOTOS.c.staff_id.is_not_distinct_from(bindparam("owner_staff")),
-           _PHOTOS.c.state.not_in([PhotoState.REJECTED.value, PhotoState.FAILED.value]))
-    .values(report_id=bindparam("new_report_id"))
-    .returning(*_PHOTOS.c))
-    .execution_options(populate_existing=True))
+#: built once: values are parameters, the compiled form is cached
+_CLAIM = (update(_PHOTOS)
+          .where(_PHOTOS.c.id.in_(bindparam("ids", expanding=True)), _PHOTOS.c.report_id.is_(None),
+                 _PHOTOS.c.resident_id.is_not_distinct_from(bindparam("owner_resident")),
+                 _PHOTOS.c.staff_id.is_not_distinct_from(bindparam("owner_staff")),
+                 _PHOTOS.c.state.not_in([PhotoState.REJECTED.value, PhotoState.FAILED.value]))
+          .values(report_id=bindparam("new_report_id"))
+          .returning(*_PHOTOS.c))
+_SET_ROLE = update(_PHOTOS).where(_PHOTOS.c.id.in_(bindparam("ids", expanding=True))).values(role=bindparam("new_role"))
 _RELEASE = update(_PHOTOS).where(_PHOTOS.c.id.in_(bindparam("ids", expanding=True))).values(report_id=None)
 
 
