@@ -123,16 +123,20 @@ def _insert_statement(session: Session) -> Any:
     return stmt
 
 
+#: (column, left out when None: the column has a default), once
+_COLUMNS = tuple((c.key, c.server_default is not None or c.default is not None)
+                 for c in Report.__table__.columns if c.key != "id")  # type: ignore[attr-defined]
+
+
 def _row(report: Report) -> dict[str, Any]:
     """The report's column values for a Core INSERT (None left out where the column has a default)."""
+    values = report.__dict__  # a new report: every value it has is in its dict (none expired)
     row: dict[str, Any] = {}
-    for column in Report.__table__.columns:
-        if column.key == "id":
+    for key, has_default in _COLUMNS:
+        value = values.get(key)
+        if value is None and has_default:
             continue
-        value = getattr(report, column.key)
-        if value is None and (column.server_default is not None or column.default is not None):
-            continue
-        row[column.key] = value
+        row[key] = value
     return row
 
 
