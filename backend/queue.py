@@ -125,9 +125,17 @@ def enqueue_many(session: Session, jobs: Sequence[tuple[str, dict[str, Any]]]) -
     values = [{"args": args, **new_row_values(name)} for name, args in jobs]
     ids = session.execute(_OUTBOX_INSERT, values).scalars().all()
     rows = [Committed(int(i), v["job_name"], v["available_at"]) for i, v in zip(ids, values, strict=True)]
-    transaction = session.get_nested_transaction() or session.get_transaction()
-    session.info.setdefault("outbox_rows", []).extend((row, transaction) for row in rows)
+    track(session, rows)
     return rows
+
+
+def track(session: Session, rows: Sequence[Committed]) -> None:
+    """Outbox rows the caller wrote itself in the session's transaction (columns from
+    :func:`new_row_values`, e.g. by a CTE with its own rows): pushed after the commit like
+    :func:`enqueue_many`'s, forgotten with a savepoint rolled back around them."""
+    if rows:
+        transaction = session.get_nested_transaction() or session.get_transaction()
+        session.info.setdefault("outbox_rows", []).extend((row, transaction) for row in rows)
 
 
 _OUTBOX_INSERT = (insert(Outbox.__table__)  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ outbox rows with another this way).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -213,12 +214,42 @@ def _new_event(report: Report, kind: str, *, actor: Actor, at: datetime | None, 
     if actor.via_client_id is not None:
         payload.setdefault("via_api_client_id", actor.via_client_id)
         payload.setdefault("via", actor.name)
-    return ReportEvent(
-        report_id=report.id, at=at or utcnow(), actor_kind=actor.kind, actor_id=actor.id, kind=kind,
-        is_public=(kind in PUBLIC_EVENT_KINDS) if is_public is None else is_public,
-        from_state=from_state, to_state=to_state, from_unit_id=from_unit_id, to_unit_id=to_unit_id,
-        data=payload,
-    )
+    return construct(ReportEvent, {
+        "report_id": report.id, "at": at or utcnow(), "actor_kind": actor.kind, "actor_id": actor.id, "kind": kind,
+        "is_public": (kind in PUBLIC_EVENT_KINDS) if is_public is None else is_public,
+        "from_state": from_state, "to_state": to_state, "from_unit_id": from_unit_id, "to_unit_id": to_unit_id,
+        "data": payload,
+    })
+
+
+_DEFAULTS: dict[type, tuple[dict[str, Any], tuple[tuple[str, Any], ...]]] = {}
+
+
+def construct(model: type[Any], values: dict[str, Any]) -> Any:
+    """A new (transient) ``model`` row with ``values``, as ``model(**values)`` makes it, without its cost.
+
+    The object is built the way the ORM builds a row it loads (``new_instance``, then the instance's
+    ``__dict__``): no per-field instrumented ``__setattr__``, no pydantic pass. Fields not given take their
+    defaults (``default_factory`` called, so each row has its own dict). A flush inserts it as usual (the
+    ORM reads the instance's dict); changes made afterwards through attributes are tracked as usual.
+    Table models without relationships only.
+    """
+    defaults = _DEFAULTS.get(model)
+    if defaults is None:
+        fields = model.model_fields
+        static = {n: f.get_default() for n, f in fields.items()
+                  if not f.is_required() and f.default_factory is None}
+        factories = tuple((n, f.default_factory) for n, f in fields.items() if f.default_factory is not None)
+        defaults = _DEFAULTS[model] = (static, factories)
+    obj = model._sa_class_manager.new_instance()
+    state = obj.__dict__
+    state.update(defaults[0])
+    for name, factory in defaults[1]:
+        if name not in values:
+            state[name] = factory()
+    state.update(values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    return obj
 
 
 def _write(session: Session, pending: _Batch) -> None:
@@ -243,15 +274,60 @@ def _write(session: Session, pending: _Batch) -> None:
 _EVENT_COLUMNS = tuple(c.key for c in ReportEvent.__table__.columns if c.key != "id")  # type: ignore[attr-defined]
 _EVENT_INSERT = (insert(ReportEvent.__table__)  # type: ignore[attr-defined]
                  .returning(ReportEvent.__table__.c.id, sort_by_parameter_order=True))  # type: ignore[attr-defined]
+NOTIFY_JOB = "handlers.notifications.notify_event"
+
+_PG_TYPES = {"report_id": "integer", "at": "timestamptz", "is_public": "boolean", "from_unit_id": "integer",
+             "to_unit_id": "integer", "data": "text"}
+#: PostgreSQL: the events (one array parameter per column, any number of events: one prepared statement)
+#: and the outbox rows of the notifiable ones, in one statement. Event ids follow the arrays' order
+#: (``ORDER BY n``: the sequence is drawn row by row in that order); each id comes back with its job's
+#: outbox id, or NULL. Built once from code constants; values are parameters.
+_PG_EVENTS_AND_JOBS = (  # noqa: S608 - code constants only, values are parameters
+    "WITH ev AS (INSERT INTO report_events ({cols}) SELECT {picks} FROM unnest({arrays}) WITH ORDINALITY"
+    " AS u({cols}, n) ORDER BY u.n RETURNING id, kind),"
+    " ob AS (INSERT INTO outbox (job_name, queue, created_at, attempts, dispatched_at, available_at, args)"
+    " SELECT %(ob_job_name)s, %(ob_queue)s, %(ob_created_at)s::timestamptz, %(ob_attempts)s::integer,"
+    " %(ob_dispatched_at)s::timestamptz, %(ob_available_at)s::timestamptz, jsonb_build_object('event_id', ev.id)"
+    " FROM ev WHERE ev.kind = ANY(%(notify_kinds)s::text[]) ORDER BY ev.id"
+    " RETURNING id, (args->>'event_id')::integer AS event_id)"
+    " SELECT ev.id, ob.id FROM ev LEFT JOIN ob ON ob.event_id = ev.id ORDER BY ev.id"
+).format(cols=", ".join(_EVENT_COLUMNS),
+         picks=", ".join(f"u.{c}::jsonb" if c == "data" else f"u.{c}" for c in _EVENT_COLUMNS),
+         arrays=", ".join(f"%({c})s::{_PG_TYPES.get(c, 'text')}[]" for c in _EVENT_COLUMNS))
+_NOTIFY_KINDS = sorted(str(k) for k in NOTIFY_KINDS)
 
 
 def _insert_core(session: Session, pending: _Batch) -> None:
-    """The events of ``pending`` with one Core INSERT (ids set on the objects), then their notify jobs."""
+    """The events of ``pending`` with one Core INSERT (ids set on the objects), then their notify jobs;
+    on PostgreSQL both in one statement (:data:`_PG_EVENTS_AND_JOBS`)."""
     for report, event in zip(pending.reports, pending.events, strict=True):
-        event.report_id = report.id  # type: ignore[assignment]
+        event.__dict__["report_id"] = report.id  # the event is transient and stays so: no history to keep
+    if session.get_bind().dialect.name == "postgresql":
+        _insert_pg(session, pending.events)
+        return
     rows = [{key: getattr(event, key) for key in _EVENT_COLUMNS} for event in pending.events]
     ids = session.execute(_EVENT_INSERT, rows).scalars().all()
     for event, new_id in zip(pending.events, ids, strict=True):
-        event.id = int(new_id)
-    queue.enqueue_many(session, [("handlers.notifications.notify_event", {"event_id": event.id})
+        event.__dict__["id"] = int(new_id)
+    queue.enqueue_many(session, [(NOTIFY_JOB, {"event_id": event.id})
                                  for event in pending.events if event.kind in NOTIFY_KINDS])
+
+
+def _insert_pg(session: Session, written: list[ReportEvent]) -> None:
+    params: dict[str, Any] = {}
+    for key in _EVENT_COLUMNS:
+        values = [getattr(e, key) for e in written]
+        if key == "data":
+            values = [json.dumps(v, ensure_ascii=False) for v in values]
+        elif key not in _PG_TYPES:  # text columns: plain str (not the StrEnum) for the driver
+            values = [None if v is None else str(v) for v in values]
+        params[key] = values
+    job = queue.new_row_values(NOTIFY_JOB)
+    params.update({f"ob_{k}": v for k, v in job.items()}, notify_kinds=_NOTIFY_KINDS)
+    rows = session.connection().exec_driver_sql(_PG_EVENTS_AND_JOBS, params).all()
+    jobs = []
+    for event, (new_id, outbox_id) in zip(written, rows, strict=True):
+        event.__dict__["id"] = int(new_id)
+        if outbox_id is not None:
+            jobs.append(queue.Committed(int(outbox_id), NOTIFY_JOB, job["available_at"]))
+    queue.track(session, jobs)

@@ -2,7 +2,8 @@
 
 ``check_photos`` only reads (call it before writing anything); ``attach_photos`` links the rows
 to the report with their role (``report`` | ``after`` | ``comment``); the caller's event lists
-the photo ids.
+the photo ids. A report intake has just inserted takes its photos with :func:`claim_for_new_report`:
+one ``UPDATE … RETURNING`` both checks and links them, ``check_photos`` naming the fault when it fails.
 
 A photo may be attached by whoever uploaded it: the resident (``resident_id``) or the staff
 member (``staff_id``); photos uploaded by neither (Open311 media fetched by a worker, bots acting
@@ -17,13 +18,15 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, or_, select
 
 from backend.errors import Conflict, Forbidden, InvalidInput
 from backend.models.photos import Photo, PhotoRole, PhotoState
 from backend.models.reports import Report
+from backend.services import events
 from backend.services.city import settings as city_settings
 
 log = logging.getLogger(__name__)
@@ -41,8 +44,7 @@ def check_photos(session: Session, *, photo_ids: list[int], resident_id: int | N
     Forbidden ``foreign-photo`` (uploaded by someone else)."""
     if not photo_ids:
         return []
-    if len(photo_ids) > MAX_PHOTOS:
-        raise InvalidInput(f"Tối đa {MAX_PHOTOS} ảnh cho mỗi lần gửi.", code="too-many-photos")
+    check_count(photo_ids)
     rows = {p.id: p for p in session.exec(select(Photo).where(Photo.id.in_(photo_ids))).all()}  # type: ignore[union-attr]
     found = []
     for photo_id in photo_ids:
@@ -63,34 +65,86 @@ def check_photos(session: Session, *, photo_ids: list[int], resident_id: int | N
     return found
 
 
-def attach_photos(session: Session, *, photo_ids: list[int], report: Report, resident_id: int | None,
-                  staff_id: int | None, role: str, checked: list[Photo] | None = None) -> list[Photo]:
-    """``photos.attach`` (links, provenance flags; checks ownership again) and set ``role``. Flushes.
+def check_count(photo_ids: list[int]) -> None:
+    """InvalidInput ``too-many-photos`` beyond :data:`MAX_PHOTOS` (no query)."""
+    if len(photo_ids) > MAX_PHOTOS:
+        raise InvalidInput(f"Tối đa {MAX_PHOTOS} ảnh cho mỗi lần gửi.", code="too-many-photos")
 
-    Call :func:`check_photos` first, in the validation phase, so a foreign photo is refused
-    before anything else is written. A *new* report may pass the rows that returned as
-    ``checked``: they are linked without being read again, and the provenance flags (computed from
-    ready photos only) are recomputed only when one of them is ready.
+
+def claim_for_new_report(session: Session, *, photo_ids: list[int], report: Report, resident_id: int | None,
+                         staff_id: int | None, role: str) -> list[Photo]:
+    """Check and attach the photos of a report just inserted (``report.id`` set), in one statement; returns
+    them in the given order with ``role``. Call :func:`check_count` first, before writing.
+
+    ``UPDATE photos SET report_id WHERE id IN (…) AND report_id IS NULL AND <uploaded by exactly this
+    resident/staff> AND <not rejected/failed> RETURNING photos.*`` — the rules of :func:`check_photos`,
+    and the claim is atomic like :func:`link`'s. When a photo does not qualify, the photos it did claim are
+    released again (nothing of this call stays written), then :func:`check_photos` reads them as they are
+    and raises its error for the first one at fault (``unknown-photo``, ``foreign-photo``,
+    ``photo-already-attached``, ``photo-rejected``); Conflict ``photo-already-attached`` when it finds none
+    (another report claimed one meanwhile). The provenance flags are recomputed when a photo is ready, as
+    :func:`attach_photos` does.
     """
     if not photo_ids:
         return []
-    if checked is not None:
-        return _attach_checked(session, checked, report, role)
+    params = {"ids": photo_ids, "new_report_id": report.id, "owner_resident": resident_id, "owner_staff": staff_id}
+    claimed = {row.id: row for row in session.execute(_CLAIM, params).mappings()}
+    if len(claimed) != len(photo_ids):
+        if claimed:
+            session.execute(_RELEASE, {"ids": list(claimed)})
+        for photo_id in photo_ids:  # read them as they are now, not as this session last saw them
+            held = session.identity_map.get(identity_key(Photo, photo_id))
+            if held is not None:
+                session.expire(held)
+        check_photos(session, photo_ids=photo_ids, resident_id=resident_id, staff_id=staff_id)
+        raise Conflict("Ảnh này vừa được gắn vào một phản ánh khác.", code="photo-already-attached")
+    photos = [_photo(session, claimed[i]) for i in photo_ids]
+    other_role = [p.id for p in photos if p.role != role]
+    if other_role:  # uploads have this role already: no statement in the common case
+        session.execute(_SET_ROLE, {"ids": other_role, "new_role": role})
+        for photo in photos:
+            set_committed_value(photo, "role", role)
+    if any(p.state == PhotoState.READY for p in photos):
+        check_provenance(session, report)
+    return photos
+
+
+def _photo(session: Session, row: Any) -> Photo:
+    """The claimed row as a Photo: the session's own object when it holds one (its ``report_id`` set, as
+    loaded), else a new one outside the session (read only: the report's view)."""
+    held = session.identity_map.get(identity_key(Photo, row.id))
+    if held is not None:
+        set_committed_value(held, "report_id", row.report_id)
+        return held  # type: ignore[return-value]
+    return events.construct(Photo, dict(row))
+
+
+_PHOTOS = Photo.__table__  # type: ignore[attr-defined]
+#: built once: values are parameters, the compiled form is cached
+_CLAIM = (update(_PHOTOS)
+          .where(_PHOTOS.c.id.in_(bindparam("ids", expanding=True)), _PHOTOS.c.report_id.is_(None),
+                 _PHOTOS.c.resident_id.is_not_distinct_from(bindparam("owner_resident")),
+                 _PHOTOS.c.staff_id.is_not_distinct_from(bindparam("owner_staff")),
+                 _PHOTOS.c.state.not_in([PhotoState.REJECTED.value, PhotoState.FAILED.value]))
+          .values(report_id=bindparam("new_report_id"))
+          .returning(*_PHOTOS.c))
+_SET_ROLE = update(_PHOTOS).where(_PHOTOS.c.id.in_(bindparam("ids", expanding=True))).values(role=bindparam("new_role"))
+_RELEASE = update(_PHOTOS).where(_PHOTOS.c.id.in_(bindparam("ids", expanding=True))).values(report_id=None)
+
+
+def attach_photos(session: Session, *, photo_ids: list[int], report: Report, resident_id: int | None,
+                  staff_id: int | None, role: str) -> list[Photo]:
+    """``photos.attach`` (links, provenance flags; checks ownership again) and set ``role``. Flushes.
+
+    Call :func:`check_photos` first, in the validation phase, so a foreign photo is refused
+    before anything else is written.
+    """
+    if not photo_ids:
+        return []
     attached = attach(session, photo_ids=photo_ids, report=report, resident_id=resident_id,
                              staff_id=staff_id)
     _set_role(session, attached, role)
     check_provenance(session, report)  # roles are final now: flags judge report photos only
-    return attached
-
-
-def _attach_checked(session: Session, checked: list[Photo], report: Report, role: str) -> list[Photo]:
-    attached = list({id(p): p for p in checked}.values())
-    for photo in attached:
-        if photo.role != role:
-            photo.role = role
-    link(session, photos=attached, report=report)
-    if any(p.state == PhotoState.READY for p in attached):
-        check_provenance(session, report)
     return attached
 
 

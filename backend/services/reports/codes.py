@@ -23,6 +23,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
@@ -87,6 +88,16 @@ def insert_with_code(session: Session, report: Report, *, prepare: Callable[[Rep
     raise RuntimeError("could not find a free public code")
 
 
+def withdraw(session: Session, report: Report) -> None:
+    """Undo :func:`insert_with_code` for a report nothing else refers to yet (intake refused its photos
+    after inserting it): its row is deleted and the object leaves the session."""
+    session.execute(_DELETE, {"report_id": report.id})
+    session.expunge(report)
+
+
+_DELETE = delete(Report.__table__).where(Report.__table__.c.id == bindparam("report_id"))  # type: ignore[attr-defined]
+
+
 def _forget_stale(session: Session, report: Report) -> None:
     """Drop an object the session still maps to the new row's id: one left from a rolled-back insert whose
     id the database gave out again (SQLite reuses rowids). The ORM expunges the objects it inserted itself on
@@ -112,16 +123,20 @@ def _insert_statement(session: Session) -> Any:
     return stmt
 
 
+#: (column, left out when None: the column has a default), once
+_COLUMNS = tuple((c.key, c.server_default is not None or c.default is not None)
+                 for c in Report.__table__.columns if c.key != "id")  # type: ignore[attr-defined]
+
+
 def _row(report: Report) -> dict[str, Any]:
     """The report's column values for a Core INSERT (None left out where the column has a default)."""
+    values = report.__dict__  # a new report: every value it has is in its dict (none expired)
     row: dict[str, Any] = {}
-    for column in Report.__table__.columns:
-        if column.key == "id":
+    for key, has_default in _COLUMNS:
+        value = values.get(key)
+        if value is None and has_default:
             continue
-        value = getattr(report, column.key)
-        if value is None and (column.server_default is not None or column.default is not None):
-            continue
-        row[column.key] = value
+        row[key] = value
     return row
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
-from backend.errors import Forbidden, InvalidInput
+from backend.errors import DomainError, Forbidden, InvalidInput
 from backend.models.base import utcnow
 from backend.models.categories import Category
 from backend.models.photos import Photo, PhotoRole
@@ -33,7 +33,7 @@ from backend.services import events
 from backend.services.city import routing
 from backend.services.city import settings as city_settings
 from backend.services.events import Actor
-from backend.services.photos.linking import attach_photos, check_photos
+from backend.services.photos.linking import check_count, claim_for_new_report
 from backend.services.reports import codes
 from backend.services.reports.effects import build_search_text, route_report
 from backend.services.reports.fields import existing_category, is_db_id, photo_id_list
@@ -85,20 +85,22 @@ def submit(session: Session, *, channel: str, actor: Actor, category_code: str |
     ``emergency-category``, ``invalid-attributes``, ``too-many-photos``, ``unknown-photo``,
     ``unknown-resident``, ``photo-already-attached``, ``photo-rejected``), Forbidden
     (``foreign-photo``, ``resident-mismatch``), Unavailable (``no-triage-unit``).
-    Validation errors write nothing. A conflict found while writing (``photo-already-attached``: another
-    report claimed the photo meanwhile) leaves the report row in the transaction: the caller rolls back —
-    a request does — or, to carry on, calls it inside ``session.begin_nested()``.
+    Validation errors write nothing. The photos are checked by the statement that attaches them, after the
+    report's INSERT (``linking.claim_for_new_report``); when one is refused — or another report claimed it
+    meanwhile — that report row is deleted again before the error is raised (``codes.withdraw``).
+
+    A resident actor's own id is not looked up again (the caller proved it: a verified identity, the
+    resident it has just found or created); a resident named by another actor (staff, bot, client) must exist.
 
     The report is routed and its deadlines set before it is inserted, so one INSERT carries its
-    final state; its events follow in one flush (``events.batch``).
+    final state; its events follow in one statement (``events.batch``, with their outbox rows on PostgreSQL).
     """
     at = at or utcnow()
     checked = _validate(session, channel=channel, actor=actor, category_code=category_code,
                         description=description, lat=lat, lon=lon, accuracy_m=accuracy_m, address=address,
                         resident_id=resident_id, attributes=attributes, external_ref=external_ref)
     ids = photo_id_list(photo_ids)
-    staff_id = actor.staff_id
-    photo_rows = check_photos(session, photo_ids=ids, resident_id=checked.resident_id, staff_id=staff_id)
+    check_count(ids)
     if not (checked.category or checked.description or ids):
         raise InvalidInput("Vui lòng chọn lĩnh vực, mô tả sự việc hoặc gửi ảnh.", code="empty-report")
     target = _route(session, checked, at)
@@ -110,8 +112,13 @@ def submit(session: Session, *, channel: str, actor: Actor, category_code: str |
         route_report(session, report, target, actor=Actor.system("routing"), at=at)  # + deadlines
         codes.insert_with_code(session, report, prepare=lambda r: _set_search_text(r, checked.category))
         _keep_loaded(session, checked.category)
-        attached = attach_photos(session, photo_ids=ids, report=report, resident_id=checked.resident_id,
-                                 staff_id=staff_id, role=PhotoRole.REPORT, checked=photo_rows)
+        try:
+            attached = claim_for_new_report(session, photo_ids=ids, report=report,
+                                            resident_id=checked.resident_id, staff_id=actor.staff_id,
+                                            role=PhotoRole.REPORT)
+        except DomainError:  # a refused photo: the report goes again (its events are not written yet)
+            codes.withdraw(session, report)
+            raise
     log.info("report %s created via %s, routed to unit %s (%s)", report.code, checked.channel,
              report.unit_id, report.status)
     return NewReport(report, attached, list(written))
@@ -124,12 +131,12 @@ def create_report(session: Session, **fields: Any) -> Report:
 
 def _new_report(checked: _Checked, *, is_anonymous: bool, at: datetime) -> Report:
     category = checked.category
-    return Report(channel=checked.channel, category_id=category.id if category else None,
-                  status=State.RECEIVED, priority=category.priority_default if category else "normal",
-                  description=checked.description, lat=checked.lat, lon=checked.lon,
-                  accuracy_m=checked.accuracy_m, address=checked.address, resident_id=checked.resident_id,
-                  is_anonymous=bool(is_anonymous), attributes=checked.attributes,
-                  external_ref=checked.external_ref, created_at=at, updated_at=at)
+    return events.construct(Report, {  # Report(...) without its per-field cost
+        "channel": checked.channel, "category_id": category.id if category else None, "status": State.RECEIVED,
+        "priority": category.priority_default if category else "normal", "description": checked.description,
+        "lat": checked.lat, "lon": checked.lon, "accuracy_m": checked.accuracy_m, "address": checked.address,
+        "resident_id": checked.resident_id, "is_anonymous": bool(is_anonymous), "attributes": checked.attributes,
+        "external_ref": checked.external_ref, "created_at": at, "updated_at": at})
 
 
 def _set_search_text(report: Report, category: Category | None) -> None:
@@ -166,7 +173,7 @@ def _validate(session: Session, *, channel: str, actor: Actor, category_code: st
         raise InvalidInput("Kênh tiếp nhận không hợp lệ.", code="invalid-channel")
     text = _description(description)
     resident_id = _resident(actor, resident_id)
-    if resident_id is not None and session.get(Resident, resident_id) is None:
+    if resident_id is not None and actor.kind != ActorKind.RESIDENT and session.get(Resident, resident_id) is None:
         raise InvalidInput("Người phản ánh không tồn tại.", code="unknown-resident")
     category = _category(session, category_code)
     point, addr = _location(session, lat, lon, address)

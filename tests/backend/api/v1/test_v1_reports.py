@@ -7,7 +7,7 @@ from sqlalchemy import func
 from sqlmodel import select
 from v1_helpers import INSIDE, OUTSIDE
 
-from backend.models import Follower, IdempotencyKey, Report, ReportEvent
+from backend.models import Follower, IdempotencyKey, Photo, Report, ReportEvent
 
 R = "/api/v1/reports"
 
@@ -316,8 +316,35 @@ def test_intake_statement_budget(client, session, auth, upload, demo_city):
     # INSERT ... RETURNING): +4. Then 12 (counting SAVEPOINT/RELEASE, which stand for BEGIN/COMMIT
     # here): the category from the per-process catalogue snapshot (no categories SELECT).
     # Then events and outbox rows by Core INSERT ... RETURNING instead of ORM flushes: same count.
-    budget = 12 if session.get_bind().engine.dialect.name == "postgresql" else 16
+    # Then 10: the photos checked and claimed by one UPDATE ... RETURNING after the report INSERT (no
+    # SELECT of them first), and on PostgreSQL the events and their outbox rows in one CTE statement
+    # (SQLite keeps two INSERTs per event/job, so 15 there). A resident acting for themself is not
+    # looked up again (no statement today either: the identity lookup left it in the identity map).
+    budget = 10 if session.get_bind().engine.dialect.name == "postgresql" else 15
     assert statements <= budget, statements
+
+
+def test_someone_elses_or_an_attached_photo_is_refused_and_nothing_is_stored(client, session, auth, upload,
+                                                                              demo_city):
+    """The photos are checked by the statement that attaches them, after the report's INSERT: a refusal
+    still answers the same problem and stores nothing (no report, no event, the photo still free)."""
+    media = upload("owner").json["id"]
+    body = {"category": "duong-hu-hong", "description": "Ổ gà", "location": INSIDE, "media_ids": [media]}
+    reports, events = count(session, Report), count(session, ReportEvent)
+    r = client.post(R, json=body, headers={**auth("stranger"), "Idempotency-Key": "stranger-0001"})
+    assert_problem(r, 403)
+    assert r.json["type"].endswith("/foreign-photo") and r.json["errors"]["photo_id"] == media
+    assert (count(session, Report), count(session, ReportEvent)) == (reports, events)
+    first = client.post(R, json=body, headers=auth("owner"))   # the owner still may send it
+    assert first.status_code == 201, first.get_data(as_text=True)
+    session.expire_all()
+    code = first.json["code"]
+    assert session.get(Photo, media).report_id == session.exec(select(Report.id).where(Report.code == code)).one()
+    reports, events = count(session, Report), count(session, ReportEvent)
+    again = client.post(R, json=body, headers=auth("owner"))
+    assert_problem(again, 422)
+    assert again.json["type"].endswith("/photo-already-attached")
+    assert (count(session, Report), count(session, ReportEvent)) == (reports, events)
 
 
 def test_category_cache_follows_an_edit(client, session, auth, demo_city):

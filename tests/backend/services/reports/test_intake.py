@@ -207,6 +207,59 @@ def test_staff_photo_is_foreign_to_a_resident(session, city: City) -> None:
         create(city, photo_ids=[photo])
 
 
+def test_rejected_photo_is_refused_and_the_others_stay_free(session, city: City) -> None:
+    mine, bad = city.photo(), city.photo()
+    session.get(Photo, bad).state = "rejected"
+    session.flush()
+    before = counts(session)
+    with pytest.raises(InvalidInput) as info:
+        create(city, photo_ids=[mine, bad])
+    assert info.value.code == "photo-rejected" and info.value.details == {"photo_id": bad}
+    assert counts(session) == before
+    session.expire_all()
+    assert session.get(Photo, mine).report_id is None
+
+
+def test_refused_photo_inside_a_savepoint_then_the_caller_carries_on(session, city: City) -> None:
+    """A caller that goes on after a refusal (the Zalo conversation) finds nothing written and its own
+    photo free: a second try without the foreign photo attaches it."""
+    mine, theirs = city.photo(resident=0), city.photo(resident=1)
+    before = counts(session)
+    with pytest.raises(Forbidden) as info, session.begin_nested():
+        create(city, photo_ids=[mine, theirs])
+    assert info.value.code == "foreign-photo"
+    assert counts(session) == before
+    assert session.get(Photo, mine).report_id is None
+    report = create(city, photo_ids=[mine])
+    session.commit()
+    session.expire_all()
+    assert session.get(Photo, mine).report_id == report.id
+    assert session.get(Photo, theirs).report_id is None
+
+
+def test_staff_naming_an_unknown_resident_is_refused(session, city: City) -> None:
+    """Only a resident acting for themself skips the lookup; staff naming a reporter are checked."""
+    before = counts(session)
+    with pytest.raises(InvalidInput) as info:
+        create(city, channel="staff", actor=city.actor("officer"), resident_id=987654)
+    assert info.value.code == "unknown-resident"
+    assert counts(session) == before
+
+
+def test_events_come_back_with_ids_and_their_jobs(session, city: City) -> None:
+    """``submit`` returns its events with ids (the 201 body, the push after commit) and one notify job
+    for each notifiable event, pointing at it."""
+    from backend.models.outbox import Outbox
+
+    new = intake.submit(city.session, channel="app", actor=city.resident(), category_code="pothole",
+                        description="Ổ gà", lat=INSIDE[0], lon=INSIDE[1], at=T0)
+    stored = session.exec(select(ReportEvent).where(ReportEvent.report_id == new.report.id)
+                          .order_by(ReportEvent.id)).all()
+    assert [(e.id, e.kind, e.at, e.data) for e in new.events] == [(e.id, e.kind, e.at, e.data) for e in stored]
+    jobs = session.exec(select(Outbox).where(Outbox.job_name == "handlers.notifications.notify_event")).all()
+    assert sorted(j.args["event_id"] for j in jobs) == [e.id for e in stored if e.kind in ("created", "routed")]
+
+
 def test_description_at_the_limit_is_accepted(city: City) -> None:
     assert len(create(city, description="đ" * 4000).description) == 4000
 
