@@ -9,7 +9,7 @@ from flask import Response, jsonify, request
 
 from backend import http
 from backend.api.v1 import render
-from backend.api.v1.auth import current_resident, ip_key, rate_key
+from backend.api.v1.auth import current_resident, current_resident_id, ip_key, rate_key
 from backend.api.v1.blueprint import bp
 from backend.api.v1.openapi import body, dump, optional_body, query, route
 from backend.db import request_session
@@ -74,26 +74,26 @@ def _report_response(report: Report, *, status: int = 200) -> Response:
 @http.limiter.limit(IP_WRITE_LIMIT, key_func=ip_key)
 def create_report() -> Any:
     data: ReportCreate = body(ReportCreate)
-    resident = current_resident()
+    resident_id = current_resident_id()
     session = request_session()
     key = request.headers.get("Idempotency-Key")
     digest = reports.request_hash(data.model_dump(mode="json"))
     if key is not None:
-        stored = reports.claim_key(session, resident_id=resident.id, key=key, request_hash=digest)
+        stored = reports.claim_key(session, resident_id=resident_id, key=key, request_hash=digest)
         if stored is not None:
             resp = _json(stored.response_body, stored.response_status)
             resp.headers["Idempotent-Replayed"] = "true"
             return resp
     loc = data.location
     new = reports.submit(
-        session, channel="app", actor=Actor.resident(resident.id), category_code=data.category,
+        session, channel="app", actor=Actor.resident(resident_id), category_code=data.category,
         description=data.description, lat=loc.lat, lon=loc.lon, accuracy_m=loc.accuracy_m, address=loc.address,
-        photo_ids=tuple(data.media_ids), resident_id=resident.id, is_anonymous=data.is_anonymous,
+        photo_ids=tuple(data.media_ids), resident_id=resident_id, is_anonymous=data.is_anonymous,
         attributes=data.attributes)
     report = new.report
     payload = dump(ReportOwnerView, render.new_report_view(session, new))
     if key is not None:
-        reports.complete_key(session, resident_id=resident.id, key=key, status=201, body=payload,
+        reports.complete_key(session, resident_id=resident_id, key=key, status=201, body=payload,
                              report_id=report.id)
     resp = _json(payload, 201)
     resp.headers["Location"] = f"/api/v1/reports/{report.code}"
