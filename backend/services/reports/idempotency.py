@@ -115,12 +115,13 @@ def claim(session: Session, *, resident_id: int, key: str, request_hash: str) ->
 
 
 def complete(session: Session, *, resident_id: int, key: str, status: int, body: dict[str, Any],
-             report_id: int | None = None) -> None:
-    """Store the response of the claimed request (same transaction as the work; one UPDATE)."""
+             report_id: int | None = None, encoded: str | None = None) -> None:
+    """Store the response of the claimed request (same transaction as the work; one UPDATE).
+    ``encoded``: ``body`` already as JSON text (the response's), so it is not encoded twice."""
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         result = conn.exec_driver_sql(_PG_COMPLETE, {
-            "status": status, "body": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+            "status": status, "body": encoded or json.dumps(body, ensure_ascii=False, separators=(",", ":")),
             "report_id": report_id, "resident_id": resident_id, "key": key})
     else:
         result = conn.execute(_COMPLETE, {"status": status, "body": body, "report_id": report_id,
