@@ -118,6 +118,16 @@ def test_same_key_same_body_returns_same_report(client, session, auth, demo_city
     assert count(session, Report) == 1
 
 
+def test_replay_answers_the_document_first_sent(client, auth, demo_city):
+    body = {"category": "duong-hu-hong", "description": "Ổ gà “sâu” — 30cm", "location": INSIDE}
+    h = {**auth(), "Idempotency-Key": "key-0009-abcdef"}
+    first = client.post(R, json=body, headers=h)
+    assert first.status_code == 201 and first.mimetype == "application/json"
+    assert first.headers["Location"] == f"/api/v1/reports/{first.json['code']}"
+    again = client.post(R, json=body, headers=h)
+    assert (again.status_code, again.mimetype, again.json) == (201, "application/json", first.json)
+
+
 def test_same_key_different_body_is_409(client, session, auth, demo_city):
     h = {**auth(), "Idempotency-Key": "key-0002-abcdef"}
     assert client.post(R, json={"description": "Một", "location": INSIDE}, headers=h).status_code == 201
