@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from itertools import chain
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
+from flask.globals import request_ctx
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
 
 from backend import http, observability, queue, runners
@@ -25,13 +28,58 @@ BLUEPRINTS: tuple[tuple[str, str], ...] = (
 )
 
 
+class App(Flask):
+    """Flask serving :func:`backend.http.lean` views with only the app-wide hooks marked
+    :func:`backend.http.lean_hook` (every other view: Flask's own processing, unchanged)."""
+
+    def preprocess_request(self) -> Any:
+        if not http.is_lean(self):
+            return super().preprocess_request()
+        for name in reversed(request.blueprints):  # the view's own blueprint hooks all run
+            for url_func in self.url_value_preprocessors.get(name, ()):
+                url_func(request.endpoint, request.view_args)
+        for name in (None, *reversed(request.blueprints)):
+            for func in self.before_request_funcs.get(name, ()):
+                if name is not None or getattr(func, "phananh_lean", False):
+                    rv = self.ensure_sync(func)()
+                    if rv is not None:
+                        return rv
+        return None
+
+    def process_response(self, response: Response) -> Response:
+        if not http.is_lean(self):
+            return super().process_response(response)
+        ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
+        for func in ctx._after_request_functions:
+            response = self.ensure_sync(func)(response)
+        for name in chain(request.blueprints, (None,)):
+            for func in reversed(self.after_request_funcs.get(name, ())):
+                if name is not None or getattr(func, "phananh_lean", False):
+                    response = self.ensure_sync(func)(response)
+        session = ctx._session
+        if (getattr(session, "accessed", True) or getattr(session, "modified", True)) \
+                and not self.session_interface.is_null_session(session):
+            self.session_interface.save_session(self, session, response)
+        return response
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building a signer for a request that sends no cookie."""
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def create_app(settings: Settings | None = None, *, database: Database | None = None,
                runner: queue.Runner | None = None) -> Flask:
     """Build the WSGI app. ``database`` and ``runner`` are injected by tests and the worker."""
     settings = settings or Settings()
     settings.check_production()
     observability.configure_logging(settings.log_level, settings.log_json)
-    app = Flask(__name__, static_folder=None)
+    app = App(__name__, static_folder=None)
+    app.session_interface = CookieSessions()
     _configure(app, settings)
     db = database or Database(settings.database_url)
     app.extensions["phananh.settings"] = settings
@@ -88,10 +136,12 @@ def _install_session_lifecycle(app: Flask) -> None:
     """One session per request, committed once after the view (rolled back on any error)."""
 
     @app.before_request
+    @http.lean_hook
     def _request_id() -> None:
         g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
 
     @app.after_request
+    @http.lean_hook
     def _commit(response: Response) -> Response:
         session = g.pop("db_session", None)
         if session is None:

@@ -40,7 +40,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from backend import queue
 from backend.db import Database
-from backend.http import limiter, problem, settings, unlimited
+from backend.http import lean, limiter, problem, settings
 from backend.models.base import utcnow
 from backend.models.conversations import InboundMessage
 from backend.models.outbox import Outbox
@@ -86,7 +86,7 @@ def _over_user_limit(user_id: str | None) -> bool:
 
 
 @bp.post("/webhook")
-@unlimited
+@lean
 def webhook() -> Any:
     cfg = settings()
     if (request.content_length or 0) > MAX_BODY_BYTES:
