@@ -157,8 +157,8 @@ def _close_quietly(conn: Any) -> None:
         log.debug("closing a dead connection: %s", error)
 
 
-#: idle autocommit connections kept per process (one per busy request thread: gunicorn's 8 threads)
-AUTOCOMMIT_KEEP = 8
+#: idle autocommit connections kept per process when the engine's pool has no fixed size
+AUTOCOMMIT_KEEP = 10
 
 
 class Database:
@@ -169,7 +169,9 @@ class Database:
         self.url = normalize_url(url)
         self.engine = engine or make_engine(self.url)
         self.bind = bind
-        self._autocommit = _AutocommitConnections(self.engine, keep=AUTOCOMMIT_KEEP, recycle_s=POOL_RECYCLE_S) \
+        #: as many idle autocommit connections kept as the engine's pool keeps (one per request thread)
+        keep = self.engine.pool.size() if hasattr(self.engine.pool, "size") else AUTOCOMMIT_KEEP
+        self._autocommit = _AutocommitConnections(self.engine, keep=keep, recycle_s=POOL_RECYCLE_S) \
             if self.engine.dialect.name == "postgresql" and bind is None else None
         if bind is not None:
             self.sessionmaker = sessionmaker(bind=bind, class_=Session, expire_on_commit=False,
