@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
-import uuid
+import os
+import sys
+from itertools import chain
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, g, jsonify, request, request_tearing_down
+from flask.globals import request_ctx
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
 
 from backend import http, observability, queue, runners
@@ -15,6 +19,8 @@ from backend.db import Database, request_session
 from backend.services import residents
 
 log = logging.getLogger(__name__)
+
+_NO_EXC: Any = object()  # do_teardown_request called without an exception argument
 
 #: blueprints registered when their module exists: (module, attribute)
 BLUEPRINTS: tuple[tuple[str, str], ...] = (
@@ -26,13 +32,74 @@ BLUEPRINTS: tuple[tuple[str, str], ...] = (
 )
 
 
+class App(Flask):
+    """Flask serving :func:`backend.http.lean` views with only the app-wide hooks marked
+    :func:`backend.http.lean_hook` (every other view: Flask's own processing, unchanged)."""
+
+    def preprocess_request(self) -> Any:
+        if not http.is_lean(self):
+            return super().preprocess_request()
+        for name in reversed(request.blueprints):  # the view's own blueprint hooks all run
+            for url_func in self.url_value_preprocessors.get(name, ()):
+                url_func(request.endpoint, request.view_args)
+        for name in (None, *reversed(request.blueprints)):
+            for func in _lean_only(self.before_request_funcs, name):
+                rv = self.ensure_sync(func)()
+                if rv is not None:
+                    return rv
+        return None
+
+    def process_response(self, response: Response) -> Response:
+        if not http.is_lean(self):
+            return super().process_response(response)
+        ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
+        for func in ctx._after_request_functions:
+            response = self.ensure_sync(func)(response)
+        for name in chain(request.blueprints, (None,)):
+            for func in reversed(_lean_only(self.after_request_funcs, name)):
+                response = self.ensure_sync(func)(response)
+        session = ctx._session
+        if (getattr(session, "accessed", True) or getattr(session, "modified", True)) \
+                and not self.session_interface.is_null_session(session):
+            self.session_interface.save_session(self, session, response)
+        return response
+
+    def do_teardown_request(self, exc: BaseException | None = _NO_EXC) -> None:  # type: ignore[assignment]
+        if exc is _NO_EXC:
+            exc = sys.exc_info()[1]
+        if not http.is_lean(self):
+            return super().do_teardown_request(exc)
+        for name in chain(request.blueprints, (None,)):
+            for func in reversed(_lean_only(self.teardown_request_funcs, name)):
+                self.ensure_sync(func)(exc)
+        request_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
+        return None
+
+
+def _lean_only(hooks: dict[str | None, list[Any]], name: str | None) -> list[Any]:
+    """The hooks of ``name`` that run for a lean view: all of a blueprint's, the marked app-wide ones."""
+    funcs = hooks.get(name, [])
+    return funcs if name is not None else [func for func in funcs if getattr(func, "phananh_lean", False)]
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building a signer for a request that sends no cookie."""
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        if app.secret_key and (not request.environ.get("HTTP_COOKIE")
+                               or not request.cookies.get(self.get_cookie_name(app))):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def create_app(settings: Settings | None = None, *, database: Database | None = None,
                runner: queue.Runner | None = None) -> Flask:
     """Build the WSGI app. ``database`` and ``runner`` are injected by tests and the worker."""
     settings = settings or Settings()
     settings.check_production()
     observability.configure_logging(settings.log_level, settings.log_json)
-    app = Flask(__name__, static_folder=None)
+    app = App(__name__, static_folder=None)
+    app.session_interface = CookieSessions()
     _configure(app, settings)
     db = database or Database(settings.database_url)
     residents.forget_identities()  # the per-process uid → resident cache belongs to one database
@@ -90,10 +157,12 @@ def _install_session_lifecycle(app: Flask) -> None:
     """One session per request, committed once after the view (rolled back on any error)."""
 
     @app.before_request
+    @http.lean_hook
     def _request_id() -> None:
-        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+        g.request_id = request.environ.get("HTTP_X_REQUEST_ID") or os.urandom(8).hex()
 
     @app.after_request
+    @http.lean_hook
     def _commit(response: Response) -> Response:
         session = g.pop("db_session", None)
         if session is None:
@@ -112,6 +181,7 @@ def _install_session_lifecycle(app: Flask) -> None:
         return _stamp(response)
 
     @app.teardown_request
+    @http.lean_hook
     def _close(_exc: BaseException | None) -> None:
         session = g.pop("db_session", None)
         if session is not None:

@@ -7,7 +7,9 @@ Services receive a ``Session`` and only ``flush()``; whoever opened the session 
 from __future__ import annotations
 
 import logging
+import os
 import select
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +50,10 @@ def normalize_url(url: str) -> str:
     return url
 
 
+#: seconds after which a pooled PostgreSQL connection is replaced
+POOL_RECYCLE_S = 1800
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Build an engine with sane defaults for PostgreSQL (pool, dead connections dropped at checkout
     without a round trip) and SQLite (WAL, FKs)."""
@@ -61,7 +67,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("connect_args", {"options": "-c timezone=UTC -c jit=off"})
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_recycle", 1800)
+    kwargs.setdefault("pool_recycle", POOL_RECYCLE_S)
     engine = create_engine(url, **kwargs)
     event.listen(engine, "checkout", _drop_dead_connection)
     return engine
@@ -76,16 +82,83 @@ def _drop_dead_connection(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
     and the pool discards it and checks out another one (a fresh connection if need be): the request
     goes on. A connection cut silently (no FIN, no RST) is only noticed by the statement that fails.
     """
+    reason = _dead(dbapi_conn)
+    if reason:
+        raise exc.DisconnectionError(reason)
+
+
+def _dead(dbapi_conn: Any) -> str | None:
+    """Why an idle PostgreSQL connection is known dead without a round trip, or None (see above)."""
     if dbapi_conn.closed:
-        raise exc.DisconnectionError("connection already closed")
+        return "connection already closed"
     try:
         pgconn = getattr(dbapi_conn, "pgconn", None)  # psycopg 3; psycopg2 has fileno()
         sock = pgconn.socket if pgconn is not None else dbapi_conn.fileno()
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError) as error:  # socket gone
-        raise exc.DisconnectionError(str(error)) from error
-    if readable:
-        raise exc.DisconnectionError("the server closed the connection while it was idle in the pool")
+        return str(error) or type(error).__name__
+    return "the server closed the connection while it was idle in the pool" if readable else None
+
+
+class _AutocommitConnections:
+    """Driver connections kept in autocommit for one-statement hot paths (the Zalo webhook): a LIFO
+    list, taken and given back without the engine pool's checkout/checkin machinery (half the CPU of
+    that path went there), like ``bench/reference.py``'s pool.
+
+    Each connection is opened through the engine (its URL, connect arguments, ``connect`` events), then
+    detached from the engine's pool. At checkout an idle one that is dead (:func:`_dead`, no round
+    trip) or older than ``recycle_s`` is closed and the next one taken; at most ``keep`` idle ones are
+    kept; one not idle (a statement broken off) is closed, never reused. After a fork the parent's
+    connections are forgotten, never used nor closed by the child.
+    """
+
+    def __init__(self, engine: Engine, *, keep: int, recycle_s: float) -> None:
+        self._engine = engine
+        self._keep = keep
+        self._recycle_s = recycle_s
+        self._idle: list[tuple[Any, float]] = []  # (driver connection, opened at); list ops are atomic
+        self._pid = os.getpid()
+
+    def take(self) -> tuple[Any, float]:
+        if self._pid != os.getpid():
+            self._idle, self._pid = [], os.getpid()
+        while self._idle:
+            try:
+                conn, opened = self._idle.pop()
+            except IndexError:  # taken by another thread meanwhile
+                break
+            if time.monotonic() - opened < self._recycle_s and _dead(conn) is None:
+                return conn, opened
+            _close_quietly(conn)
+        pooled = self._engine.raw_connection()
+        conn = pooled.driver_connection
+        pooled.detach()  # ours now: the engine's pool opens another one when it needs it
+        conn.autocommit = True
+        return conn, time.monotonic()
+
+    def give_back(self, conn: Any, opened: float) -> None:
+        if (conn.closed or conn.info.transaction_status != conn.info.transaction_status.IDLE
+                or len(self._idle) >= self._keep or self._pid != os.getpid()):
+            _close_quietly(conn)
+            return
+        self._idle.append((conn, opened))
+
+    def close(self) -> None:
+        idle, self._idle = self._idle, []
+        if self._pid == os.getpid():
+            for conn, _opened in idle:
+                _close_quietly(conn)
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception as error:  # noqa: BLE001 - a dead connection may fail to close cleanly
+        log.debug("closing a dead connection: %s", error)
+
+
+#: idle autocommit connections kept per process when the engine's pool has no fixed size
+AUTOCOMMIT_KEEP = 10
 
 
 class Database:
@@ -96,6 +169,10 @@ class Database:
         self.url = normalize_url(url)
         self.engine = engine or make_engine(self.url)
         self.bind = bind
+        #: as many idle autocommit connections kept as the engine's pool keeps (one per request thread)
+        keep = self.engine.pool.size() if hasattr(self.engine.pool, "size") else AUTOCOMMIT_KEEP
+        self._autocommit = _AutocommitConnections(self.engine, keep=keep, recycle_s=POOL_RECYCLE_S) \
+            if self.engine.dialect.name == "postgresql" and bind is None else None
         if bind is not None:
             self.sessionmaker = sessionmaker(bind=bind, class_=Session, expire_on_commit=False,
                                              join_transaction_mode="create_savepoint")
@@ -134,7 +211,7 @@ class Database:
 
     @contextmanager
     def autocommit_connection(self) -> Iterator[Any]:
-        """The pooled DBAPI (psycopg) connection in autocommit: each statement commits on its own.
+        """A DBAPI (psycopg) connection in autocommit: each statement commits on its own.
 
         For hot paths that write with ONE statement (no Session, no BEGIN/COMMIT round trips). Driver
         errors come out as SQLAlchemy ``DBAPIError`` (the app answers 503); a connection the error
@@ -144,6 +221,15 @@ class Database:
         if self.bind is not None:
             with _dbapi_errors(dbapi, self.bind.connection):
                 yield self.bind.connection.driver_connection
+            return
+        if self._autocommit is not None:  # PostgreSQL: connections kept in autocommit
+            with _dbapi_errors(dbapi, None):
+                conn, opened = self._autocommit.take()
+            try:
+                with _dbapi_errors(dbapi, None):
+                    yield conn
+            finally:
+                self._autocommit.give_back(conn, opened)
             return
         with _dbapi_errors(dbapi, None):
             pooled = self.engine.raw_connection()
@@ -159,7 +245,28 @@ class Database:
         finally:
             pooled.close()
 
+    def execute_autocommit(self, sql: str, params: Any) -> Any:
+        """``autocommit_connection`` for one statement: runs ``sql`` (driver ``%(name)s`` parameters), which
+        commits on its own, and returns its first row or None. Same errors as ``autocommit_connection``."""
+        conns = self._autocommit
+        if conns is None:
+            with self.autocommit_connection() as conn:
+                return conn.execute(sql, params).fetchone()
+        dbapi = self.engine.dialect.loaded_dbapi
+        conn = None
+        try:
+            conn, opened = conns.take()
+            return conn.execute(sql, params).fetchone()
+        except dbapi.Error as error:
+            raise DBAPIError.instance(None, None, error, dbapi.Error,
+                                      connection_invalidated=isinstance(error, dbapi.OperationalError)) from error
+        finally:
+            if conn is not None:
+                conns.give_back(conn, opened)
+
     def dispose(self) -> None:
+        if self._autocommit is not None:
+            self._autocommit.close()
         self.engine.dispose()
 
 

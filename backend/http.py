@@ -63,6 +63,38 @@ def _is_unlimited() -> bool:
     return endpoint is not None and current_app.view_functions.get(endpoint) in _UNLIMITED
 
 
+#: views served lean (see :func:`lean`)
+_LEAN: set[Any] = set()
+
+
+def lean(view: Any) -> Any:
+    """Serve a hot view without the app-wide request hooks it does not need (the Zalo webhook).
+
+    For a lean view only the app-wide ``before_request``/``after_request`` hooks marked with
+    :func:`lean_hook` run (request id, common security headers, metrics); the others are skipped:
+    Flask-Limiter's (the view is also :func:`unlimited` and applies its own limit), CSRF (a lean view
+    must be CSRF-exempt: it authenticates by signature), the web pages' headers, the request session's
+    commit (a lean view must not use ``request_session()``; it writes with its own connection). Its
+    blueprint's own hooks and every teardown still run; the cookie session is saved only if the view
+    touched it. Use it directly under the route decorator (it implies :func:`unlimited`).
+    """
+    view = unlimited(view)
+    _LEAN.add(view)
+    return view
+
+
+def lean_hook(hook: Any) -> Any:
+    """Mark an app-wide request hook that must also run for :func:`lean` views."""
+    hook.phananh_lean = True
+    return hook
+
+
+def is_lean(app: Flask) -> bool:
+    """Whether the current request is routed to a :func:`lean` view."""
+    endpoint = request.endpoint
+    return endpoint is not None and app.view_functions.get(endpoint) in _LEAN
+
+
 def locale() -> str:
     """``vi`` unless the client prefers English (Accept-Language), or ``?lang=`` says so."""
     forced = request.args.get("lang") if request else None

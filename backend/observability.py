@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
 
-from backend import queue, runners
+from backend import http, queue, runners
 from backend.models import OPEN_STATES, Delivery, Outbox, Report
 from backend.models.base import utcnow
 
@@ -82,10 +82,12 @@ def init_app(app: Flask) -> None:
         _installed_observer = True
 
     @app.before_request
+    @http.lean_hook
     def _start_timer() -> None:
         g.metrics_start = time.perf_counter()
 
     @app.after_request
+    @http.lean_hook
     def _record(response: Response) -> Response:
         start = g.get("metrics_start")
         if start is not None:

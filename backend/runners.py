@@ -160,10 +160,9 @@ class RQRunner:
             q.enqueue_job(job, pipeline=pipe)
             commands = [args for args, _options in pipe.command_stack]
             pipe.reset()
-        encode = self.connection.get_encoder().encode
         flat: list[Any] = [limit, window_s, len(commands)]
-        for command in commands:
-            flat += [len(command), *(encode(a) for a in command)]
+        for command in commands:  # the words are encoded once, by the client, when it sends them
+            flat += [len(command), *command]
         return bool(self.connection.eval(_LIMITED_PUSH, 1, counter, *flat))
 
     def holds(self, ids: Sequence[int]) -> set[int]:
