@@ -191,8 +191,13 @@ class RQRunner:
         return cls([self.queue(q) for q in queues], connection=self.connection)
 
     def run_burst(self, queues: Iterable[str] = jobs.QUEUES) -> None:
-        """Run every queued job in this process until the queues are empty (tests, CLI)."""
-        self.worker(queues, simple=True).work(burst=True, with_scheduler=True)
+        """Run every queued job in this process until the queues are empty (tests, CLI).
+
+        No command channel: a burst ends by itself, and RQ's listener thread (a Redis read of up to 60 s)
+        could hold the burst's end for up to a minute while its connection was being closed."""
+        worker = self.worker(queues, simple=True)
+        worker.subscribe = worker.unsubscribe = _no_command_channel
+        worker.work(burst=True, with_scheduler=True)
 
     def cron(self) -> Any:
         from rq.cron import CronScheduler
@@ -205,6 +210,10 @@ class RQRunner:
 
     def close(self) -> None:
         self.connection.close()
+
+
+def _no_command_channel() -> None:
+    """A burst worker's (un)subscription to RQ's command channel: nothing to do."""
 
 
 # --------------------------------------------------------------------------- embedded (no Redis)
