@@ -320,7 +320,8 @@ def test_intake_statement_budget(client, session, auth, upload, demo_city):
     # SELECT of them first), and on PostgreSQL the events and their outbox rows in one CTE statement
     # (SQLite keeps two INSERTs per event/job, so 15 there). A resident acting for themself is not
     # looked up again (no statement today either: the identity lookup left it in the identity map).
-    budget = 10 if session.get_bind().engine.dialect.name == "postgresql" else 15
+    # Then 9 on PostgreSQL: the photo claim runs in the report's INSERT statement (a data-modifying CTE).
+    budget = 9 if session.get_bind().engine.dialect.name == "postgresql" else 15
     assert statements <= budget, statements
 
 
