@@ -12,6 +12,7 @@ from sqlalchemy import text
 from backend import http, observability, queue, runners
 from backend.config import Settings
 from backend.db import Database, request_session
+from backend.services import residents
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app = Flask(__name__, static_folder=None)
     _configure(app, settings)
     db = database or Database(settings.database_url)
+    residents.forget_identities()  # the per-process uid → resident cache belongs to one database
     app.extensions["phananh.settings"] = settings
     app.extensions["phananh.db"] = db
     job_runner = runner or _make_runner(settings)

@@ -49,6 +49,7 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.services import events
+from backend.services.residents import INTERACTION_RESOLUTION, forget_identities
 
 log = logging.getLogger(__name__)
 _PERIOD = re.compile(r"^\s*(\d{1,3})\s*(m|mo|month|months|d|day|days|y|year|years)\s*$", re.IGNORECASE)
@@ -93,7 +94,7 @@ def anonymize(session: Session, *, older_than: str, storage: Any = None, now: da
         return counts
     _scrub_old_chat(session, cutoff)
     for resident_id in idle:
-        counts["residents"] += _scrub_resident(session, resident_id)
+        counts["residents"] += _scrub_resident(session, resident_id, now)
     if not reports:
         return counts
     residents = {r.resident_id for r in reports}
@@ -104,7 +105,7 @@ def anonymize(session: Session, *, older_than: str, storage: Any = None, now: da
                       is_public=False, data={"older_than": older_than})
     session.flush()
     for resident_id in residents:
-        counts["residents"] += _scrub_resident(session, resident_id)
+        counts["residents"] += _scrub_resident(session, resident_id, now)
     log.info("anonymised %(reports)d reports, %(photos)d photos, %(residents)d residents", counts)
     return counts
 
@@ -186,14 +187,19 @@ def _scrub_photos(session: Session, report: Report, storage: Any) -> int:
     return len(photos)
 
 
-def _scrub_resident(session: Session, resident_id: int) -> int:
-    """Erase a resident's personal data once no report of theirs remains attached."""
+def _scrub_resident(session: Session, resident_id: int, now: datetime | None = None) -> int:
+    """Erase a resident's personal data once no report of theirs remains attached — unless they used the
+    app just now (any process may still map their uid to them: ``residents.resident_id_for_identity``)."""
     if session.exec(select(Report.id).where(Report.resident_id == resident_id).limit(1)).first():
+        return 0
+    if session.exec(select(Identity.id).where(Identity.resident_id == resident_id, Identity.last_interaction_at
+                                              >= (now or utcnow()) - 2 * INTERACTION_RESOLUTION).limit(1)).first():
         return 0
     resident = session.get(Resident, resident_id)
     if resident is None or resident.anonymized_at is not None:
         return 0
     subjects = list(session.exec(select(Identity.subject).where(Identity.resident_id == resident_id)).all())
+    forget_identities(subjects)  # this process's uid cache
     _scrub_chat(session, subjects)
     _blank_deliveries(session, Delivery.recipient_id == resident_id)
     for model in (Identity, Device, Follower, IdempotencyKey):

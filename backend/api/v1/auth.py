@@ -1,7 +1,8 @@
 """Bearer Firebase ID token → the Resident of this request (created on first use).
 
-``current_resident()`` verifies the token once per request (cached on ``g``) and maps the uid to
-a Resident through ``services.residents``. ``rate_key()`` is the Flask-Limiter key: the resident
+``current_resident_id()`` verifies the token once per request (cached on ``g``) and maps the uid to
+a resident id through ``services.residents`` (cached per process); ``current_resident()`` loads that
+Resident. ``rate_key()`` is the Flask-Limiter key: the resident
 when a valid token is present, else the client IP.
 """
 
@@ -46,19 +47,34 @@ def _identity_data(c: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def current_resident_id() -> int:
+    """The authenticated resident's id (401 without a valid token). From the per-process uid cache
+    (``residents.resident_id_for_identity``): a repeat request within the stamping resolution costs no
+    query. Views that need only the id (intake) should use this rather than :func:`current_resident`."""
+    if "resident_id" in g:
+        return g.resident_id
+    c = claims()
+    if c is None:
+        raise Unauthorized("Cần đăng nhập (Authorization: Bearer <Firebase ID token>).", code="unauthorized")
+    g.resident_id = residents.resident_id_for_identity(request_session(), provider="firebase",
+                                                       subject=c["uid"], data=_identity_data(c))
+    return g.resident_id
+
+
 def current_resident(*, required: bool = True) -> Resident | None:
     """The authenticated Resident, or None for an anonymous public read (``required=False``)."""
     if "resident" in g:
         return g.resident
-    c = claims()
-    if c is None:
+    if "resident_id" not in g and claims() is None:
         if required:
             raise Unauthorized("Cần đăng nhập (Authorization: Bearer <Firebase ID token>).",
                                code="unauthorized")
         g.resident = None
         return None
-    g.resident = residents.resident_for_identity(request_session(), provider="firebase",
-                                                 subject=c["uid"], data=_identity_data(c))
+    # the id lookup left the row in the session on a full lookup; a cached id costs one primary-key read
+    g.resident = request_session().get(Resident, current_resident_id())
+    if g.resident is None:  # pragma: no cover - residents are anonymised, never deleted
+        raise Unauthorized("Tài khoản không còn tồn tại.", code="unauthorized")
     return g.resident
 
 

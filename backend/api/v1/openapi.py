@@ -81,9 +81,9 @@ def route(bp: Blueprint, method: str, path: str, *, summary: str, tag: str,
 def _authenticated(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def view(*args: Any, **kwargs: Any) -> Any:
-        from backend.api.v1.auth import current_resident  # auth imports services; keep this module light
+        from backend.api.v1.auth import current_resident_id  # auth imports services; keep this module light
 
-        current_resident()  # raises Unauthorized (401) first; cached on g for the view
+        current_resident_id()  # raises Unauthorized (401) first; cached on g for the view
         return fn(*args, **kwargs)
 
     return view

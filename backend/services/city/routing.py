@@ -20,7 +20,8 @@
   writes a new random ``routing_version`` in the same transaction (so other processes notice at
   their next transaction) and bumps the per-process generation (so this process notices at once).
   Whoever edits those tables with raw SQL must also write ``routing_version`` (or call
-  ``clear_cache``). ``route()`` still checks that the area it found exists (one primary-key query).
+  ``clear_cache``). ``route()`` still checks that the area it found exists (one primary-key query), unless
+  ``prefetch()`` read that row together with the transaction's settings (an intake's single query for both).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 
 import shapely
 from shapely.geometry import shape
-from sqlalchemy import and_, event, func, or_
+from sqlalchemy import String, and_, bindparam, cast, event, func, literal, null, or_, union_all
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
@@ -216,6 +217,7 @@ def _note_routing_changes(session: OrmSession, _context: Any) -> None:
         _rule_generation += 1
     if any(isinstance(obj, Area) for obj in changed):
         _generation += 1
+        session.info.pop(_CONFIRMED_KEY, None)
 
 
 def _fingerprint(session: Session) -> tuple[Any, ...]:
@@ -359,13 +361,41 @@ def rule_book(session: Session) -> RuleBook:
     return book
 
 
+_CONFIRMED_KEY = "phananh.routing_confirmed_area"   # session.info: an area id read from the db this transaction
+_AREAS = Area.__table__.c
+_PREFETCH = union_all(city_settings.SNAPSHOT_QUERY,
+                      select(literal(1), cast(_AREAS.id, String), null()).where(_AREAS.id == bindparam("area_id")))
+
+
+def prefetch(session: Session, lat: Any, lon: Any, at: datetime | None = None) -> None:
+    """Before an intake's first settings read: the settings snapshot and the existence of the area this
+    process's last index puts the point in, in one query (``route`` then needs none for that area).
+    Without a snapshot to load, a point or an index, nothing happens; a stale guess costs ``route`` its query."""
+    cached = _cache.get(str(session.get_bind().engine.url))
+    if city_settings.has_snapshot(session) or cached is None or not _valid_point(lat, lon):
+        return
+    guess = cached[1].find(float(lat), float(lon), _when(at))
+    if guess is not None:
+        found = city_settings.keep_snapshot(session, session.execute(_PREFETCH, {"area_id": guess}).all())
+        session.info[_CONFIRMED_KEY] = guess if found else None
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _forget_confirmed(session: OrmSession, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_CONFIRMED_KEY, None)
+
+
 def _existing_area(session: Session, lat: float | None, lon: float | None, at: datetime) -> int | None:
-    """Id of the covering area (see ``locate``), checked against the database (one indexed query)."""
+    """Id of the covering area (see ``locate``), checked against the database (one indexed query, or
+    none when ``prefetch`` read that very row in this transaction)."""
     if not _valid_point(lat, lon):
         return None
     area_id = area_index(session).find(float(lat), float(lon), at)  # type: ignore[arg-type]
     if area_id is None:
         return None
+    if session.info.get(_CONFIRMED_KEY) == area_id:
+        return area_id
     areas = Area.__table__.c   # core, not ORM: this runs on every intake
     row = session.connection().execute(select(areas.id).where(areas.id == area_id)).first()
     return row[0] if row is not None else None

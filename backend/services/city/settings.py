@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import event
+from sqlalchemy import event, literal
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
@@ -150,6 +150,30 @@ def _snapshot(session: Session) -> dict[str, Any]:
         values = {key: value for key, value in rows if value is not None}
         session.info[_SNAPSHOT_KEY] = values
     return values
+
+
+#: the snapshot's query as part 0 of a UNION (see :func:`keep_snapshot`): (0, key, value)
+SNAPSHOT_QUERY = select(literal(0).label("part"), CitySetting.__table__.c.key, CitySetting.__table__.c.value)
+
+
+def has_snapshot(session: Session) -> bool:
+    """Whether this transaction already read the settings (the next :func:`get` costs no query)."""
+    return _SNAPSHOT_KEY in session.info
+
+
+def keep_snapshot(session: Session, rows: Any) -> list[Any]:
+    """Keep the settings among ``rows`` — the result of ``union_all(SNAPSHOT_QUERY, other)``, ``other`` with a
+    first column other than 0 — as this transaction's snapshot, as the first :func:`get` would; returns the
+    other rows. Lets a caller load the settings and what it needs next in one round trip."""
+    values, others = {}, []
+    for row in rows:
+        if row[0] == 0:
+            if row[2] is not None:
+                values[row[1]] = row[2]
+        else:
+            others.append(row)
+    session.info[_SNAPSHOT_KEY] = values
+    return others
 
 
 def get(session: Session, key: str, default: Any = None) -> Any:

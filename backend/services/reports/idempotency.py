@@ -26,8 +26,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -68,15 +68,38 @@ def _replay(row: IdempotencyKey, digest: str) -> IdempotencyKey:
     return row
 
 
+#: PostgreSQL: the two hot statements as SQL text, run on the session's connection (``exec_driver_sql``:
+#: no statement compilation or cache-key walk per request; still seen by the engine's statement events)
+_PG_CLAIM = ("INSERT INTO idempotency_keys (resident_id, key, request_hash, response_status, response_body,"
+             " created_at) VALUES (%(resident_id)s, %(key)s, %(request_hash)s, 0, '{}'::jsonb, %(created_at)s)"
+             " ON CONFLICT (resident_id, key) DO NOTHING RETURNING id")
+_PG_COMPLETE = ("UPDATE idempotency_keys SET response_status = %(status)s, response_body = CAST(%(body)s AS jsonb),"
+                " report_id = %(report_id)s WHERE resident_id = %(resident_id)s AND key = %(key)s")
+#: other databases (SQLite): Core statements built once
+_CLAIM = (sqlite.insert(IdempotencyKey)
+          .values(resident_id=bindparam("resident_id"), key=bindparam("key"),
+                  request_hash=bindparam("request_hash"), response_status=PENDING,
+                  response_body=bindparam("response_body", type_=IdempotencyKey.__table__.c.response_body.type),
+                  created_at=bindparam("created_at", type_=IdempotencyKey.__table__.c.created_at.type))
+          .on_conflict_do_nothing(index_elements=["resident_id", "key"])
+          .returning(IdempotencyKey.__table__.c.id))
+_COMPLETE = (update(IdempotencyKey.__table__)
+             .where(IdempotencyKey.__table__.c.resident_id == bindparam("r"),
+                    IdempotencyKey.__table__.c.key == bindparam("k"))
+             .values(response_status=bindparam("status"), response_body=bindparam("body"),
+                     report_id=bindparam("report_id")))
+
+
 def _insert_pending(session: Session, resident_id: int, key: str, digest: str) -> bool:
     """Insert the placeholder row unless the key exists (waits for a concurrent claimer). True if inserted."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = (dialect.insert(IdempotencyKey)
-            .values(resident_id=resident_id, key=key, request_hash=digest, response_status=PENDING,
-                    response_body={}, created_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["resident_id", "key"])
-            .returning(IdempotencyKey.id))
-    return session.execute(stmt).first() is not None
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        result = conn.exec_driver_sql(_PG_CLAIM, {"resident_id": resident_id, "key": key, "request_hash": digest,
+                                                  "created_at": utcnow()})
+    else:
+        result = conn.execute(_CLAIM, {"resident_id": resident_id, "key": key, "request_hash": digest,
+                                       "response_body": {}, "created_at": utcnow()})
+    return result.first() is not None
 
 
 def claim(session: Session, *, resident_id: int, key: str, request_hash: str) -> IdempotencyKey | None:
@@ -92,12 +115,17 @@ def claim(session: Session, *, resident_id: int, key: str, request_hash: str) ->
 
 
 def complete(session: Session, *, resident_id: int, key: str, status: int, body: dict[str, Any],
-             report_id: int | None = None) -> None:
-    """Store the response of the claimed request (same transaction as the work; one UPDATE)."""
-    result = session.execute(
-        update(IdempotencyKey).where(IdempotencyKey.resident_id == resident_id, IdempotencyKey.key == key)
-        .values(response_status=status, response_body=body, report_id=report_id)
-        .execution_options(synchronize_session=False))
+             report_id: int | None = None, encoded: str | None = None) -> None:
+    """Store the response of the claimed request (same transaction as the work; one UPDATE).
+    ``encoded``: ``body`` already as JSON text (the response's), so it is not encoded twice."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        result = conn.exec_driver_sql(_PG_COMPLETE, {
+            "status": status, "body": encoded or json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+            "report_id": report_id, "resident_id": resident_id, "key": key})
+    else:
+        result = conn.execute(_COMPLETE, {"status": status, "body": body, "report_id": report_id,
+                                          "r": resident_id, "k": key})
     if result.rowcount != 1:  # pragma: no cover - claim() always ran first
         raise Conflict("Idempotency-Key chưa được giữ chỗ.", code="idempotency-key-missing")
 

@@ -96,6 +96,7 @@ def submit(session: Session, *, channel: str, actor: Actor, category_code: str |
     final state; its events follow in one statement (``events.batch``, with their outbox rows on PostgreSQL).
     """
     at = at or utcnow()
+    routing.prefetch(session, lat, lon, at)   # the settings and the area check of _route in one query
     checked = _validate(session, channel=channel, actor=actor, category_code=category_code,
                         description=description, lat=lat, lon=lon, accuracy_m=accuracy_m, address=address,
                         resident_id=resident_id, attributes=attributes, external_ref=external_ref)

@@ -48,6 +48,12 @@ def resident_for_identity(session: Session, *, provider: str, subject: str,
     :data:`EXACT_INTERACTION_PROVIDERS`): an app identity seen less than that long ago is not written
     again, so a known identity costs one query and takes no row lock.
     """
+    return identity_and_resident(session, provider=provider, subject=subject, data=data, at=at)[1]
+
+
+def identity_and_resident(session: Session, *, provider: str, subject: str, data: dict[str, Any] | None = None,
+                          at: datetime | None = None) -> tuple[Identity, Resident]:
+    """:func:`resident_for_identity` with the Identity row too (its ``last_interaction_at`` as stamped)."""
     if provider not in PROVIDERS or not subject or len(subject) > 255:
         raise InvalidInput("Danh tính không hợp lệ.", code="invalid-identity")
     found = session.exec(select(Identity, Resident).join(Resident, Resident.id == Identity.resident_id)
@@ -66,7 +72,7 @@ def resident_for_identity(session: Session, *, provider: str, subject: str,
     if seen is None or seen.tzinfo is None or acted - seen >= INTERACTION_RESOLUTION or (
             provider in EXACT_INTERACTION_PROVIDERS and acted > seen):
         identity.last_interaction_at = acted
-    return resident
+    return identity, resident
 
 
 #: contact fields a partner system gives about its user, in the order that names the person

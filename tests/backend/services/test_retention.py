@@ -87,6 +87,27 @@ def test_anonymize_removes_personal_data_and_keeps_kpis(session, demo_city, stor
     assert retention.anonymize(session, older_than="24m", storage=storage)["reports"] == 0
 
 
+def test_a_reporter_using_the_app_right_now_is_not_scrubbed(session, demo_city, storage):
+    """Their old report is anonymised, but an app process may map their uid to them from its cache
+    (issue 20): their identity stays until they are idle; without the recent use they are scrubbed."""
+    from backend.services.residents import INTERACTION_RESOLUTION
+
+    old, active, _ = _closed_report(session, storage, at=T0)
+    _, idle, _ = _closed_report(session, storage, at=T0)
+    identity = session.exec(select(Identity).where(Identity.resident_id == active.id)).one()
+    identity.last_interaction_at = datetime.now(UTC) - INTERACTION_RESOLUTION
+    session.add(identity)
+    session.flush()
+    counts = retention.anonymize(session, older_than="24m", storage=storage)
+    session.flush()
+    assert counts["reports"] == 2 and counts["residents"] == 1
+    session.refresh(old)
+    assert old.resident_id is None
+    assert session.exec(select(Identity).where(Identity.resident_id == active.id)).one().subject == identity.subject
+    assert session.get(Resident, active.id).anonymized_at is None
+    assert session.get(Resident, idle.id).anonymized_at is not None
+
+
 @pytest.mark.parametrize("bad", ["", "24", "m", "-3m", "0m", "24 weeks", "9999m", "24m; DROP TABLE reports"])
 def test_bad_periods_are_refused(session, bad):
     with pytest.raises(InvalidInput):

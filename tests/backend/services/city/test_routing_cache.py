@@ -50,6 +50,11 @@ def _statements(session: Any, fn: Any) -> tuple[Any, list[str]]:
         event.remove(engine, "before_cursor_execute", listener)
 
 
+def _own(statements: list[str]) -> list[str]:
+    """Without the test's own transaction (SAVEPOINT/RELEASE stand for BEGIN/COMMIT here)."""
+    return [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]
+
+
 def _route(session: Any, cat: Category) -> routing.Route:
     return routing.route(session, category=cat, lat=10.5, lon=100.5, at=NOW)
 
@@ -132,3 +137,54 @@ def test_an_area_moved_in_another_process_is_seen_through_routing_version(sessio
     city_settings.put(session, routing.ROUTING_VERSION_KEY, "area-moved-elsewhere")
     session.commit()
     assert _route(session, city["cat"]).unit_id == city["dept"].id  # the point is no longer in the ward
+
+
+def test_prefetch_reads_the_settings_and_the_area_in_one_query(session: Any) -> None:
+    """An intake's first settings read and its area check share one round trip (issue 20)."""
+    city = _city(session)
+    session.commit()
+    assert _route(session, city["cat"]).unit_id == city["dept"].id   # this process now has an index
+    session.commit()
+
+    def intake_reads() -> Any:
+        routing.prefetch(session, 10.5, 100.5, NOW)
+        city_settings.get(session, "city_name")
+        return _route(session, city["cat"])
+
+    result, statements = _statements(session, intake_reads)
+    statements = _own(statements)
+    assert result.area_id == city["area"].id and result.unit_id == city["dept"].id
+    assert len(statements) == 1, statements
+    assert "city_settings" in statements[0] and "areas" in statements[0]
+    session.commit()   # the next transaction confirms its area again
+    _, statements = _statements(session, lambda: _route(session, city["cat"]))
+    assert any("FROM areas" in s for s in statements), statements
+
+
+def test_prefetch_never_vouches_for_an_area_deleted_behind_the_cache(session: Any) -> None:
+    city = _city(session)
+    session.add(RoutingRule(unit_id=city["ward"].id, area_id=city["area"].id, category_id=city["cat"].id))
+    session.commit()
+    assert _route(session, city["cat"]).unit_id == city["ward"].id
+    session.commit()
+    session.execute(text("DELETE FROM routing_rules"))
+    session.execute(text("DELETE FROM areas"))
+    session.commit()
+    routing.prefetch(session, 10.5, 100.5, NOW)   # the stale index still finds the deleted ward
+    assert city_settings.has_snapshot(session)
+    result = routing.route(session, category=session.get(Category, city["cat"].id), lat=10.5, lon=100.5, at=NOW)
+    assert result.area_id is None and result.unit_id == city["dept"].id
+
+
+def test_prefetch_does_nothing_without_a_point_an_index_or_with_settings_already_read(session: Any) -> None:
+    city = _city(session)
+    session.commit()
+    for lat, lon in ((None, None), (float("nan"), 100.5), (True, 100.5), ("x", 100.5)):
+        _, statements = _statements(session, lambda lat=lat, lon=lon: routing.prefetch(session, lat, lon, NOW))
+        assert not _own(statements)
+        assert not city_settings.has_snapshot(session)
+    _, statements = _statements(session, lambda: routing.prefetch(session, 10.5, 100.5, NOW))
+    assert not _own(statements)   # no index built yet in this process: nothing to guess from
+    _route(session, city["cat"])
+    _, statements = _statements(session, lambda: routing.prefetch(session, 10.5, 100.5, NOW))
+    assert not _own(statements)   # this transaction already read the settings
