@@ -72,7 +72,7 @@ def check_count(photo_ids: list[int]) -> None:
 
 
 def claim_for_new_report(session: Session, *, photo_ids: list[int], report: Report, resident_id: int | None,
-                         staff_id: int | None, role: str) -> list[Photo]:
+                         staff_id: int | None, role: str, returned: list[tuple[Any, ...]] | None = None) -> list[Photo]:
     """Check and attach the photos of a report just inserted (``report.id`` set), in one statement; returns
     them in the given order with ``role``. Call :func:`check_count` first, before writing.
 
@@ -83,12 +83,15 @@ def claim_for_new_report(session: Session, *, photo_ids: list[int], report: Repo
     and raises its error for the first one at fault (``unknown-photo``, ``foreign-photo``,
     ``photo-already-attached``, ``photo-rejected``); Conflict ``photo-already-attached`` when it finds none
     (another report claimed one meanwhile). The provenance flags are recomputed when a photo is ready, as
-    :func:`attach_photos` does.
+    :func:`attach_photos` does. ``returned``: the rows :func:`claim_statement` gave when the caller ran it
+    itself (with the report's INSERT), in ``photos`` column order; the claim is not run again.
     """
     if not photo_ids:
         return []
-    params = {"ids": photo_ids, "new_report_id": report.id, "owner_resident": resident_id, "owner_staff": staff_id}
-    claimed = {row.id: row for row in session.execute(_CLAIM, params).mappings()}
+    if returned is None:
+        params = {**claim_params(photo_ids, resident_id=resident_id, staff_id=staff_id), "new_report_id": report.id}
+        returned = [tuple(row) for row in session.execute(_CLAIM, params)]
+    claimed = {row[0]: dict(zip(_KEYS, row, strict=True)) for row in returned}
     if len(claimed) != len(photo_ids):
         if claimed:
             session.execute(_RELEASE, {"ids": list(claimed)})
@@ -109,25 +112,45 @@ def claim_for_new_report(session: Session, *, photo_ids: list[int], report: Repo
     return photos
 
 
-def _photo(session: Session, row: Any) -> Photo:
+def _photo(session: Session, row: dict[str, Any]) -> Photo:
     """The claimed row as a Photo: the session's own object when it holds one (its ``report_id`` set, as
     loaded), else a new one outside the session (read only: the report's view)."""
-    held = session.identity_map.get(identity_key(Photo, row.id))
+    held = session.identity_map.get(identity_key(Photo, row["id"]))
     if held is not None:
-        set_committed_value(held, "report_id", row.report_id)
+        set_committed_value(held, "report_id", row["report_id"])
         return held  # type: ignore[return-value]
-    return events.construct(Photo, dict(row))
+    return events.construct(Photo, row)
 
 
 _PHOTOS = Photo.__table__  # type: ignore[attr-defined]
+_KEYS = tuple(c.key for c in _PHOTOS.c)
+
+
+def claim_statement(new_report_id: Any) -> Any:
+    """The claim of :func:`claim_for_new_report`: ``report_id`` set to ``new_report_id`` (a parameter or an
+    expression), parameters :func:`claim_params`; returns the claimed rows (all ``photos`` columns)."""
+    return (update(_PHOTOS)
+            .where(_PHOTOS.c.id.in_(bindparam("ids", expanding=True)), _PHOTOS.c.report_id.is_(None),
+                   _PHOTOS.c.resident_id.is_not_distinct_from(bindparam("owner_resident")),
+                   _PHOTOS.c.staff_id.is_not_distinct_from(bindparam("owner_staff")),
+                   _PHOTOS.c.state.not_in([PhotoState.REJECTED.value, PhotoState.FAILED.value]))
+            .values(report_id=new_report_id)
+            .returning(*_PHOTOS.c))
+
+
+def claim_statement_with(new_report_id: Any) -> Any:
+    """:func:`claim_statement` for a report INSERTed by the same statement: ``new_report_id`` is the id column
+    of its CTE (read by a subquery, so no cartesian FROM); nothing is claimed when it inserted nothing."""
+    new_id = select(new_report_id).scalar_subquery()
+    return claim_statement(new_id).where(new_id.is_not(None))
+
+
+def claim_params(photo_ids: list[int], *, resident_id: int | None, staff_id: int | None) -> dict[str, Any]:
+    return {"ids": photo_ids, "owner_resident": resident_id, "owner_staff": staff_id}
+
+
 #: built once: values are parameters, the compiled form is cached
-_CLAIM = (update(_PHOTOS)
-          .where(_PHOTOS.c.id.in_(bindparam("ids", expanding=True)), _PHOTOS.c.report_id.is_(None),
-                 _PHOTOS.c.resident_id.is_not_distinct_from(bindparam("owner_resident")),
-                 _PHOTOS.c.staff_id.is_not_distinct_from(bindparam("owner_staff")),
-                 _PHOTOS.c.state.not_in([PhotoState.REJECTED.value, PhotoState.FAILED.value]))
-          .values(report_id=bindparam("new_report_id"))
-          .returning(*_PHOTOS.c))
+_CLAIM = claim_statement(bindparam("new_report_id"))
 _SET_ROLE = update(_PHOTOS).where(_PHOTOS.c.id.in_(bindparam("ids", expanding=True))).values(role=bindparam("new_role"))
 _RELEASE = update(_PHOTOS).where(_PHOTOS.c.id.in_(bindparam("ids", expanding=True))).values(report_id=None)
 

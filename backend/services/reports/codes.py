@@ -23,7 +23,8 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import bindparam, delete
+from sqlalchemy import bindparam, delete, true
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
@@ -72,18 +73,53 @@ def insert_with_code(session: Session, report: Report, *, prepare: Callable[[Rep
     Raises RuntimeError after ``MAX_ATTEMPTS`` collisions (never in practice); any other integrity error
     (another unique index) propagates.
     """
+    _insert(session, report, prepare, draw, lambda: (session.execute(_insert_statement(session),
+                                                                      _row(report)).scalar(), None))
+    return report
+
+
+def insert_with_code_then(session: Session, report: Report, then: Callable[[Any], Any], params: dict[str, Any], *,
+                          prepare: Callable[[Report], None] | None = None,
+                          draw: Callable[[], str] = random_code) -> list[tuple[Any, ...]]:
+    """PostgreSQL: :func:`insert_with_code` and, in the same statement, ``then(new_id)`` — a DML statement
+    with RETURNING built from the new row's id column (``then`` is called once; its statement is kept), run
+    only when the row was inserted (a data-modifying CTE). Returns its rows (each ``RETURNING`` row as a
+    tuple), an empty list when it returned none. ``params``: its parameters."""
+    stmt = _COMBINED.get(then)
+    if stmt is None:
+        table = Report.__table__  # type: ignore[attr-defined]
+        new = (postgresql.insert(table).values({key: bindparam(f"r_{key}") for key, _ in _COLUMNS})
+               .on_conflict_do_nothing(index_elements=["code"]).returning(table.c.id).cte("new_report"))
+        after = then(new.c.id).cte("then_rows")
+        stmt = _COMBINED[then] = sa_select(new.c.id, *after.c).select_from(new.outerjoin(after, true()))
+
+    def execute() -> tuple[Any, Any]:
+        values = {f"r_{key}": report.__dict__.get(key) for key, _ in _COLUMNS}
+        rows = session.execute(stmt, {**values, **params}).all()
+        if not rows:
+            return None, None
+        return rows[0][0], [tuple(r[1:]) for r in rows if r[1] is not None]
+
+    return _insert(session, report, prepare, draw, execute)
+
+
+_COMBINED: dict[Any, Any] = {}
+
+
+def _insert(session: Session, report: Report, prepare: Callable[[Report], None] | None, draw: Callable[[], str],
+            execute: Callable[[], tuple[Any, Any]]) -> Any:
     session.flush()  # what is pending goes first (no SQL when nothing is)
     for attempt in range(MAX_ATTEMPTS):
         report.code = draw()
         if prepare is not None:
             prepare(report)
-        new_id = session.execute(_insert_statement(session), _row(report)).scalar()
+        new_id, extra = execute()
         if new_id is not None:
             report.id = int(new_id)
             make_transient_to_detached(report)
             _forget_stale(session, report)
             session.add(report)
-            return report
+            return extra
         log.warning("public code collision on attempt %d: %s", attempt + 1, report.code)
     raise RuntimeError("could not find a free public code")
 

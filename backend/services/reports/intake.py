@@ -33,7 +33,7 @@ from backend.services import events
 from backend.services.city import routing
 from backend.services.city import settings as city_settings
 from backend.services.events import Actor
-from backend.services.photos.linking import check_count, claim_for_new_report
+from backend.services.photos.linking import check_count, claim_for_new_report, claim_params, claim_statement_with
 from backend.services.reports import codes
 from backend.services.reports.effects import build_search_text, route_report
 from backend.services.reports.fields import existing_category, is_db_id, photo_id_list
@@ -111,12 +111,12 @@ def submit(session: Session, *, channel: str, actor: Actor, category_code: str |
                       data={"channel": checked.channel, "photo_ids": ids,
                             "category": checked.category.code if checked.category else None})
         route_report(session, report, target, actor=Actor.system("routing"), at=at)  # + deadlines
-        codes.insert_with_code(session, report, prepare=lambda r: _set_search_text(r, checked.category))
+        returned = _insert(session, report, checked, ids, actor.staff_id)
         _keep_loaded(session, checked.category)
         try:
             attached = claim_for_new_report(session, photo_ids=ids, report=report,
                                             resident_id=checked.resident_id, staff_id=actor.staff_id,
-                                            role=PhotoRole.REPORT)
+                                            role=PhotoRole.REPORT, returned=returned)
         except DomainError:  # a refused photo: the report goes again (its events are not written yet)
             codes.withdraw(session, report)
             raise
@@ -138,6 +138,21 @@ def _new_report(checked: _Checked, *, is_anonymous: bool, at: datetime) -> Repor
         "lat": checked.lat, "lon": checked.lon, "accuracy_m": checked.accuracy_m, "address": checked.address,
         "resident_id": checked.resident_id, "is_anonymous": bool(is_anonymous), "attributes": checked.attributes,
         "external_ref": checked.external_ref, "created_at": at, "updated_at": at})
+
+
+def _insert(session: Session, report: Report, checked: _Checked, ids: list[int],
+            staff_id: int | None) -> list[tuple[Any, ...]] | None:
+    """INSERT the report with a free code; on PostgreSQL, with photos, the photo claim runs in the same
+    statement (its rows returned for ``claim_for_new_report``); else None (the claim runs on its own)."""
+    def prepare(r: Report) -> None:
+        _set_search_text(r, checked.category)
+
+    if ids and session.get_bind().dialect.name == "postgresql":
+        return codes.insert_with_code_then(session, report, claim_statement_with,
+                                           claim_params(ids, resident_id=checked.resident_id, staff_id=staff_id),
+                                           prepare=prepare)
+    codes.insert_with_code(session, report, prepare=prepare)
+    return None
 
 
 def _set_search_text(report: Report, category: Category | None) -> None:

@@ -86,6 +86,29 @@ def test_insert_with_code_retries_a_taken_code(session) -> None:
     assert set(session.exec(select(Report.code)).all()) == {"PA-AAAAAA", "PA-BBBBBB"}
 
 
+def test_insert_with_code_then_claims_only_for_the_inserted_row(session) -> None:
+    """PostgreSQL: intake's photo claim rides on the report's INSERT; a draw that collides inserts nothing
+    and claims nothing, the next one does both."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the combined statement is PostgreSQL's (SQLite claims by its own UPDATE)")
+    from backend.models import Photo
+    from backend.services.photos import linking
+
+    session.add(Report(code="PA-AAAAAA"))
+    photo = Photo(mime="image/jpeg", state="pending")
+    session.add(photo)
+    session.flush()
+    drawn = iter(["PA-AAAAAA", "PA-BBBBBB"])
+    report = Report(description="mới")
+    rows = codes.insert_with_code_then(session, report, linking.claim_statement_with,
+                                       linking.claim_params([photo.id], resident_id=None, staff_id=None),
+                                       draw=lambda: next(drawn))
+    assert report.code == "PA-BBBBBB"
+    assert [(r[0], r[1]) for r in rows] == [(photo.id, report.id)]   # (id, report_id), photos column order
+    session.expire_all()
+    assert session.get(Photo, photo.id).report_id == report.id
+
+
 def test_insert_with_code_keeps_earlier_pending_changes(session) -> None:
     earlier = Report(code="PA-CCCCCC")
     session.add(earlier)   # pending, not flushed: a failed attempt must not take it down
