@@ -201,16 +201,17 @@ def test_a_photo_claimed_meanwhile_refuses_politely_and_leaves_no_half_report(ch
     conn = session.connection()
 
     def claim_meanwhile(connection, _cursor, statement, *_args) -> None:
-        if statement.startswith("INSERT INTO reports") and not claim_meanwhile.done:
+        # just before the report's INSERT (on PostgreSQL the same statement claims the photos, in a CTE)
+        if "INSERT INTO reports" in statement and not claim_meanwhile.done:
             claim_meanwhile.done = True
             connection.execute(text("UPDATE photos SET report_id = :r WHERE id = :p"), {"r": other.id, "p": photo.id})
 
     claim_meanwhile.done = False
-    event.listen(conn, "after_cursor_execute", claim_meanwhile)
+    event.listen(conn, "before_cursor_execute", claim_meanwhile)
     try:
         reply = chat.text("có")
     finally:
-        event.remove(conn, "after_cursor_execute", claim_meanwhile)
+        event.remove(conn, "before_cursor_execute", claim_meanwhile)
     assert claim_meanwhile.done and "PA-" not in reply           # refused, politely, no code announced
     assert [rep.code for rep in _reports(session)] == ["PA-OTHER1"]  # nothing half-written
     assert session.exec(select(ReportEvent)).all() == []
