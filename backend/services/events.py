@@ -25,7 +25,7 @@ from sqlalchemy import insert
 from sqlmodel import Session
 
 from backend import queue
-from backend.models.base import utcnow
+from backend.models.base import construct, utcnow
 from backend.models.reports import PUBLIC_EVENT_KINDS, ActorKind, EventKind, Report, ReportEvent, State
 
 #: events that may notify someone (services/notifications.py decides whom)
@@ -220,36 +220,6 @@ def _new_event(report: Report, kind: str, *, actor: Actor, at: datetime | None, 
         "from_state": from_state, "to_state": to_state, "from_unit_id": from_unit_id, "to_unit_id": to_unit_id,
         "data": payload,
     })
-
-
-_DEFAULTS: dict[type, tuple[dict[str, Any], tuple[tuple[str, Any], ...]]] = {}
-
-
-def construct(model: type[Any], values: dict[str, Any]) -> Any:
-    """A new (transient) ``model`` row with ``values``, as ``model(**values)`` makes it, without its cost.
-
-    The object is built the way the ORM builds a row it loads (``new_instance``, then the instance's
-    ``__dict__``): no per-field instrumented ``__setattr__``, no pydantic pass. Fields not given take their
-    defaults (``default_factory`` called, so each row has its own dict). A flush inserts it as usual (the
-    ORM reads the instance's dict); changes made afterwards through attributes are tracked as usual.
-    Table models without relationships only.
-    """
-    defaults = _DEFAULTS.get(model)
-    if defaults is None:
-        fields = model.model_fields
-        static = {n: f.get_default() for n, f in fields.items()
-                  if not f.is_required() and f.default_factory is None}
-        factories = tuple((n, f.default_factory) for n, f in fields.items() if f.default_factory is not None)
-        defaults = _DEFAULTS[model] = (static, factories)
-    obj = model._sa_class_manager.new_instance()
-    state = obj.__dict__
-    state.update(defaults[0])
-    for name, factory in defaults[1]:
-        if name not in values:
-            state[name] = factory()
-    state.update(values)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
-    return obj
 
 
 def _write(session: Session, pending: _Batch) -> None:

@@ -24,9 +24,9 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, or_, select
 
 from backend.errors import Conflict, Forbidden, InvalidInput
+from backend.models.base import construct
 from backend.models.photos import Photo, PhotoRole, PhotoState
 from backend.models.reports import Report
-from backend.services import events
 from backend.services.city import settings as city_settings
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def _photo(session: Session, row: dict[str, Any]) -> Photo:
     if held is not None:
         set_committed_value(held, "report_id", row["report_id"])
         return held  # type: ignore[return-value]
-    return events.construct(Photo, row)
+    return construct(Photo, row)
 
 
 _PHOTOS = Photo.__table__  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from backend.errors import DomainError, Forbidden, InvalidInput
-from backend.models.base import utcnow
+from backend.models.base import construct, utcnow
 from backend.models.categories import Category
 from backend.models.photos import Photo, PhotoRole
 from backend.models.reports import ActorKind, Channel, EventKind, Report, ReportEvent, State
@@ -132,7 +132,7 @@ def create_report(session: Session, **fields: Any) -> Report:
 
 def _new_report(checked: _Checked, *, is_anonymous: bool, at: datetime) -> Report:
     category = checked.category
-    return events.construct(Report, {  # Report(...) without its per-field cost
+    return construct(Report, {  # Report(...) without its per-field cost
         "channel": checked.channel, "category_id": category.id if category else None, "status": State.RECEIVED,
         "priority": category.priority_default if category else "normal", "description": checked.description,
         "lat": checked.lat, "lon": checked.lon, "accuracy_m": checked.accuracy_m, "address": checked.address,
