@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from typing import Any
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, jsonify, request
 
 from backend import http
 from backend.api.v1 import render
@@ -69,25 +68,11 @@ def _report_response(report: Report, *, status: int = 200) -> Response:
 # ---------------------------------------------------------------------------- create
 
 
-def _write_limited(fn: Any) -> Any:
-    """The write limits (per resident, per IP) through Flask-Limiter — whose wrappers are skipped
-    altogether when the app runs without rate limiting (``RATELIMIT_ENABLED`` false: a bench)."""
-    limited = http.limiter.limit(WRITE_LIMIT, key_func=rate_key)(
-        http.limiter.limit(IP_WRITE_LIMIT, key_func=ip_key)(fn))
-
-    @functools.wraps(fn)
-    def view(*args: Any, **kwargs: Any) -> Any:
-        if current_app.config.get("RATELIMIT_ENABLED", True):
-            return limited(*args, **kwargs)
-        return fn(*args, **kwargs)
-
-    return view
-
-
 @route(bp, "POST", "/reports", summary="Gửi phản ánh / Create a report", tag="reports", auth="required",
        body=ReportCreate, responses={200: ReportOwnerView, 201: ReportOwnerView},
        headers=[IDEMPOTENCY_HEADER], errors=(401, 409))
-@_write_limited
+@http.limiter.limit(WRITE_LIMIT, key_func=rate_key)
+@http.limiter.limit(IP_WRITE_LIMIT, key_func=ip_key)
 def create_report() -> Any:
     data: ReportCreate = body(ReportCreate)
     resident_id = current_resident_id()
