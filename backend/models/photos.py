@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from backend.models.base import dt_field, json_field
@@ -29,10 +29,13 @@ class Photo(SQLModel, table=True):
     """``report_id`` is null until the photo is attached to a report."""
 
     __tablename__ = "photos"
-    __table_args__ = (Index("ix_photos_phash", "phash"), Index("ix_photos_sha256", "sha256"))
+    __table_args__ = (Index("ix_photos_phash", "phash"), Index("ix_photos_sha256", "sha256"),
+                      # attached photos only: the claim of unattached ones goes by primary key (migration 0028)
+                      Index("ix_photos_report_id", "report_id", postgresql_where=text("report_id IS NOT NULL"),
+                            sqlite_where=text("report_id IS NOT NULL")))
 
     id: int | None = Field(default=None, primary_key=True)
-    report_id: int | None = Field(default=None, foreign_key="reports.id", index=True)
+    report_id: int | None = Field(default=None, foreign_key="reports.id")
     resident_id: int | None = Field(default=None, foreign_key="residents.id", index=True)
     staff_id: int | None = Field(default=None, foreign_key="staff.id")
     role: str = Field(default=PhotoRole.REPORT, max_length=16)

@@ -25,6 +25,7 @@ from sqlalchemy import insert
 from sqlmodel import Session
 
 from backend import queue
+from backend.db import driver_execute
 from backend.models.base import construct, utcnow
 from backend.models.reports import PUBLIC_EVENT_KINDS, ActorKind, EventKind, Report, ReportEvent, State
 
@@ -294,7 +295,7 @@ def _insert_pg(session: Session, written: list[ReportEvent]) -> None:
         params[key] = values
     job = queue.new_row_values(NOTIFY_JOB)
     params.update({f"ob_{k}": v for k, v in job.items()}, notify_kinds=_NOTIFY_KINDS)
-    rows = session.connection().exec_driver_sql(_PG_EVENTS_AND_JOBS, params).all()
+    rows = driver_execute(session, _PG_EVENTS_AND_JOBS, params).fetchall()
     jobs = []
     for event, (new_id, outbox_id) in zip(written, rows, strict=True):
         event.__dict__["id"] = int(new_id)

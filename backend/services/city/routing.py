@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
+from backend.db import DriverStatement
 from backend.errors import Unavailable
 from backend.models.areas import Area
 from backend.models.categories import Category
@@ -363,8 +364,8 @@ def rule_book(session: Session) -> RuleBook:
 
 _CONFIRMED_KEY = "phananh.routing_confirmed_area"   # session.info: an area id read from the db this transaction
 _AREAS = Area.__table__.c
-_PREFETCH = union_all(city_settings.SNAPSHOT_QUERY,
-                      select(literal(1), cast(_AREAS.id, String), null()).where(_AREAS.id == bindparam("area_id")))
+_PREFETCH = DriverStatement(union_all(city_settings.SNAPSHOT_QUERY, select(literal(1), cast(_AREAS.id, String), null())
+                                      .where(_AREAS.id == bindparam("area_id"))))
 
 
 def prefetch(session: Session, lat: Any, lon: Any, at: datetime | None = None) -> None:
@@ -376,7 +377,7 @@ def prefetch(session: Session, lat: Any, lon: Any, at: datetime | None = None) -
         return
     guess = cached[1].find(float(lat), float(lon), _when(at))
     if guess is not None:
-        found = city_settings.keep_snapshot(session, session.execute(_PREFETCH, {"area_id": guess}).all())
+        found = city_settings.keep_snapshot(session, _PREFETCH.rows(session, {"area_id": guess}))
         session.info[_CONFIRMED_KEY] = guess if found else None
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import ARRAY, Integer, any_, bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, or_, select
@@ -126,11 +126,13 @@ _PHOTOS = Photo.__table__  # type: ignore[attr-defined]
 _KEYS = tuple(c.key for c in _PHOTOS.c)
 
 
-def claim_statement(new_report_id: Any) -> Any:
+def claim_statement(new_report_id: Any, *, ids: Any = None) -> Any:
     """The claim of :func:`claim_for_new_report`: ``report_id`` set to ``new_report_id`` (a parameter or an
-    expression), parameters :func:`claim_params`; returns the claimed rows (all ``photos`` columns)."""
+    expression), parameters :func:`claim_params`; returns the claimed rows (all ``photos`` columns).
+    ``ids``: the id condition (default ``id IN (:ids)``, the list expanded per execution)."""
     return (update(_PHOTOS)
-            .where(_PHOTOS.c.id.in_(bindparam("ids", expanding=True)), _PHOTOS.c.report_id.is_(None),
+            .where(_PHOTOS.c.id.in_(bindparam("ids", expanding=True)) if ids is None else ids,
+                   _PHOTOS.c.report_id.is_(None),
                    _PHOTOS.c.resident_id.is_not_distinct_from(bindparam("owner_resident")),
                    _PHOTOS.c.staff_id.is_not_distinct_from(bindparam("owner_staff")),
                    _PHOTOS.c.state.not_in([PhotoState.REJECTED.value, PhotoState.FAILED.value]))
@@ -139,10 +141,12 @@ def claim_statement(new_report_id: Any) -> Any:
 
 
 def claim_statement_with(new_report_id: Any) -> Any:
-    """:func:`claim_statement` for a report INSERTed by the same statement: ``new_report_id`` is the id column
-    of its CTE (read by a subquery, so no cartesian FROM); nothing is claimed when it inserted nothing."""
+    """:func:`claim_statement` for a report INSERTed by the same statement (PostgreSQL): ``new_report_id`` is
+    the id column of its CTE (read by a subquery, so no cartesian FROM); nothing is claimed when it inserted
+    nothing. The ids are one array parameter (``id = ANY(:ids)``: one SQL text for any number of photos)."""
     new_id = select(new_report_id).scalar_subquery()
-    return claim_statement(new_id).where(new_id.is_not(None))
+    ids = _PHOTOS.c.id == any_(bindparam("ids", type_=ARRAY(Integer)))
+    return claim_statement(new_id, ids=ids).where(new_id.is_not(None))
 
 
 def claim_params(photo_ids: list[int], *, resident_id: int | None, staff_id: int | None) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
 
+from backend.db import DriverStatement
 from backend.models.reports import Report
 
 log = logging.getLogger(__name__)
@@ -88,17 +89,19 @@ def insert_with_code_then(session: Session, report: Report, then: Callable[[Any]
     stmt = _COMBINED.get(then)
     if stmt is None:
         table = Report.__table__  # type: ignore[attr-defined]
-        new = (postgresql.insert(table).values({key: bindparam(f"r_{key}") for key, _ in _COLUMNS})
+        new = (postgresql.insert(table).values({key: bindparam(f"r_{key}", type_=table.c[key].type)
+                                                for key, _ in _COLUMNS})
                .on_conflict_do_nothing(index_elements=["code"]).returning(table.c.id).cte("new_report"))
         after = then(new.c.id).cte("then_rows")
-        stmt = _COMBINED[then] = sa_select(new.c.id, *after.c).select_from(new.outerjoin(after, true()))
+        stmt = _COMBINED[then] = DriverStatement(
+            sa_select(new.c.id, *after.c).select_from(new.outerjoin(after, true())))
 
     def execute() -> tuple[Any, Any]:
         values = {f"r_{key}": report.__dict__.get(key) for key, _ in _COLUMNS}
-        rows = session.execute(stmt, {**values, **params}).all()
+        rows = stmt.rows(session, {**values, **params})
         if not rows:
             return None, None
-        return rows[0][0], [tuple(r[1:]) for r in rows if r[1] is not None]
+        return rows[0][0], [r[1:] for r in rows if r[1] is not None]
 
     return _insert(session, report, prepare, draw, execute)
 

@@ -31,6 +31,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from backend.db import driver_execute
 from backend.errors import Conflict, InvalidInput, Unavailable
 from backend.models.base import utcnow
 from backend.models.idempotency import IdempotencyKey
@@ -68,8 +69,8 @@ def _replay(row: IdempotencyKey, digest: str) -> IdempotencyKey:
     return row
 
 
-#: PostgreSQL: the two hot statements as SQL text, run on the session's connection (``exec_driver_sql``:
-#: no statement compilation or cache-key walk per request; still seen by the engine's statement events)
+#: PostgreSQL: the two hot statements as SQL text, run on the driver's cursor (``db.driver_execute``: no
+#: statement compilation, parameter or result processing per request; still seen by the statement events)
 _PG_CLAIM = ("INSERT INTO idempotency_keys (resident_id, key, request_hash, response_status, response_body,"
              " created_at) VALUES (%(resident_id)s, %(key)s, %(request_hash)s, 0, '{}'::jsonb, %(created_at)s)"
              " ON CONFLICT (resident_id, key) DO NOTHING RETURNING id")
@@ -92,13 +93,12 @@ _COMPLETE = (update(IdempotencyKey.__table__)
 
 def _insert_pending(session: Session, resident_id: int, key: str, digest: str) -> bool:
     """Insert the placeholder row unless the key exists (waits for a concurrent claimer). True if inserted."""
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        result = conn.exec_driver_sql(_PG_CLAIM, {"resident_id": resident_id, "key": key, "request_hash": digest,
-                                                  "created_at": utcnow()})
-    else:
-        result = conn.execute(_CLAIM, {"resident_id": resident_id, "key": key, "request_hash": digest,
-                                       "response_body": {}, "created_at": utcnow()})
+    if session.get_bind().dialect.name == "postgresql":
+        return driver_execute(session, _PG_CLAIM, {"resident_id": resident_id, "key": key,
+                                                   "request_hash": digest, "created_at": utcnow()}).fetchone() \
+            is not None
+    result = session.connection().execute(_CLAIM, {"resident_id": resident_id, "key": key, "request_hash": digest,
+                                                   "response_body": {}, "created_at": utcnow()})
     return result.first() is not None
 
 
@@ -118,14 +118,13 @@ def complete(session: Session, *, resident_id: int, key: str, status: int, body:
              report_id: int | None = None, encoded: str | None = None) -> None:
     """Store the response of the claimed request (same transaction as the work; one UPDATE).
     ``encoded``: ``body`` already as JSON text (the response's), so it is not encoded twice."""
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        result = conn.exec_driver_sql(_PG_COMPLETE, {
+    if session.get_bind().dialect.name == "postgresql":
+        result = driver_execute(session, _PG_COMPLETE, {
             "status": status, "body": encoded or json.dumps(body, ensure_ascii=False, separators=(",", ":")),
             "report_id": report_id, "resident_id": resident_id, "key": key})
     else:
-        result = conn.execute(_COMPLETE, {"status": status, "body": body, "report_id": report_id,
-                                          "r": resident_id, "k": key})
+        result = session.connection().execute(_COMPLETE, {"status": status, "body": body, "report_id": report_id,
+                                                          "r": resident_id, "k": key})
     if result.rowcount != 1:  # pragma: no cover - claim() always ran first
         raise Conflict("Idempotency-Key chưa được giữ chỗ.", code="idempotency-key-missing")
 
