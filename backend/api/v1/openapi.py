@@ -172,6 +172,13 @@ def dump(model: type[BaseModel], obj: Any) -> dict[str, Any]:
     return obj.model_dump(mode="json")
 
 
+def dump_json(model: type[BaseModel], obj: Any) -> str:
+    """:func:`dump` as compact JSON text (encoded by pydantic's serializer in one pass; non-ASCII as is)."""
+    if not isinstance(obj, model):
+        obj = model.model_validate(obj, from_attributes=True)
+    return obj.model_dump_json()
+
+
 # ---------------------------------------------------------------------------- the document
 
 

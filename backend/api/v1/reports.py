@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -12,7 +11,7 @@ from backend import http
 from backend.api.v1 import render
 from backend.api.v1.auth import current_resident, current_resident_id, ip_key, rate_key
 from backend.api.v1.blueprint import bp
-from backend.api.v1.openapi import body, dump, optional_body, query, route
+from backend.api.v1.openapi import body, dump, dump_json, optional_body, query, route
 from backend.db import request_session
 from backend.errors import InvalidInput, NotFound
 from backend.models.reports import Report
@@ -92,11 +91,10 @@ def create_report() -> Any:
         photo_ids=tuple(data.media_ids), resident_id=resident_id, is_anonymous=data.is_anonymous,
         attributes=data.attributes)
     report = new.report
-    payload = dump(ReportOwnerView, render.new_report_view(session, new))
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))  # once: stored and answered
+    text = dump_json(ReportOwnerView, render.new_report_view(session, new))  # once: stored and answered
     if key is not None:
-        reports.complete_key(session, resident_id=resident_id, key=key, status=201, body=payload,
-                             report_id=report.id, encoded=text)
+        reports.complete_key(session, resident_id=resident_id, key=key, status=201, report_id=report.id,
+                             encoded=text)
     return Response(text + "\n", 201, {"Location": f"/api/v1/reports/{report.code}"}, mimetype="application/json")
 
 

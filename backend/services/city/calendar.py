@@ -302,10 +302,25 @@ def load_calendar(session: Session) -> WorkingCalendar:
     """The city calendar: office hours and zone from city settings (defaults if unset) + overrides.
 
     Overrides are cached per process and database, keyed by the ``calendar_version`` setting read
-    in this transaction (see ``CALENDAR_VERSION_KEY``): no query while they are unchanged.
+    in this transaction (see ``CALENDAR_VERSION_KEY``): no query while they are unchanged. The calendar
+    itself is kept per process by the settings it was built from, as stored (no parsing while they are
+    unchanged: an intake asks for it on every request).
     """
     if city_settings.has_changes(session, (CalendarOverride,)):
-        session.flush()   # what the query would autoflush: pending edits must count
+        session.flush()   # what the query would autoflush: pending edits must count (and restamp the version)
+    stored = (session.get_bind().engine.url, repr(city_settings.peek(session, "office_hours")),
+              city_settings.peek(session, "timezone"), city_settings.peek(session, CALENDAR_VERSION_KEY))
+    calendar = _BY_SETTINGS.get(stored)
+    if calendar is None:
+        calendar = _build(session)
+        with _cache_lock:
+            if len(_BY_SETTINGS) >= 16:
+                _BY_SETTINGS.clear()
+            _BY_SETTINGS[stored] = calendar
+    return calendar
+
+
+def _build(session: Session) -> WorkingCalendar:
     hours = normalize_hours(city_settings.office_hours(session))
     zone = city_settings.timezone(session) or DEFAULT_TIMEZONE
     overrides = _overrides(session)
@@ -337,6 +352,8 @@ def _overrides(session: Session) -> tuple[tuple[date, bool], ...]:
 #: calendars by configuration: they are immutable, so requests and jobs share their caches
 _CALENDARS: dict[tuple[Any, ...], WorkingCalendar] = {}
 _OVERRIDES: dict[tuple[str, Any], tuple[tuple[date, bool], ...]] = {}
+#: calendars by the stored settings they were built from (database, office hours, zone, overrides' version)
+_BY_SETTINGS: dict[tuple[Any, ...], WorkingCalendar] = {}
 _cache_lock = threading.Lock()
 
 

@@ -186,6 +186,12 @@ def get(session: Session, key: str, default: Any = None) -> Any:
     return copy.deepcopy(value)
 
 
+def peek(session: Session, key: str) -> Any:
+    """The stored value for ``key`` as this transaction read it, or None — not a copy: read it, never change
+    it (for per-process caches keyed by a setting's stored form)."""
+    return _snapshot(session).get(key)
+
+
 def put(session: Session, key: str, value: Any) -> bool:
     """Store ``value`` (JSON-serialisable) under ``key``; ``None`` deletes it. True if anything changed."""
     row = session.get(CitySetting, key)

@@ -114,16 +114,17 @@ def claim(session: Session, *, resident_id: int, key: str, request_hash: str) ->
     return _replay(row, request_hash)
 
 
-def complete(session: Session, *, resident_id: int, key: str, status: int, body: dict[str, Any],
+def complete(session: Session, *, resident_id: int, key: str, status: int, body: dict[str, Any] | None = None,
              report_id: int | None = None, encoded: str | None = None) -> None:
-    """Store the response of the claimed request (same transaction as the work; one UPDATE).
-    ``encoded``: ``body`` already as JSON text (the response's), so it is not encoded twice."""
+    """Store the response of the claimed request (same transaction as the work; one UPDATE): ``body``, or
+    ``encoded`` — the body already as JSON text (the response's, so it is not encoded twice)."""
     if session.get_bind().dialect.name == "postgresql":
-        result = driver_execute(session, _PG_COMPLETE, {
-            "status": status, "body": encoded or json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-            "report_id": report_id, "resident_id": resident_id, "key": key})
+        text = encoded if encoded is not None else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        result = driver_execute(session, _PG_COMPLETE, {"status": status, "body": text, "report_id": report_id,
+                                                        "resident_id": resident_id, "key": key})
     else:
-        result = session.connection().execute(_COMPLETE, {"status": status, "body": body, "report_id": report_id,
+        value = body if body is not None else json.loads(encoded or "{}")
+        result = session.connection().execute(_COMPLETE, {"status": status, "body": value, "report_id": report_id,
                                                           "r": resident_id, "k": key})
     if result.rowcount != 1:  # pragma: no cover - claim() always ran first
         raise Conflict("Idempotency-Key chưa được giữ chỗ.", code="idempotency-key-missing")

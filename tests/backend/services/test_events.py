@@ -116,3 +116,30 @@ def test_an_inner_batch_that_fails_inside_a_caught_savepoint_writes_nothing(sess
             raise RuntimeError("the inner change is refused")
     notes = session.exec(select(ReportEvent).where(ReportEvent.report_id == report.id)).all()
     assert [e.data["text"] for e in notes] == ["kept"]
+
+
+def test_a_core_batch_stores_every_column_as_given(session) -> None:
+    """The intake's path (one statement on PostgreSQL, the events as one JSON parameter): read back, every
+    column is what was recorded — the instant to the microsecond whatever its zone, text with diacritics,
+    nested data, NULLs, flags — and the events keep the order they were recorded in."""
+    from datetime import datetime, timedelta, timezone
+
+    report = new_report(session)
+    hanoi = timezone(timedelta(hours=7))
+    at = datetime(2026, 12, 7, 8, 30, 15, 123456, tzinfo=hanoi)
+    data = {"ghi_chú": "Đường “Lê Lợi” – ổ gà", "n": [1, 2.5, None, True], "nested": {"a": {"b": "ế"}}}
+    with events.batch(session, core=True) as written:
+        events.record(session, report, EventKind.CREATED, actor=Actor.resident(None), at=at, to_state="received")
+        events.record(session, report, "internal_note", actor=Actor.system("cán bộ"), at=at + timedelta(seconds=1),
+                      data=data, is_public=True, from_unit_id=None, to_unit_id=None)
+        events.record(session, report, EventKind.ROUTED, actor=Actor.system("routing"), at=at, from_state="received")
+    session.expire_all()
+    stored = session.exec(select(ReportEvent).where(ReportEvent.report_id == report.id)
+                          .order_by(ReportEvent.id)).all()
+    assert [e.id for e in stored] == [e.id for e in written]
+    assert [e.kind for e in stored] == ["created", "internal_note", "routed"]
+    for mine, row in zip(written, stored, strict=True):
+        for key in events._EVENT_COLUMNS:
+            assert getattr(row, key) == mine.__dict__[key], key
+    assert stored[0].at == at and stored[1].data["ghi_chú"] == data["ghi_chú"] and stored[1].is_public
+    assert stored[0].actor_id is None and stored[2].from_state == "received"
