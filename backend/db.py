@@ -334,7 +334,7 @@ class DriverStatement:
         dialect = session.get_bind().dialect
         if dialect.name != "postgresql":
             result = session.execute(self.statement, params)
-            return [tuple(row) for row in result] if result.returns_rows else []
+            return [tuple(row) for row in result] if getattr(result, "returns_rows", True) else []
         sql, defaults, binders, results = self._compiled.get(dialect.name) or self._compile(dialect)
         values = {**defaults, **params}
         for name, process in binders:

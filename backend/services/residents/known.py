@@ -23,12 +23,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session as OrmSession
 
+from backend.db import DriverStatement
 from backend.models.base import utcnow
+from backend.models.residents import Identity
 from backend.services.residents.residents import (
     EXACT_INTERACTION_PROVIDERS,
     INTERACTION_RESOLUTION,
@@ -55,14 +58,48 @@ def resident_id_for_identity(session: OrmSession, *, provider: str, subject: str
     entry = _entries.get(key)
     if entry is not None and entry[1] == facts and time.monotonic() < entry[2]:
         return entry[0]
+    if provider not in EXACT_INTERACTION_PROVIDERS:
+        found = _unchanged(session, provider, subject, data)
+        if found is not None:  # known, same claims, stamp fresh: nothing to write, no row objects needed
+            _stage(session, key, facts, *found)
+            return found[0]
     identity, resident = identity_and_resident(session, provider=provider, subject=subject, data=data)
-    seen = identity.last_interaction_at
-    if provider not in EXACT_INTERACTION_PROVIDERS and seen is not None and seen.tzinfo is not None:
-        ttl = (seen + INTERACTION_RESOLUTION - utcnow()).total_seconds()
-        if ttl > 0:
-            assert resident.id is not None
-            session.info.setdefault(_STAGED, {})[key] = (resident.id, facts, time.monotonic() + ttl)
-    return resident.id  # type: ignore[return-value]
+    assert resident.id is not None
+    if provider not in EXACT_INTERACTION_PROVIDERS:
+        _stage(session, key, facts, resident.id, identity.last_interaction_at)
+    return resident.id
+
+
+#: the identity's resident, claims and stamp: one indexed read (``uq_identity``)
+_LOOKUP = DriverStatement(select(Identity.resident_id, Identity.data, Identity.last_interaction_at)  # type: ignore[call-overload]
+                          .where(Identity.provider == bindparam("provider"), Identity.subject == bindparam("subject")))
+
+
+def _unchanged(session: OrmSession, provider: str, subject: str, data: dict[str, Any] | None
+               ) -> tuple[int, datetime] | None:
+    """(resident id, stamp) of an identity the full lookup would neither change nor re-stamp, else None
+    (unknown, new claims, or a stamp older than the resolution: the full lookup writes)."""
+    if provider not in PROVIDERS or not subject or len(subject) > 255:
+        return None
+    rows = _LOOKUP.rows(session, {"provider": provider, "subject": subject})  # type: ignore[arg-type]
+    if not rows:
+        return None
+    resident_id, stored, seen = rows[0]
+    if data and any((stored or {}).get(k) != v for k, v in data.items()):
+        return None
+    if seen is None or seen.tzinfo is None or utcnow() - seen >= INTERACTION_RESOLUTION:
+        return None
+    return resident_id, seen
+
+
+def _stage(session: OrmSession, key: tuple[str, str], facts: tuple[tuple[str, Any], ...], resident_id: int,
+           seen: datetime | None) -> None:
+    """Publish ``key`` → ``resident_id`` when this transaction commits, until the stamp's resolution ends."""
+    if seen is None or seen.tzinfo is None:
+        return
+    ttl = (seen + INTERACTION_RESOLUTION - utcnow()).total_seconds()
+    if ttl > 0:
+        session.info.setdefault(_STAGED, {})[key] = (resident_id, facts, time.monotonic() + ttl)
 
 
 def forget(subjects: Iterable[str] | None = None) -> None:

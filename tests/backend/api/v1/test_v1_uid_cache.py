@@ -97,3 +97,28 @@ def test_a_resident_anonymised_by_retention_gets_a_fresh_resident(client, sessio
     fresh = _identity(session, "leaver").resident_id
     assert fresh != first
     assert session.exec(select(Report.resident_id)).all() == [fresh]
+
+
+def test_a_known_resident_new_to_this_process_costs_one_read_and_no_write(client, session, auth, demo_city):
+    """Another worker (or this one before a restart) served the resident: the first request here reads the
+    identity once, writes nothing to it (stamp fresh, same claims), and is cached afterwards."""
+    assert _post(client, session, auth("wanderer"))[0] == 201
+    stamp = _identity(session, "wanderer").last_interaction_at
+    known.forget()   # as a process that never saw this uid
+    seen: list[str] = []
+
+    def listener(_conn, _cursor, statement, *_args) -> None:
+        if "identities" in statement or "residents" in statement:
+            seen.append(statement.split()[0].upper())
+
+    engine = session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert client.post(R, json=BODY, headers=auth("wanderer")).status_code == 201
+        assert client.post(R, json=BODY, headers=auth("wanderer")).status_code == 201
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert seen == ["SELECT"]
+    assert _identity(session, "wanderer").last_interaction_at == stamp
+    assert len(session.exec(select(Report).where(Report.resident_id == _identity(session, "wanderer").resident_id))
+               .all()) == 3
