@@ -149,8 +149,17 @@ def claim_statement_with(new_report_id: Any) -> Any:
     return claim_statement(new_id, ids=ids).where(new_id.is_not(None))
 
 
+def claim_statement_with_one(new_report_id: Any) -> Any:
+    """:func:`claim_statement_with` for exactly one photo (``id = :photo_id``): PostgreSQL keeps one generic plan
+    for it, where a list parameter's plan is made anew on every run (its length is unknown)."""
+    new_id = select(new_report_id).scalar_subquery()
+    return claim_statement(new_id, ids=_PHOTOS.c.id == bindparam("photo_id", type_=Integer)).where(new_id.is_not(None))
+
+
 def claim_params(photo_ids: list[int], *, resident_id: int | None, staff_id: int | None) -> dict[str, Any]:
-    return {"ids": photo_ids, "owner_resident": resident_id, "owner_staff": staff_id}
+    """Parameters of the claim statements (``photo_id``: the one photo, for :func:`claim_statement_with_one`)."""
+    return {"ids": photo_ids, "photo_id": photo_ids[0] if len(photo_ids) == 1 else None,
+            "owner_resident": resident_id, "owner_staff": staff_id}
 
 
 #: built once: values are parameters, the compiled form is cached

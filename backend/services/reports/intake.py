@@ -33,7 +33,13 @@ from backend.services import events
 from backend.services.city import routing
 from backend.services.city import settings as city_settings
 from backend.services.events import Actor
-from backend.services.photos.linking import check_count, claim_for_new_report, claim_params, claim_statement_with
+from backend.services.photos.linking import (
+    check_count,
+    claim_for_new_report,
+    claim_params,
+    claim_statement_with,
+    claim_statement_with_one,
+)
 from backend.services.reports import codes
 from backend.services.reports.effects import build_search_text, route_report
 from backend.services.reports.fields import existing_category, is_db_id, photo_id_list
@@ -148,7 +154,8 @@ def _insert(session: Session, report: Report, checked: _Checked, ids: list[int],
         _set_search_text(r, checked.category)
 
     if ids and session.get_bind().dialect.name == "postgresql":
-        return codes.insert_with_code_then(session, report, claim_statement_with,
+        then = claim_statement_with_one if len(ids) == 1 else claim_statement_with
+        return codes.insert_with_code_then(session, report, then,
                                            claim_params(ids, resident_id=checked.resident_id, staff_id=staff_id),
                                            prepare=prepare)
     codes.insert_with_code(session, report, prepare=prepare)

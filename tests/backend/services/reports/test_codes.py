@@ -86,9 +86,10 @@ def test_insert_with_code_retries_a_taken_code(session) -> None:
     assert set(session.exec(select(Report.code)).all()) == {"PA-AAAAAA", "PA-BBBBBB"}
 
 
-def test_insert_with_code_then_claims_only_for_the_inserted_row(session) -> None:
+@pytest.mark.parametrize("claim", ["claim_statement_with", "claim_statement_with_one"])
+def test_insert_with_code_then_claims_only_for_the_inserted_row(session, claim) -> None:
     """PostgreSQL: intake's photo claim rides on the report's INSERT; a draw that collides inserts nothing
-    and claims nothing, the next one does both."""
+    and claims nothing, the next one does both (the list form and the one-photo form)."""
     if session.get_bind().dialect.name != "postgresql":
         pytest.skip("the combined statement is PostgreSQL's (SQLite claims by its own UPDATE)")
     from backend.models import Photo
@@ -100,7 +101,7 @@ def test_insert_with_code_then_claims_only_for_the_inserted_row(session) -> None
     session.flush()
     drawn = iter(["PA-AAAAAA", "PA-BBBBBB"])
     report = Report(description="mới")
-    rows = codes.insert_with_code_then(session, report, linking.claim_statement_with,
+    rows = codes.insert_with_code_then(session, report, getattr(linking, claim),
                                        linking.claim_params([photo.id], resident_id=None, staff_id=None),
                                        draw=lambda: next(drawn))
     assert report.code == "PA-BBBBBB"
