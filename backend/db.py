@@ -10,6 +10,7 @@ import logging
 import os
 import select
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -408,6 +409,19 @@ def _processed(row: tuple[Any, ...], results: tuple[tuple[int, Any], ...]) -> tu
     for index, process in results:
         values[index] = process(values[index])
     return tuple(values)
+
+
+_ENGINE_KEYS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
+def database_key(session: Session) -> str:
+    """Which database ``session`` works on (its engine's URL as text), for per-process caches keyed by
+    database: rendered once per engine (``str(url)`` costs a rendering on every call)."""
+    engine = session.get_bind().engine
+    key = _ENGINE_KEYS.get(engine)
+    if key is None:
+        key = _ENGINE_KEYS[engine] = str(engine.url)
+    return key
 
 
 def request_session() -> Session:

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 from sqlmodel import Session, select
 
+from backend.db import database_key
 from backend.errors import InvalidInput
 from backend.models.calendar import CalendarOverride
 from backend.services.city import settings as city_settings
@@ -308,7 +309,7 @@ def load_calendar(session: Session) -> WorkingCalendar:
     """
     if city_settings.has_changes(session, (CalendarOverride,)):
         session.flush()   # what the query would autoflush: pending edits must count (and restamp the version)
-    stored = (session.get_bind().engine.url, repr(city_settings.peek(session, "office_hours")),
+    stored = (database_key(session), repr(city_settings.peek(session, "office_hours")),
               city_settings.peek(session, "timezone"), city_settings.peek(session, CALENDAR_VERSION_KEY))
     calendar = _BY_SETTINGS.get(stored)
     if calendar is None:
@@ -337,7 +338,7 @@ def _build(session: Session) -> WorkingCalendar:
 
 def _overrides(session: Session) -> tuple[tuple[date, bool], ...]:
     """(day, is_working) of every override, sorted; cached by database and ``calendar_version``."""
-    fingerprint = (str(session.get_bind().engine.url), city_settings.get(session, CALENDAR_VERSION_KEY))
+    fingerprint = (database_key(session), city_settings.get(session, CALENDAR_VERSION_KEY))
     cached = _OVERRIDES.get(fingerprint)
     if cached is None:
         rows = session.exec(select(CalendarOverride.day, CalendarOverride.is_working)).all()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
+from backend.db import database_key
 from backend.errors import InvalidInput, NotFound
 from backend.models.categories import Category
 from backend.models.settings import CitySetting
@@ -65,7 +66,7 @@ def _snapshot(session: Session) -> dict[str, Category]:
     process's generation are unchanged. Whoever edits categories with raw SQL must rewrite that setting."""
     if city_settings.has_changes(session, (Category,)):
         session.flush()   # pending edits must count, as a query would autoflush them
-    key = str(session.get_bind().engine.url)
+    key = database_key(session)
     fingerprint = (city_settings.get(session, CATALOG_VERSION_KEY), _generation)
     cached = _by_code.get(key)
     if cached is not None and cached[0] == fingerprint:

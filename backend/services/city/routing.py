@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
-from backend.db import DriverStatement
+from backend.db import DriverStatement, database_key
 from backend.errors import Unavailable
 from backend.models.areas import Area
 from backend.models.categories import Category
@@ -235,7 +235,7 @@ def area_index(session: Session) -> AreaIndex:
     notice) and a per-process generation bumped by any ORM flush that inserts, changes or deletes an Area.
     Whoever edits areas with raw SQL must bump ``areas_version`` (or call ``clear_cache``).
     """
-    key = str(session.get_bind().engine.url)
+    key = database_key(session)
     fingerprint = _fingerprint(session)
     cached = _cache.get(key)
     if cached is not None and cached[0] == fingerprint:
@@ -344,7 +344,7 @@ def rule_book(session: Session) -> RuleBook:
     """The cached rules and units of this database (see "Rule cache" in the module doc)."""
     if city_settings.has_changes(session, _ROUTING_MODELS):
         session.flush()   # what a query would autoflush: pending edits must count
-    key = str(session.get_bind().engine.url)
+    key = database_key(session)
     fingerprint = (*_fingerprint(session), _rule_generation)
     cached = _rule_cache.get(key)
     if cached is not None and cached[0] == fingerprint:
@@ -372,7 +372,7 @@ def prefetch(session: Session, lat: Any, lon: Any, at: datetime | None = None) -
     """Before an intake's first settings read: the settings snapshot and the existence of the area this
     process's last index puts the point in, in one query (``route`` then needs none for that area).
     Without a snapshot to load, a point or an index, nothing happens; a stale guess costs ``route`` its query."""
-    cached = _cache.get(str(session.get_bind().engine.url))
+    cached = _cache.get(database_key(session))
     if city_settings.has_snapshot(session) or cached is None or not _valid_point(lat, lon):
         return
     guess = cached[1].find(float(lat), float(lon), _when(at))

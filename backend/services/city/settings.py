@@ -15,13 +15,14 @@ SQL inside a transaction must call :func:`forget` before reading again in that t
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import re
 import uuid
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import event, literal
+from sqlalchemy import Text, cast, event, literal
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
@@ -146,14 +147,31 @@ def _snapshot(session: Session) -> dict[str, Any]:
     """Every setting of this transaction (one query the first time; see the module doc)."""
     values = session.info.get(_SNAPSHOT_KEY)
     if values is None:
-        rows = session.exec(select(CitySetting.key, CitySetting.value)).all()
-        values = {key: value for key, value in rows if value is not None}
-        session.info[_SNAPSHOT_KEY] = values
+        keep_snapshot(session, session.execute(SNAPSHOT_QUERY).all())
+        values = session.info[_SNAPSHOT_KEY]
     return values
 
 
-#: the snapshot's query as part 0 of a UNION (see :func:`keep_snapshot`): (0, key, value)
-SNAPSHOT_QUERY = select(literal(0).label("part"), CitySetting.__table__.c.key, CitySetting.__table__.c.value)
+#: the snapshot's query as part 0 of a UNION (see :func:`keep_snapshot`): (0, key, value as JSON text)
+SNAPSHOT_QUERY = select(literal(0).label("part"), CitySetting.key, cast(CitySetting.value, Text))  # ORM: autoflushes
+
+#: JSON text → value, per process: every transaction reads the settings, which rarely change; parsed once.
+#: The values are shared: :func:`get` hands out copies, :func:`peek` is read-only.
+_PARSED: dict[str, Any] = {}
+_MAX_PARSED = 2_000
+
+
+def _parsed(text: str) -> Any:
+    value = _PARSED.get(text, _MISSING)
+    if value is _MISSING:
+        value = json.loads(text)
+        if len(_PARSED) >= _MAX_PARSED:
+            _PARSED.clear()
+        _PARSED[text] = value
+    return value
+
+
+_MISSING = object()
 
 
 def has_snapshot(session: Session) -> bool:
@@ -168,8 +186,9 @@ def keep_snapshot(session: Session, rows: Any) -> list[Any]:
     values, others = {}, []
     for row in rows:
         if row[0] == 0:
-            if row[2] is not None:
-                values[row[1]] = row[2]
+            value = _parsed(row[2]) if row[2] is not None else None
+            if value is not None:
+                values[row[1]] = value
         else:
             others.append(row)
     session.info[_SNAPSHOT_KEY] = values
