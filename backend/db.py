@@ -322,7 +322,7 @@ class DriverStatement:
     lists (``not_in([...])``) are rendered into the SQL once. Variable lists must be array parameters
     (``col == any_(bindparam(..., type_=ARRAY(...)))``): an expanding parameter is refused when compiled.
     Python-side column defaults are not run: a statement leaving such a column out is refused when compiled.
-    Other databases run the statement through ``session.execute``. Rows come back as tuples.
+    Other databases (and drivers) run the statement through ``session.execute``. Rows come back as tuples.
     """
 
     def __init__(self, statement: Any) -> None:
@@ -333,7 +333,7 @@ class DriverStatement:
     def rows(self, session: Session, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """The statement's rows (all of them; none for DML without RETURNING) for ``params``."""
         dialect = session.get_bind().dialect
-        if dialect.name != "postgresql":
+        if dialect.name != "postgresql" or dialect.driver != "psycopg":
             result = session.execute(self.statement, params)
             return [tuple(row) for row in result] if getattr(result, "returns_rows", True) else []
         sql, defaults, binders, results = self._compiled.get(dialect.name) or self._compile(dialect)
