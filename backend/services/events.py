@@ -25,9 +25,9 @@ from sqlalchemy import insert
 from sqlmodel import Session
 
 from backend import queue
-from backend.db import driver_execute
 from backend.models.base import construct, utcnow
 from backend.models.reports import PUBLIC_EVENT_KINDS, ActorKind, EventKind, Report, ReportEvent, State
+from backend.statements import driver_execute
 
 #: events that may notify someone (services/notifications.py decides whom)
 NOTIFY_KINDS = frozenset({EventKind.CREATED, EventKind.ROUTED, EventKind.TRANSFERRED, EventKind.STATUS_CHANGED,

@@ -41,13 +41,14 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
-from backend.db import DriverStatement, database_key
+from backend.db import database_key
 from backend.errors import Unavailable
 from backend.models.areas import Area
 from backend.models.categories import Category
 from backend.models.routing import RoutingRule
 from backend.models.units import Unit
 from backend.services.city import settings as city_settings
+from backend.statements import DriverStatement
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
 
-from backend.db import DriverStatement
 from backend.models.reports import Report
+from backend.statements import DriverStatement
 
 log = logging.getLogger(__name__)
 

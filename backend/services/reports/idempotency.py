@@ -31,11 +31,11 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from backend.db import driver_execute
 from backend.errors import Conflict, InvalidInput, Unavailable
 from backend.models.base import utcnow
 from backend.models.idempotency import IdempotencyKey
 from backend.models.reports import Report
+from backend.statements import driver_execute
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def _replay(row: IdempotencyKey, digest: str) -> IdempotencyKey:
     return row
 
 
-#: PostgreSQL: the two hot statements as SQL text, run on the driver's cursor (``db.driver_execute``: no
+#: PostgreSQL: the two hot statements as SQL text, run on the driver's cursor (``statements.driver_execute``: no
 #: statement compilation, parameter or result processing per request; still seen by the statement events)
 _PG_CLAIM = ("INSERT INTO idempotency_keys (resident_id, key, request_hash, response_status, response_body,"
              " created_at) VALUES (%(resident_id)s, %(key)s, %(request_hash)s, 0, '{}'::jsonb, %(created_at)s)"

@@ -29,7 +29,6 @@ from typing import Any
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session as OrmSession
 
-from backend.db import DriverStatement
 from backend.models.base import utcnow
 from backend.models.residents import Identity
 from backend.services.residents.residents import (
@@ -38,6 +37,7 @@ from backend.services.residents.residents import (
     PROVIDERS,
     identity_and_resident,
 )
+from backend.statements import DriverStatement
 
 #: past this many entries, expired ones are dropped (all of them if none expired)
 MAX_ENTRIES = 50_000

@@ -1,4 +1,4 @@
-"""``db.DriverStatement`` / ``db.driver_execute``: Core statements run on the driver's cursor give what
+"""``statements.DriverStatement`` / ``statements.driver_execute``: Core statements run on the driver's cursor give what
 ``session.execute`` gives, stay visible to statement listeners, and fail the way SQLAlchemy fails."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import ARRAY, Integer, any_, bindparam, event, insert, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
 
-from backend.db import DriverStatement, driver_execute
 from backend.models.photos import Photo
 from backend.models.reports import Report
 from backend.models.settings import CitySetting
 from backend.services.events import Actor
 from backend.services.photos import linking
 from backend.services.reports import create_report
+from backend.statements import DriverStatement, driver_execute
 
 SETTINGS = CitySetting.__table__  # type: ignore[attr-defined]
 SETTING_VALUES = {"key": bindparam("k"), "value": bindparam("v", type_=SETTINGS.c.value.type),
