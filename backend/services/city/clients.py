@@ -1,7 +1,7 @@
 """Open311 API clients: keys created once (shown once, stored as a SHA-256 hash) and authenticated.
 
 A client may be bound to a unit (``unit_code``): that unit's own system can then drive the
-unit's reports through ``servicerequestupdates`` (see ``services/open311.py``). Keys look like
+unit's reports through ``servicerequestupdates`` (see ``services/open311/updates.py``). Keys look like
 ``pa_<random>``; only the first characters (``key_prefix``) are kept in clear, to identify a key
 in listings and logs.
 """
