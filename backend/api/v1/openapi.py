@@ -167,16 +167,16 @@ def optional_body(model: type[BaseModel]) -> Any:
 
 def dump(model: type[BaseModel], obj: Any) -> dict[str, Any]:
     """Serialise through the response model (so the document and the answer agree)."""
-    if not isinstance(obj, model):
-        obj = model.model_validate(obj, from_attributes=True)
-    return obj.model_dump(mode="json")
+    return _validated(model, obj).model_dump(mode="json")
 
 
 def dump_json(model: type[BaseModel], obj: Any) -> str:
     """:func:`dump` as compact JSON text (encoded by pydantic's serializer in one pass; non-ASCII as is)."""
-    if not isinstance(obj, model):
-        obj = model.model_validate(obj, from_attributes=True)
-    return obj.model_dump_json()
+    return _validated(model, obj).model_dump_json()
+
+
+def _validated(model: type[BaseModel], obj: Any) -> BaseModel:
+    return obj if isinstance(obj, model) else model.model_validate(obj, from_attributes=True)
 
 
 # ---------------------------------------------------------------------------- the document

@@ -35,7 +35,9 @@ from backend.services.residents.residents import (
     EXACT_INTERACTION_PROVIDERS,
     INTERACTION_RESOLUTION,
     PROVIDERS,
+    claims_change,
     identity_and_resident,
+    stamp_due,
 )
 from backend.statements import DriverStatement
 
@@ -78,16 +80,13 @@ _LOOKUP = DriverStatement(select(Identity.resident_id, Identity.data, Identity.l
 def _unchanged(session: OrmSession, provider: str, subject: str, data: dict[str, Any] | None
                ) -> tuple[int, datetime] | None:
     """(resident id, stamp) of an identity the full lookup would neither change nor re-stamp, else None
-    (unknown, new claims, or a stamp older than the resolution: the full lookup writes)."""
-    if provider not in PROVIDERS or not subject or len(subject) > 255:
-        return None
+    (unknown — an invalid provider or subject too, which the full lookup then refuses —, new claims, or a stamp
+    due: the full lookup writes). Same rules as the full lookup (``claims_change``, ``stamp_due``)."""
     rows = _LOOKUP.rows(session, {"provider": provider, "subject": subject})  # type: ignore[arg-type]
     if not rows:
         return None
     resident_id, stored, seen = rows[0]
-    if data and any((stored or {}).get(k) != v for k, v in data.items()):
-        return None
-    if seen is None or seen.tzinfo is None or utcnow() - seen >= INTERACTION_RESOLUTION:
+    if claims_change(stored, data) or stamp_due(provider, seen, utcnow()):
         return None
     return resident_id, seen
 

@@ -64,15 +64,26 @@ def identity_and_resident(session: Session, *, provider: str, subject: str, data
         assert resident is not None
     else:
         identity, resident = found
-        if data and any(identity.data.get(k) != v for k, v in data.items()):
-            identity.data = {**identity.data, **data}
+        if claims_change(identity.data, data):
+            identity.data = {**identity.data, **data}  # type: ignore[dict-item]
     now = utcnow()
     acted = min(at, now) if at is not None and at.tzinfo is not None else now
-    seen = identity.last_interaction_at
-    if seen is None or seen.tzinfo is None or acted - seen >= INTERACTION_RESOLUTION or (
-            provider in EXACT_INTERACTION_PROVIDERS and acted > seen):
+    if stamp_due(provider, identity.last_interaction_at, acted):
         identity.last_interaction_at = acted
     return identity, resident
+
+
+def claims_change(stored: dict[str, Any] | None, data: dict[str, Any] | None) -> bool:
+    """Whether the claims a provider gave (``data``) add to or change an identity's ``stored`` ones (the lookup
+    then merges them into the row)."""
+    return bool(data) and any((stored or {}).get(k) != v for k, v in data.items())  # type: ignore[union-attr]
+
+
+def stamp_due(provider: str, seen: datetime | None, acted: datetime) -> bool:
+    """Whether an identity last stamped at ``seen`` is stamped again for an interaction at ``acted``: after
+    :data:`INTERACTION_RESOLUTION`, or on any later interaction for :data:`EXACT_INTERACTION_PROVIDERS`."""
+    return seen is None or seen.tzinfo is None or acted - seen >= INTERACTION_RESOLUTION or (
+        provider in EXACT_INTERACTION_PROVIDERS and acted > seen)
 
 
 #: contact fields a partner system gives about its user, in the order that names the person

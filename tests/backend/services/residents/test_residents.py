@@ -68,3 +68,38 @@ def test_chat_identities_keep_an_exact_interaction_time(session) -> None:
     session.flush()
     assert _writes(session, lambda: residents.resident_for_identity(
         session, provider="zalo", subject="z-1")) == ["UPDATE"]
+
+
+def test_a_bad_identity_is_refused_by_both_lookups_and_nothing_is_written(session) -> None:
+    """The per-process lookup (a lean read first) and the full one refuse the same identities."""
+    import pytest
+    from sqlmodel import select
+
+    from backend.errors import InvalidInput
+    from backend.models import Resident
+    from backend.services.residents import resident_id_for_identity
+
+    before = len(session.exec(select(Resident)).all())
+    for provider, subject in (("firebase", ""), ("firebase", "x" * 256), ("myspace", "uid-1")):
+        for lookup in (resident_id_for_identity, residents.resident_for_identity):
+            with pytest.raises(InvalidInput) as refused:
+                lookup(session, provider=provider, subject=subject)
+            assert refused.value.code == "invalid-identity"
+    session.flush()
+    assert len(session.exec(select(Resident)).all()) == before
+    assert session.exec(select(Identity).where(Identity.subject.in_(["", "x" * 256, "uid-1"]))).all() == []
+
+
+def test_the_stamp_and_claims_rules_shared_by_both_lookups() -> None:
+    now = utcnow()
+    res = residents.INTERACTION_RESOLUTION
+    assert residents.stamp_due("firebase", None, now)
+    assert not residents.stamp_due("firebase", now - res + timedelta(seconds=1), now)
+    assert residents.stamp_due("firebase", now - res, now)
+    exact = next(iter(residents.EXACT_INTERACTION_PROVIDERS))
+    assert residents.stamp_due(exact, now - timedelta(seconds=1), now)
+    assert not residents.stamp_due(exact, now, now)
+    assert not residents.claims_change({"email": "a@x.vn", "p": 1}, {"email": "a@x.vn"})
+    assert residents.claims_change({"email": "a@x.vn"}, {"email": "b@x.vn"})
+    assert residents.claims_change(None, {"email": "b@x.vn"})
+    assert not residents.claims_change({"email": "a@x.vn"}, None)
